@@ -1,0 +1,99 @@
+"""Argument checks shared by every op.
+
+Each check raises a ``ValueError`` that names the argument, says what was
+expected and what was given, so a student who passes the wrong thing learns
+*which* thing from the message alone::
+
+    ValueError: logits: expected shape (128, 784) to match x, got (128, 783)
+
+The ops call these at the top of every ``*_forward``; backward functions trust
+their cache (it was made by a checked forward) and only check ``dout``'s shape.
+"""
+
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "check_finite",
+    "check_same_shape",
+    "check_shape",
+    "check_unit_interval",
+]
+
+
+def as_float_array(name, x, ndim=None):
+    """Return ``x`` as a float32 or float64 array, or raise a clear error.
+
+    Integer and boolean input is converted to float64; float32 and float64 are
+    kept as they are (the ops run in either precision).
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, used in the error message.
+    x : array_like
+        The value to check.
+    ndim : int or tuple of int, optional
+        Allowed number(s) of dimensions.
+
+    Returns
+    -------
+    ndarray
+        ``x`` as a float32 or float64 array (not copied when already one).
+    """
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        if x.dtype.kind not in "biuf":
+            raise ValueError(f"{name}: expected a real-valued array, got dtype {x.dtype}")
+        x = x.astype(np.float64)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            want = " or ".join(str(d) for d in allowed)
+            raise ValueError(
+                f"{name}: expected a {want}-dimensional array, got shape {x.shape}"
+            )
+    return check_finite(name, x)
+
+
+def check_finite(name, x):
+    """Raise if ``x`` holds NaN or infinity; say where the first one is."""
+    finite = np.isfinite(x)
+    if not finite.all():
+        where = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(
+            f"{name}: expected finite values, got {x[where]} at index {where} "
+            f"({int((~finite).sum())} non-finite of {x.size})"
+        )
+    return x
+
+
+def check_shape(name, x, shape):
+    """Raise unless ``x.shape`` matches ``shape`` (``None`` matches any size)."""
+    ok = x.ndim == len(shape) and all(
+        want is None or want == got for want, got in zip(shape, x.shape)
+    )
+    if not ok:
+        want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name}: expected shape {want}, got {x.shape}")
+    return x
+
+
+def check_same_shape(name, x, other_name, other):
+    """Raise unless ``x`` has the same shape as ``other``."""
+    if x.shape != other.shape:
+        raise ValueError(
+            f"{name}: expected shape {other.shape} to match {other_name}, got {x.shape}"
+        )
+    return x
+
+
+def check_unit_interval(name, x):
+    """Raise unless every value of ``x`` lies in [0, 1]."""
+    outside = (x < 0) | (x > 1)
+    if outside.any():
+        where = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise ValueError(
+            f"{name}: expected values in [0, 1], got {x[where]} at index {where}"
+        )
+    return x

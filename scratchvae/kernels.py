@@ -150,7 +150,7 @@ def bernoulli_terms(x, logits, e, sigma, ll):
 
 def bernoulli_terms_reference(x, logits, e):
     ll = np.sum(x * logits - np.maximum(logits, 0), axis=1)
-    return ll, sigmoid_from_exp_reference(logits, e)
+    return sigmoid_from_exp_reference(logits, e), ll
 
 
 @jit

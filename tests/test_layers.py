@@ -1,0 +1,380 @@
+"""The dense layer, the activations and the modules (scratchvae/layers.py)."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from scratchvae.gradcheck import assert_gradients_match, directional_check
+from scratchvae.layers import (
+    ACTIVATIONS,
+    MLP,
+    Dense,
+    Identity,
+    ReLU,
+    Sequential,
+    Tanh,
+    activation_module,
+    dense_backward,
+    dense_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    softplus_backward,
+    softplus_forward,
+    tanh_backward,
+    tanh_forward,
+)
+
+
+def leaky_relu_02_forward(x):
+    """Leaky ReLU at a slope large enough for a wrong one to show."""
+    return leaky_relu_forward(x, slope=0.2)
+
+
+# name -> (forward, backward)
+PAIRS = {
+    "relu": (relu_forward, relu_backward),
+    "leaky_relu": (leaky_relu_02_forward, leaky_relu_backward),
+    "tanh": (tanh_forward, tanh_backward),
+    "sigmoid": (sigmoid_forward, sigmoid_backward),
+    "softplus": (softplus_forward, softplus_backward),
+}
+KINKED = {"relu", "leaky_relu"}  # no derivative at 0
+DTYPES = [np.float32, np.float64]
+
+shapes = st.tuples(st.integers(1, 4), st.integers(1, 6))
+
+
+def values(low=-3.0, high=3.0, away_from_zero=False, dtype=np.float64):
+    """Floats in [low, high]; optionally at least 0.01 away from 0.
+
+    Away from 0 keeps the +-2e-3 stencil off the ReLU kink, and keeps a dense
+    layer's gradients (made of x and W) from being so small that the rounding
+    error of the output they are read from (~1e-16 |out| / h) dominates them.
+    """
+    width = np.finfo(dtype).bits
+    if away_from_zero:
+        return st.floats(0.01, high, width=width) | st.floats(low, -0.01, width=width)
+    return st.floats(low, high, width=width)
+
+
+# --- Dense ----------------------------------------------------------------------
+
+
+@given(data=st.data())
+def test_dense_gradcheck(data):
+    B, D_in, D_out = (data.draw(st.integers(1, n)) for n in (4, 6, 6))
+    x = data.draw(arrays(np.float64, (B, D_in), elements=values(away_from_zero=True)))
+    W = data.draw(arrays(np.float64, (D_in, D_out), elements=values(away_from_zero=True)))
+    b = data.draw(arrays(np.float64, (D_out,), elements=values()))
+    assert_gradients_match(dense_forward, dense_backward, {"x": x, "W": W, "b": b})
+
+
+def test_dense_matches_explicit_loops(rng):
+    x, W, b = rng.normal(size=(3, 4)), rng.normal(size=(4, 5)), rng.normal(size=5)
+    expected = np.zeros((3, 5))
+    for n in range(3):
+        for k in range(5):
+            expected[n, k] = sum(x[n, i] * W[i, k] for i in range(4)) + b[k]
+    np.testing.assert_allclose(dense_forward(x, W, b)[0], expected, rtol=1e-13)
+
+
+def test_dense_bias_gradient_sums_over_the_batch(rng):
+    """Each example adds its own dout row into db: B copies of one row give B times it."""
+    x, W, b = rng.normal(size=(5, 2)), rng.normal(size=(2, 3)), np.zeros(3)
+    _, cache = dense_forward(x, W, b)
+    row = rng.normal(size=3)
+    _, _, db = dense_backward(np.tile(row, (5, 1)), cache)
+    np.testing.assert_allclose(db, 5 * row, rtol=1e-14)
+
+
+def test_dense_keeps_float32(rng):
+    x, W, b = (rng.normal(size=s).astype(np.float32) for s in [(3, 4), (4, 2), (2,)])
+    out, cache = dense_forward(x, W, b)
+    assert out.dtype == np.float32
+    grads = dense_backward(np.ones((3, 2)), cache)  # float64 dout: grads still float32
+    assert [g.dtype for g in grads] == [np.float32] * 3
+
+
+def test_dense_rejects_bad_arguments(rng):
+    x, W, b = np.ones((2, 3)), np.ones((3, 4)), np.zeros(4)
+    with pytest.raises(ValueError, match=r"^x: expected shape \(any, 3\), got \(2, 5\)"):
+        dense_forward(np.ones((2, 5)), W, b)
+    with pytest.raises(ValueError, match=r"^b: expected shape \(4,?\), got \(3,\)"):
+        dense_forward(x, W, np.zeros(3))
+    with pytest.raises(ValueError, match=r"^W: expected a 2-dimensional array"):
+        dense_forward(x, np.ones(3), b)
+    with pytest.raises(ValueError, match=r"^b: expected dtype float64 to match W, got float32"):
+        dense_forward(x, W, b.astype(np.float32))
+    with pytest.raises(ValueError, match=r"^x: expected finite values, got nan"):
+        dense_forward(np.array([[1.0, np.nan, 0.0]]), W, b)
+    with pytest.raises(ValueError, match=r"^W: expected finite values, got inf"):
+        dense_forward(x, np.full((3, 4), np.inf), b)
+    with pytest.raises(ValueError, match=r"^dout: expected shape \(2, 4\), got \(2, 3\)"):
+        dense_backward(np.ones((2, 3)), dense_forward(x, W, b)[1])
+
+
+def test_dense_overflow_is_an_error_not_an_inf():
+    big = np.finfo(np.float32).max
+    with pytest.raises(ValueError, match=r"^x @ W \+ b: overflowed float32"):
+        dense_forward(np.full((1, 2), big, np.float32), np.ones((2, 1), np.float32), np.zeros(1, np.float32))
+
+
+# --- Activations -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+@given(data=st.data())
+def test_activation_gradcheck(name, data):
+    x = data.draw(arrays(np.float64, shapes, elements=values(away_from_zero=name in KINKED)))
+    forward, backward = PAIRS[name]
+    assert_gradients_match(forward, backward, {"x": x})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(PAIRS))
+@given(data=st.data())
+def test_activation_finite_at_extremes(name, dtype, data):
+    """|x| up to 1e4, or up to the dtype's largest value: outputs and gradients stay finite."""
+    limit = data.draw(st.sampled_from([1e4, float(np.finfo(dtype).max)]))
+    x = data.draw(arrays(dtype, shapes, elements=values(-limit, limit, dtype=dtype)))
+    dout = data.draw(arrays(dtype, x.shape, elements=values(-10.0, 10.0, dtype=dtype)))
+    forward, backward = PAIRS[name]
+    out, cache = forward(x)
+    dx = backward(dout, cache)
+    assert out.dtype == dtype and dx.dtype == dtype
+    assert out.shape == x.shape and dx.shape == x.shape
+    assert np.isfinite(out).all() and np.isfinite(dx).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_and_softplus_at_the_extremes(dtype):
+    big = np.finfo(dtype).max
+    x = np.array([-big, -1e4, 0.0, 1e4, big], dtype)
+    np.testing.assert_array_equal(sigmoid_forward(x)[0], [0, 0, 0.5, 1, 1])
+    np.testing.assert_array_equal(softplus_forward(x)[0], [0, 0, np.log(dtype(2)), 1e4, big])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_sigmoid_is_in_unit_interval_and_softplus_above_zero_and_x(dtype, data):
+    big = float(np.finfo(dtype).max)
+    x = data.draw(arrays(dtype, shapes, elements=values(-big, big, dtype=dtype)))
+    y = sigmoid_forward(x)[0]
+    assert ((0 <= y) & (y <= 1)).all()
+    s = softplus_forward(x)[0]
+    assert (s >= 0).all() and (s >= x).all()
+
+
+@given(arrays(np.float64, shapes, elements=values(-30.0, 30.0)))
+def test_stable_forms_match_the_naive_ones_where_those_are_safe(x):
+    np.testing.assert_allclose(sigmoid_forward(x)[0], 1 / (1 + np.exp(-x)), rtol=1e-13)
+    np.testing.assert_allclose(softplus_forward(x)[0] - np.log1p(np.exp(x)), 0, atol=1e-13)
+
+
+@given(arrays(np.float64, shapes, elements=values(-50.0, 50.0)))
+def test_sigmoid_symmetry_and_softplus_odd_part(x):
+    # sigmoid(-x) = 1 - sigmoid(x);  softplus(x) - softplus(-x) = x
+    np.testing.assert_allclose(sigmoid_forward(-x)[0], 1 - sigmoid_forward(x)[0], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(softplus_forward(x)[0] - softplus_forward(-x)[0], x, rtol=1e-13, atol=1e-14)
+
+
+@given(arrays(np.float64, shapes, elements=values(-20.0, 20.0)))
+def test_tanh_matches_numpy(x):
+    np.testing.assert_array_equal(tanh_forward(x)[0], np.tanh(x))
+
+
+def test_known_values():
+    x = np.array([-2.0, -0.5, 0.0, 0.5, 2.0])
+    out, cache = relu_forward(x)
+    np.testing.assert_array_equal(out, [0, 0, 0, 0.5, 2])
+    # derivative at exactly 0 taken as 0 (the slope of the left piece)
+    np.testing.assert_array_equal(relu_backward(np.ones(5), cache), [0, 0, 0, 1, 1])
+    out, cache = leaky_relu_forward(x, slope=0.1)
+    np.testing.assert_allclose(out, [-0.2, -0.05, 0, 0.5, 2], rtol=1e-15)
+    np.testing.assert_allclose(leaky_relu_backward(np.ones(5), cache), [0.1, 0.1, 0.1, 1, 1], rtol=1e-15)
+    assert sigmoid_forward(np.zeros(1))[0][0] == 0.5
+    assert softplus_forward(np.zeros(1))[0][0] == np.log(2)
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_activation_keeps_float32_and_shape(name, rng):
+    x = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    forward, backward = PAIRS[name]
+    out, cache = forward(x)
+    dx = backward(rng.normal(size=x.shape), cache)  # float64 dout
+    assert out.dtype == dx.dtype == np.float32
+    assert out.shape == dx.shape == x.shape
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_activation_rejects_non_finite_input(name, bad):
+    forward, _ = PAIRS[name]
+    with pytest.raises(ValueError, match=r"^x: expected finite values"):
+        forward(np.array([[0.5, bad]]))
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_activation_backward_rejects_wrong_dout_shape(name):
+    forward, backward = PAIRS[name]
+    _, cache = forward(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"^dout: expected shape \(2, 3\)"):
+        backward(np.ones((3, 2)), cache)
+
+
+@pytest.mark.parametrize("slope", [-0.1, 1.0, "a", np.nan])
+def test_leaky_relu_rejects_bad_slope(slope):
+    with pytest.raises(ValueError, match=r"^slope: expected a number in \[0, 1\)"):
+        leaky_relu_forward(np.ones(2), slope)
+
+
+# --- Modules -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("init", ["he", "glorot"])
+def test_dense_init_statistics(init, rng):
+    fan_in, fan_out = 400, 300
+    layer = Dense(fan_in, fan_out, rng, init=init)
+    W, b = layer.params["W"], layer.params["b"]
+    assert W.dtype == b.dtype == np.float32 and W.shape == (fan_in, fan_out)
+    np.testing.assert_array_equal(b, 0)
+    if init == "he":
+        std = np.sqrt(2 / fan_in)
+    else:
+        limit = np.sqrt(6 / (fan_in + fan_out))
+        assert np.abs(W).max() <= limit
+        std = limit / np.sqrt(3)  # the standard deviation of U(-a, a)
+    # Standard errors with n draws: the mean's is std / sqrt(n); the sample
+    # std's is std / sqrt(2n) for a normal (smaller for a uniform). Allow 5 of each.
+    n = W.size
+    assert abs(W.mean()) < 5 * std / np.sqrt(n)
+    assert abs(W.std() - std) < 5 * std / np.sqrt(2 * n)
+
+
+def small_mlp(rng):
+    return MLP([3, 5, 4, 2], "tanh", rng=rng, dtype=np.float64, final_activation="identity")
+
+
+def test_module_grads_accumulate_over_two_rounds(rng):
+    """Two forward/backward rounds leave the sum of each round's gradients (shared use)."""
+    model = small_mlp(rng)
+    rounds = [(rng.normal(size=(4, 3)), rng.normal(size=(4, 2))) for _ in range(2)]
+    alone = []
+    for x, dout in rounds:
+        model.zero_grad()
+        model.forward(x)
+        model.backward(dout)
+        alone.append({name: grad.copy() for name, grad in model.grads.items()})
+    model.zero_grad()
+    for x, dout in rounds:
+        model.forward(x)
+        model.backward(dout)
+    for name, grad in model.grads.items():
+        np.testing.assert_allclose(grad, alone[0][name] + alone[1][name], rtol=1e-14)
+
+
+def test_zero_grad_resets_in_place(rng):
+    model = small_mlp(rng)
+    model.forward(rng.normal(size=(2, 3)))
+    model.backward(np.ones((2, 2)))
+    arrays_before = [grad for _, _, grad in model.parameters()]
+    assert any(np.any(grad != 0) for grad in arrays_before)
+    model.zero_grad()
+    for (_, _, grad), before in zip(model.parameters(), arrays_before):
+        assert grad is before
+        np.testing.assert_array_equal(grad, 0)
+
+
+def test_dense_module_matches_the_functions(rng):
+    layer = Dense(3, 2, rng, dtype=np.float64)
+    x, dout = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    out, cache = dense_forward(x, layer.params["W"], layer.params["b"])
+    np.testing.assert_array_equal(layer.forward(x), out)
+    dx, dW, db = dense_backward(dout, cache)
+    np.testing.assert_array_equal(layer.backward(dout), dx)
+    np.testing.assert_array_equal(layer.grads["W"], dW)
+    np.testing.assert_array_equal(layer.grads["b"], db)
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_activation_modules_match_the_functions(name, rng):
+    module = activation_module(name, slope=0.2) if name == "leaky_relu" else activation_module(name)
+    forward, backward = PAIRS[name]
+    x, dout = rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
+    out, cache = forward(x)
+    np.testing.assert_array_equal(module.forward(x), out)
+    np.testing.assert_array_equal(module.backward(dout), backward(dout, cache))
+    assert module.params == {} and module.grads == {}
+
+
+def test_sequential_exposes_childrens_arrays_under_prefixed_names(rng):
+    first, second = Dense(4, 3, rng), Dense(3, 2, rng)
+    model = Sequential(first, ReLU(), second)
+    assert list(model.params) == list(model.grads) == ["0.W", "0.b", "2.W", "2.b"]
+    assert model.params["2.W"] is second.params["W"]
+    assert model.grads["0.b"] is first.grads["b"]
+
+
+def test_mlp_builds_dense_activation_pairs(rng):
+    encoder = MLP([784, 400], "relu", rng=rng)
+    assert [type(m) for m in encoder.modules] == [Dense, ReLU]
+    assert encoder.modules[0].init == "he"
+    model = small_mlp(rng)
+    assert [type(m) for m in model.modules] == [Dense, Tanh] * 2 + [Dense, Identity]
+    assert all(m.init == "glorot" for m in model.modules[::2])
+    assert all(p.dtype == np.float64 for p in model.params.values())
+
+
+def test_mlp_directional_check(rng):
+    """The whole MLP's gradient, parameters and input at once, along a random direction."""
+    model = small_mlp(rng)
+    for _, param, _ in model.parameters():  # nonzero biases, so their gradients matter
+        param += 0.1 * rng.normal(size=param.shape)
+    x, dout = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+
+    def loss():
+        return np.sum(dout * model.forward(x))
+
+    model.zero_grad()
+    model.forward(x)
+    dx = model.backward(dout)
+    params = [x] + list(model.params.values())
+    grads = [dx] + list(model.grads.values())
+    result = directional_check(loss, params, grads, rng)
+    assert result.passed, result
+
+
+def test_backward_before_forward_is_an_error(rng):
+    with pytest.raises(RuntimeError, match="Dense.backward called before forward"):
+        Dense(2, 2, rng).backward(np.ones((1, 2)))
+
+
+def test_module_constructors_reject_bad_arguments(rng):
+    with pytest.raises(ValueError, match=r"^activation: expected one of 'relu', .*got 'swish'"):
+        activation_module("swish")
+    with pytest.raises(ValueError, match=r"^final_activation: expected one of"):
+        MLP([2, 2], "relu", rng=rng, final_activation="softmax")
+    with pytest.raises(ValueError, match=r"^activation: expected one of"):
+        MLP([2, 2], "ReLU", rng=rng)
+    with pytest.raises(ValueError, match=r"^sizes: expected at least two"):
+        MLP([2], rng=rng)
+    with pytest.raises(ValueError, match=r"^sizes\[1\]: expected a positive integer, got 0"):
+        MLP([2, 0], rng=rng)
+    with pytest.raises(ValueError, match=r"^init: expected one of 'he', 'glorot', got 'xavier'"):
+        Dense(2, 2, rng, init="xavier")
+    with pytest.raises(ValueError, match=r"^rng: expected a numpy.random.Generator"):
+        Dense(2, 2, None)
+    with pytest.raises(ValueError, match=r"^dtype: expected float32 or float64"):
+        Dense(2, 2, rng, dtype=np.int32)
+    with pytest.raises(ValueError, match=r"^modules\[1\]: expected a Module, got function"):
+        Sequential(ReLU(), relu_forward)
+
+
+def test_registry_names_every_activation():
+    assert set(ACTIVATIONS) == set(PAIRS) | {"identity"}

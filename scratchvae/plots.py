@@ -1,0 +1,658 @@
+"""Pictures of what a VAE has learned, drawn with matplotlib.
+
+Each ``plot_*`` function takes the model (or a training history) and returns
+a :class:`matplotlib.figure.Figure`; :func:`save_figure` writes one to a PNG.
+
+* :func:`plot_reconstructions` -- test images above their reconstructions;
+* :func:`plot_samples` -- decoded draws from the prior z ~ N(0, I);
+* :func:`plot_latent_scatter` -- where the encoder puts each digit;
+* :func:`plot_latent_manifold` -- the decoder over a grid of a 2-D latent space;
+* :func:`plot_interpolation` -- decoding the straight line between two codes;
+* :func:`plot_training_curves` -- ELBO, reconstruction and KL per epoch.
+
+What each figure shows and how to read it: docs/figures.md.
+
+The model is duck-typed: anything with ``input_dim``, ``latent_dim``,
+``encode(x) -> (mu, log_var)``, ``decode(z) -> mean image``,
+``sample(n, rng)`` and ``reconstruct(x)`` will do. Images are rows of
+``H * W`` pixels in [0, 1]; ``image_shape=(H, W)`` says how to fold them.
+
+Figures are built with ``Figure()`` directly, never through ``pyplot``: no
+global figure registry and no GUI backend, so these functions run headless
+and leave no figure open behind the caller's back. Each call builds its own
+figure, the most matplotlib asks of threaded use (it promises no more).
+
+Examples
+--------
+>>> import numpy as np
+>>> from scratchvae.vae import VAE
+>>> model = VAE(784, hidden=(16,), latent_dim=2, seed=0)
+>>> fig = plot_samples(model, np.random.default_rng(0), n=16)
+>>> len(fig.axes)
+1
+"""
+
+import math
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import BoundaryNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from .validate import as_float_array, check_shape, check_unit_interval
+
+__all__ = [
+    "equal_probability_grid",
+    "inverse_normal_cdf",
+    "plot_interpolation",
+    "plot_latent_manifold",
+    "plot_latent_scatter",
+    "plot_reconstructions",
+    "plot_samples",
+    "plot_training_curves",
+    "principal_components",
+    "save_figure",
+]
+
+IMAGE_SHAPE = (28, 28)
+# Size of one image tile: 28 pixels at 100 dpi are drawn about 2x, sharp and
+# readable; wide mosaics shrink their tiles to stay within MAX_WIDTH.
+TILE_INCHES = 0.6
+MAX_WIDTH_INCHES = 10.0
+# Narrow figures still need room for a title or tick labels.
+MIN_WIDTH_INCHES = 3.0
+# One pixel of mid-grey between tiles, so black-background digits stay apart.
+PAD = 1
+SEPARATOR = 0.5
+# Bisection bracket for the normal quantile: Phi(-40) underflows to 0 in
+# float64, so every probability in (0, 1) has its quantile inside it.
+BRACKET = 40.0
+# 80 / 2**64 ~ 4e-18: below float64 spacing for every quantile that matters.
+BISECTION_STEPS = 64
+HISTORY_KEYS = ("epoch", "train_elbo", "train_reconstruction", "train_kl")
+
+
+# --- checks ----------------------------------------------------------------
+
+
+def _check_count(name, n, minimum=1):
+    """Return ``n`` as an int, or raise unless it is an integer >= ``minimum``."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {n!r}")
+    return int(n)
+
+
+def _check_model(model, image_shape):
+    """Return the pixel count H * W, checked against ``model.input_dim``."""
+    try:
+        height, width = image_shape
+    except (TypeError, ValueError):
+        raise ValueError(f"image_shape: expected (height, width), got {image_shape!r}") from None
+    pixels = _check_count("image_shape", height) * _check_count("image_shape", width)
+    if model.input_dim != pixels:
+        raise ValueError(
+            f"image_shape: expected {model.input_dim} pixels to match model.input_dim, "
+            f"got {tuple(image_shape)} = {pixels} pixels"
+        )
+    return pixels
+
+
+def _as_images(name, images, pixels, count=None, unit_interval=False):
+    """``images`` as a finite float array of shape (count, pixels), or raise."""
+    images = as_float_array(name, images, ndim=2)
+    check_shape(name, images, (count, pixels))
+    return check_unit_interval(name, images) if unit_interval else images
+
+
+def _encode_means(model, x):
+    """The means of q(z|x), checked to be (B, D_z)."""
+    mu, _ = model.encode(x)
+    mu = as_float_array("model.encode(x)[0]", mu, ndim=2)  # (B, D_z)
+    return check_shape("model.encode(x)[0]", mu, (len(x), model.latent_dim))
+
+
+# --- mosaics of images -----------------------------------------------------
+
+
+def _tile(images, columns, image_shape):
+    """Lay rows of pixels out as one greyscale mosaic, ``columns`` tiles wide.
+
+    Tiles are separated by ``PAD`` grey pixels; unused tiles of the last row
+    stay grey.
+    """
+    height, width = image_shape
+    rows = -(-len(images) // columns)  # ceil(len / columns)
+    mosaic = np.full(
+        (rows * (height + PAD) - PAD, columns * (width + PAD) - PAD), SEPARATOR
+    )  # (rows (H + PAD) - PAD, columns (W + PAD) - PAD)
+    for k, image in enumerate(images):
+        row, column = divmod(k, columns)
+        top, left = row * (height + PAD), column * (width + PAD)
+        mosaic[top : top + height, left : left + width] = image.reshape(height, width)
+    return mosaic
+
+
+def _tile_centres(indices, size):
+    """Mosaic coordinate of the centre of tiles ``indices`` of side ``size``."""
+    return np.asarray(indices) * (size + PAD) + (size - 1) / 2
+
+
+def _show(ax, mosaic):
+    """Draw a mosaic in grey, black = 0 and white = 1 (values outside are clipped)."""
+    ax.imshow(mosaic, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _mosaic_figure(rows, columns, extra_width=0.4, extra_height=0.6):
+    """A Figure sized for ``rows`` x ``columns`` tiles plus margins for labels."""
+    tile = min(TILE_INCHES, MAX_WIDTH_INCHES / columns)
+    width = max(tile * columns + extra_width, MIN_WIDTH_INCHES)
+    return Figure(figsize=(width, tile * rows + extra_height), layout="constrained")
+
+
+# --- figures of images -----------------------------------------------------
+
+
+def plot_reconstructions(model, x, n=10, image_shape=IMAGE_SHAPE):
+    """The first ``n`` images of ``x`` (top row) above their reconstructions.
+
+    Parameters
+    ----------
+    model : VAE-like
+        Needs ``input_dim`` and ``reconstruct(x)``.
+    x : ndarray, shape (B, H * W)
+        Images with pixels in [0, 1], B >= n.
+    n : int
+        How many to show.
+    image_shape : (int, int)
+        (H, W) of one image.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes: originals, then reconstructions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scratchvae.vae import VAE
+    >>> model = VAE(784, hidden=(16,), latent_dim=2, seed=0)
+    >>> x = np.random.default_rng(0).random((5, 784))
+    >>> len(plot_reconstructions(model, x, n=5).axes)
+    2
+    """
+    pixels = _check_model(model, image_shape)
+    x = _as_images("x", x, pixels, unit_interval=True)
+    n = _check_count("n", n)
+    if n > len(x):
+        raise ValueError(f"n: expected at most len(x) = {len(x)}, got {n}")
+    originals = x[:n]  # (n, H W)
+    reconstructions = _as_images(
+        "model.reconstruct(x)", model.reconstruct(originals), pixels, count=n
+    )  # (n, H W)
+    fig = _mosaic_figure(2, n, extra_width=1.6, extra_height=0.3)
+    for ax, images, label in zip(
+        fig.subplots(2, 1), (originals, reconstructions), ("original", "reconstruction")
+    ):
+        _show(ax, _tile(images, n, image_shape))
+        ax.set_ylabel(label, rotation=0, ha="right", va="center")
+    return fig
+
+
+def plot_samples(model, rng, n=64, image_shape=IMAGE_SHAPE):
+    """A square-ish grid of ``n`` images decoded from z ~ N(0, I).
+
+    Parameters
+    ----------
+    model : VAE-like
+        Needs ``input_dim`` and ``sample(n, rng)`` returning mean images.
+    rng : numpy.random.Generator
+        Draws the latent codes; the same seed gives the same picture.
+    n : int
+        How many samples.
+    image_shape : (int, int)
+        (H, W) of one image.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes holding the grid, ceil(sqrt(n)) tiles wide.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scratchvae.vae import VAE
+    >>> model = VAE(784, hidden=(16,), latent_dim=2, seed=0)
+    >>> fig = plot_samples(model, np.random.default_rng(0), n=16)
+    """
+    pixels = _check_model(model, image_shape)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    n = _check_count("n", n)
+    samples = _as_images("model.sample(n, rng)", model.sample(n, rng), pixels, count=n)
+    columns = math.ceil(math.sqrt(n))
+    fig = _mosaic_figure(-(-n // columns), columns)
+    ax = fig.subplots()
+    _show(ax, _tile(samples, columns, image_shape))
+    ax.set_title("decoded from z ~ N(0, I)")
+    return fig
+
+
+def plot_interpolation(model, x_a, x_b, n=10, image_shape=IMAGE_SHAPE):
+    r"""Decode the straight line between the latent means of two images.
+
+    With :math:`\mu_a, \mu_b` the means of q(z|x_a) and q(z|x_b), decode
+    :math:`z(t) = (1 - t)\,\mu_a + t\,\mu_b` at ``n`` evenly spaced
+    :math:`t \in [0, 1]`; the two originals frame the strip.
+
+    Parameters
+    ----------
+    model : VAE-like
+        Needs ``input_dim``, ``latent_dim``, ``encode`` and ``decode``.
+    x_a, x_b : ndarray, shape (H * W,) or (1, H * W)
+        The two end images, pixels in [0, 1].
+    n : int
+        Points on the line, ends included (at least 2).
+    image_shape : (int, int)
+        (H, W) of one image.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes: x_a, the n decoded images, x_b.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scratchvae.vae import VAE
+    >>> model = VAE(784, hidden=(16,), latent_dim=2, seed=0)
+    >>> x = np.random.default_rng(0).random((2, 784))
+    >>> fig = plot_interpolation(model, x[0], x[1], n=8)
+    """
+    pixels = _check_model(model, image_shape)
+    ends = np.concatenate(
+        [
+            _as_images(name, np.atleast_2d(end), pixels, count=1, unit_interval=True)
+            for name, end in (("x_a", x_a), ("x_b", x_b))
+        ]
+    )  # (2, H W)
+    n = _check_count("n", n, minimum=2)
+    mu = _encode_means(model, ends)  # (2, D_z)
+    t = np.linspace(0.0, 1.0, n)[:, None]  # (n, 1)
+    # z(t) = (1 - t) mu_a + t mu_b
+    z = (1.0 - t) * mu[0] + t * mu[1]  # (n, D_z)
+    decoded = _as_images("model.decode(z)", model.decode(z), pixels, count=n)  # (n, H W)
+    strip = np.concatenate([ends[:1], decoded, ends[1:]])  # (n + 2, H W)
+    fig = _mosaic_figure(1, n + 2, extra_height=0.7)
+    ax = fig.subplots()
+    _show(ax, _tile(strip, n + 2, image_shape))
+    ax.set_xticks(
+        _tile_centres(np.arange(n + 2), image_shape[1]),
+        ["$x_a$", *(f"{v:.2g}" for v in t[:, 0]), "$x_b$"],
+        fontsize="small",
+    )
+    ax.set_xlabel(r"$t$ in $z = (1 - t)\,\mu_a + t\,\mu_b$")
+    return fig
+
+
+# --- the latent space ------------------------------------------------------
+
+
+def principal_components(points, k=2):
+    r"""Project rows onto their first ``k`` principal components.
+
+    Centre the points, :math:`X_c = X - \bar{x}`, and take the thin SVD
+    :math:`X_c = U S V^\top`. The rows of :math:`V^\top` are the directions
+    of largest spread, in order; the projection is :math:`X_c V_k`. SVD
+    leaves each direction's sign arbitrary, so it is fixed here: the largest
+    entry of each direction (in magnitude) is made positive.
+
+    Parameters
+    ----------
+    points : ndarray, shape (N, D)
+        One point per row, N >= k and D >= k.
+    k : int
+        How many components to keep.
+
+    Returns
+    -------
+    projected : ndarray, shape (N, k)
+        Coordinates along the components.
+    explained : ndarray, shape (k,)
+        Fraction of the total variance along each component,
+        :math:`s_i^2 / \sum_j s_j^2`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> points = np.array([[1.0, 2, 3], [5, 2, 3], [1, 4, 3], [5, 4, 3]])
+    >>> projected, explained = principal_components(points)
+    >>> projected.tolist()
+    [[-2.0, -1.0], [2.0, -1.0], [-2.0, 1.0], [2.0, 1.0]]
+    >>> explained.tolist()
+    [0.8, 0.2]
+    """
+    points = as_float_array("points", points, ndim=2)
+    k = _check_count("k", k)
+    if k > min(points.shape):
+        raise ValueError(f"k: expected at most min(N, D) = {min(points.shape)}, got {k}")
+    centred = points - points.mean(axis=0)  # (N, D)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)  # s (min(N, D),), vt (min(N, D), D)
+    directions = vt[:k]  # (k, D)
+    largest = np.abs(directions).argmax(axis=1)  # (k,)
+    directions = directions * np.sign(directions[np.arange(k), largest])[:, None]  # (k, D)
+    # Identical points have no spread at all: report 0, not 0/0.
+    explained = s[:k] ** 2 / max(np.sum(s**2), np.finfo(np.float64).tiny)  # (k,)
+    return centred @ directions.T, explained
+
+
+def plot_latent_scatter(model, x, y, image_shape=IMAGE_SHAPE):
+    """The means of q(z|x), one dot per image, coloured by its label.
+
+    A 2-D latent space is drawn as it is; a larger one is projected on the
+    first two principal components of the means (:func:`principal_components`),
+    as the axis labels say.
+
+    Parameters
+    ----------
+    model : VAE-like
+        Needs ``input_dim``, ``latent_dim`` (>= 2) and ``encode``.
+    x : ndarray, shape (B, H * W)
+        Images with pixels in [0, 1].
+    y : array_like, shape (B,)
+        Their labels (digits), used only for colour.
+    image_shape : (int, int)
+        (H, W) of one image.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The scatter and a colour bar with one colour per label.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scratchvae.vae import VAE
+    >>> model = VAE(784, hidden=(16,), latent_dim=5, seed=0)
+    >>> rng = np.random.default_rng(0)
+    >>> fig = plot_latent_scatter(model, rng.random((50, 784)), rng.integers(0, 10, 50))
+    >>> fig.axes[0].get_xlabel().startswith("principal component 1 of the means")
+    True
+    """
+    pixels = _check_model(model, image_shape)
+    x = _as_images("x", x, pixels, unit_interval=True)
+    y = np.asarray(y)
+    if y.shape != (len(x),):
+        raise ValueError(f"y: expected shape ({len(x)},) to match x, got {y.shape}")
+    if model.latent_dim < 2:
+        raise ValueError(
+            f"model.latent_dim: expected at least 2 for a scatter plot, got {model.latent_dim}"
+        )
+    mu = _encode_means(model, x)  # (B, D_z)
+    if model.latent_dim == 2:
+        points, axis_labels = mu, ("$z_1$ (mean of q)", "$z_2$ (mean of q)")
+    else:
+        points, explained = principal_components(mu, 2)  # (B, 2), (2,)
+        axis_labels = [
+            f"principal component {i + 1} of the means ({100 * f:.0f}% of variance)"
+            for i, f in enumerate(explained)
+        ]
+    classes, index = np.unique(y, return_inverse=True)  # (K,), (B,)
+    k = len(classes)
+    cmap = colormaps["tab10" if k <= 10 else "viridis"].resampled(k)
+    fig = Figure(figsize=(6.4, 5.2), layout="constrained")
+    ax = fig.subplots()
+    # One scatter call in data order, so no class is always drawn on top.
+    dots = ax.scatter(
+        points[:, 0], points[:, 1], c=index, cmap=cmap,
+        norm=BoundaryNorm(np.arange(k + 1) - 0.5, k), s=6, alpha=0.7, linewidths=0,
+    )
+    bar = fig.colorbar(dots, ax=ax, ticks=np.arange(k))
+    bar.set_ticklabels([str(c) for c in classes])
+    bar.set_label("label")
+    bar.solids.set_alpha(1.0)
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title(f"Latent means of {len(x)} images")
+    return fig
+
+
+# math.erfc applied element-wise (NumPy has no erf of its own).
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def inverse_normal_cdf(p):
+    r"""The standard normal quantile :math:`\Phi^{-1}(p)`, by bisection.
+
+    :math:`\Phi(z) = \tfrac12 \operatorname{erfc}(-z / \sqrt2)` is increasing,
+    so the :math:`z` with :math:`\Phi(z) = p` is found by halving a bracket
+    ``[lo, hi]`` with :math:`\Phi(lo) < p \le \Phi(hi)`, 64 times. (erfc
+    rather than :math:`1 + \operatorname{erf}` keeps the lower tail accurate.)
+
+    Parameters
+    ----------
+    p : array_like
+        Probabilities, strictly between 0 and 1.
+
+    Returns
+    -------
+    ndarray, float64, shape of ``p``
+        The quantiles.
+
+    Examples
+    --------
+    >>> round(float(inverse_normal_cdf(0.975)), 6)
+    1.959964
+    """
+    p = as_float_array("p", p)
+    if np.any((p <= 0) | (p >= 1)):
+        raise ValueError(f"p: expected probabilities strictly between 0 and 1, got {p}")
+    lo = np.full(p.shape, -BRACKET)
+    hi = np.full(p.shape, BRACKET)
+    for _ in range(BISECTION_STEPS):
+        mid = 0.5 * (lo + hi)
+        # Phi(mid) < p: the quantile lies above mid.
+        below = 0.5 * _erfc(-mid / math.sqrt(2.0)) < p
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def equal_probability_grid(n):
+    r"""``n`` values that cut N(0, 1) into equal-probability slices.
+
+    :math:`z_i = \Phi^{-1}\big((i + \tfrac12) / n\big)`, :math:`i = 0 \dots n-1`:
+    the middle of each of n slices holding probability 1/n. A grid uniform
+    in z would waste tiles in the tails, where the prior has little mass.
+    Only the lower half is solved for; the upper half is its mirror image,
+    :math:`\Phi^{-1}(1 - p) = -\Phi^{-1}(p)`, so the grid is exactly
+    symmetric and an odd n has exactly 0 in the middle.
+
+    Examples
+    --------
+    >>> equal_probability_grid(3).round(4).tolist()
+    [-0.9674, 0.0, 0.9674]
+    """
+    n = _check_count("n", n)
+    lower = inverse_normal_cdf((np.arange(n // 2) + 0.5) / n)  # (n // 2,)
+    middle = [0.0] if n % 2 else []
+    return np.concatenate([lower, middle, -lower[::-1]])  # (n,)
+
+
+def plot_latent_manifold(model, n=20, image_shape=IMAGE_SHAPE):
+    """The decoder's mean image over an n x n grid of a 2-D latent space.
+
+    Both axes run through :func:`equal_probability_grid`, so every tile
+    stands for the same prior probability; z_2 grows upwards, as in a plot.
+
+    Parameters
+    ----------
+    model : VAE-like
+        Needs ``input_dim``, ``latent_dim == 2`` and ``decode``.
+    n : int
+        Tiles per side.
+    image_shape : (int, int)
+        (H, W) of one image.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes, ticks marking z values.
+
+    Examples
+    --------
+    >>> from scratchvae.vae import VAE
+    >>> model = VAE(784, hidden=(16,), latent_dim=2, seed=0)
+    >>> fig = plot_latent_manifold(model, n=5)
+    """
+    pixels = _check_model(model, image_shape)
+    if model.latent_dim != 2:
+        raise ValueError(
+            f"model.latent_dim: expected 2 for a manifold plot (one axis per latent "
+            f"dimension), got {model.latent_dim}; plot_latent_scatter and plot_samples "
+            f"work for any latent_dim"
+        )
+    values = equal_probability_grid(n)  # (n,)
+    # Row r holds z_2 = values[n - 1 - r] (top row largest), column c holds z_1 = values[c].
+    z1, z2 = np.meshgrid(values, values[::-1])  # (n, n) each
+    z = np.stack([z1.ravel(), z2.ravel()], axis=1)  # (n n, 2)
+    decoded = _as_images("model.decode(z)", model.decode(z), pixels, count=n * n)
+    fig = _mosaic_figure(n, n, extra_width=0.9, extra_height=0.9)
+    ax = fig.subplots()
+    _show(ax, _tile(decoded, n, image_shape))
+    # Label every tile up to n = 20, every step-th beyond; mirrored, like the grid.
+    lower = np.arange(0, (n + 1) // 2, math.ceil(n / 20))
+    ticks = np.union1d(lower, n - 1 - lower)
+    for axis, size, z_values in (
+        (ax.xaxis, image_shape[1], values),
+        (ax.yaxis, image_shape[0], values[::-1]),
+    ):
+        labels = [f"{v:.2f}" for v in z_values[ticks]]
+        axis.set_ticks(_tile_centres(ticks, size), labels, fontsize="small")
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_title("decoder mean on an equal-probability grid of N(0, I)")
+    return fig
+
+
+# --- training --------------------------------------------------------------
+
+
+def _records(history):
+    """The list of per-epoch dicts in ``history`` (a list, or an object with ``.records``)."""
+    records = list(getattr(history, "records", history))
+    if not records:
+        raise ValueError("history: expected at least one epoch, got none")
+    for i, record in enumerate(records):
+        missing = [k for k in HISTORY_KEYS if not isinstance(record, Mapping) or k not in record]
+        if missing:
+            raise ValueError(f"history: expected record {i} to have keys {missing}, got {record!r}")
+    return records
+
+
+def _column(records, key):
+    """One key across the epochs as floats, NaN where missing or None."""
+    return np.array([np.nan if r.get(key) is None else r[key] for r in records], dtype=np.float64)
+
+
+def plot_training_curves(history):
+    r"""ELBO (train and test), reconstruction term and KL term, per epoch.
+
+    Three panels, in nats per image. The ELBO is
+    :math:`\mathbb{E}_q \log p(x|z) - \mathrm{KL}(q(z|x) \| p(z))`: the
+    second and third panels are its two parts on the training set.
+
+    Parameters
+    ----------
+    history : list of dict, or an object with ``.records``
+        One dict per epoch with keys "epoch", "train_elbo",
+        "train_reconstruction", "train_kl", and optionally "test_elbo"
+        (missing or None when not measured) and "seconds".
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three axes: ELBO, reconstruction, KL.
+
+    Examples
+    --------
+    >>> history = [
+    ...     {"epoch": e, "train_elbo": -200 + 10 * e, "train_reconstruction": -180 + 12 * e,
+    ...      "train_kl": 20 + 2 * e, "test_elbo": None, "seconds": 1.5}
+    ...     for e in range(1, 6)
+    ... ]
+    >>> len(plot_training_curves(history).axes)
+    3
+    """
+    records = _records(history)
+    epoch = _column(records, "epoch")
+    fig = Figure(figsize=(11.0, 3.4), layout="constrained")
+    elbo_ax, reconstruction_ax, kl_ax = fig.subplots(1, 3, sharex=True)
+    elbo_ax.plot(epoch, _column(records, "train_elbo"), "o-", ms=3, label="train")
+    test = _column(records, "test_elbo")
+    if not np.isnan(test).all():
+        elbo_ax.plot(epoch, test, "s--", ms=3, label="test")
+    elbo_ax.legend()
+    elbo_ax.set_title("ELBO (higher is better)")
+    reconstruction_ax.plot(epoch, _column(records, "train_reconstruction"), "o-", ms=3)
+    reconstruction_ax.set_title(r"reconstruction $\mathbb{E}_q \log p(x|z)$")
+    kl_ax.plot(epoch, _column(records, "train_kl"), "o-", ms=3)
+    kl_ax.set_title(r"$\mathrm{KL}(q(z|x)\,\|\,p(z))$")
+    for ax in (elbo_ax, reconstruction_ax, kl_ax):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("nats per image")
+        ax.grid(alpha=0.3)
+    seconds = _column(records, "seconds")
+    if not np.isnan(seconds).any():
+        fig.suptitle(f"{len(records)} epochs, {seconds.sum():.1f} s of training")
+    return fig
+
+
+# --- output ----------------------------------------------------------------
+
+
+def save_figure(fig, path, dpi=100):
+    """Write ``fig`` to a PNG file (creating its folder) and close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        A figure, e.g. from one of the ``plot_*`` functions.
+    path : str or pathlib.Path
+        Where to write; must end in ``.png``.
+    dpi : int
+        Pixels per inch.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> history = [{"epoch": 1, "train_elbo": -120.0, "train_reconstruction": -100.0,
+    ...             "train_kl": 20.0}]
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_figure(plot_training_curves(history), pathlib.Path(folder) / "curves.png")
+    ...     path.stat().st_size > 0
+    True
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"path: expected a file name ending in .png, got {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, format="png")
+    # Figures made here are unknown to pyplot and are freed with their last
+    # reference; one made through pyplot stays in its registry until closed.
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close(fig)
+    return path

@@ -125,8 +125,15 @@ def multiply_reference(a, b):
 
 # --- Bernoulli log-likelihood (docs/likelihoods.md) -----------------------
 
+# fastmath "reassoc" (and nothing else: NaN and inf keep their IEEE meaning)
+# lets LLVM add a row's terms in any order, hence in SIMD lanes; a strict
+# left-to-right sum is one long dependency chain. Measured (float32,
+# 128 x 784, 469 calls): 0.080 s strict, 0.018 s reassociated. The order only
+# changes rounding, and the sum is carried in float64 anyway.
+jit_reassoc = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"})
 
-@jit
+
+@jit_reassoc
 def bernoulli_terms(x, logits, e, sigma, ll):
     """Per row: the arithmetic part of log p(x | logits), and sigmoid(logits).
 
@@ -199,26 +206,99 @@ def reparameterize_grad_reference(dz, eps, sigma):
 
 @jit
 def kl_standard_normal(mu, log_var, kl):
-    """kl[b] = 1/2 sum_j (exp(log_var) + mu^2 - 1 - log_var).  Shapes (B, D_z) -> (B,)."""
+    """kl[b] = 1/2 sum_j (exp(log_var) - 1 - log_var + mu^2).  Shapes (B, D_z) -> (B,).
+
+    exp(v) - 1 - v is computed as expm1(v) - v: near v = 0, exp(v) rounds to
+    within 1e-16 of 1 and exp(v) - 1 - v (true value v^2 / 2) can come out
+    negative; expm1(v) >= v holds in floating point too, so each term is >= 0.
+    """
     for b in range(mu.shape[0]):
         total = 0.0
         for j in range(mu.shape[1]):
-            total += np.exp(log_var[b, j]) + mu[b, j] ** 2 - 1 - log_var[b, j]
+            total += np.expm1(log_var[b, j]) - log_var[b, j] + mu[b, j] ** 2
         kl[b] = 0.5 * total
 
 
 def kl_standard_normal_reference(mu, log_var):
-    return 0.5 * np.sum(np.exp(log_var) + mu**2 - 1 - log_var, axis=1)
+    return 0.5 * np.sum(np.expm1(log_var) - log_var + mu**2, axis=1)
 
 
 @jit
 def kl_standard_normal_grad(dkl, mu, log_var, dmu, dlog_var):
-    """dmu = dkl * mu;  dlog_var = dkl * (exp(log_var) - 1) / 2.  dkl (B,), rest (B, D_z)."""
+    """dmu = dkl * mu;  dlog_var = dkl * expm1(log_var) / 2.  dkl (B,), rest (B, D_z)."""
     for b in range(mu.shape[0]):
         for j in range(mu.shape[1]):
             dmu[b, j] = dkl[b] * mu[b, j]
-            dlog_var[b, j] = 0.5 * dkl[b] * (np.exp(log_var[b, j]) - 1)
+            dlog_var[b, j] = 0.5 * dkl[b] * np.expm1(log_var[b, j])
 
 
 def kl_standard_normal_grad_reference(dkl, mu, log_var):
-    return dkl[:, None] * mu, 0.5 * dkl[:, None] * (np.exp(log_var) - 1)
+    return dkl[:, None] * mu, 0.5 * dkl[:, None] * np.expm1(log_var)
+
+
+# --- Optimiser updates (docs/optim.md) ------------------------------------
+#
+# One fused pass per parameter array: read p, g and the optimiser's state,
+# write p and the state, allocate nothing. Arrays are flat views of the
+# parameters; the caller (scratchvae.optim) passes every scalar already cast
+# to the arrays' dtype, because a Python float would make Numba compute a
+# float32 update in float64, and it folds Adam's bias corrections into two
+# per-step scalars, so no element ever calls pow.
+#
+# parallel=True splits each loop over the 2 cores. Measured on the 2-core
+# development machine, float32, one 784 x 400 array, 500 calls, median of 7
+# (measurements in progress).
+
+
+def _parallel(kernel):
+    """``jit`` with ``parallel=True``: ``numba.prange`` loops run on all cores."""
+    return numba.njit(cache=True, error_model="numpy", parallel=True)(kernel)
+
+
+@_parallel
+def sgd_update(p, g, v, lr, momentum):
+    """SGD with momentum, in place: v = momentum * v + g;  p = p - lr * v."""
+    for i in numba.prange(p.size):
+        v[i] = momentum * v[i] + g[i]
+        p[i] -= lr * v[i]
+
+
+def sgd_update_reference(p, g, v, lr, momentum):
+    v = momentum * v + g
+    return p - lr * v, v
+
+
+@_parallel
+def adagrad_update(p, g, s, lr, eps):
+    """Adagrad, in place: s = s + g^2;  p = p - lr * g / (sqrt(s) + eps)."""
+    for i in numba.prange(p.size):
+        s[i] += g[i] * g[i]
+        p[i] -= lr * g[i] / (np.sqrt(s[i]) + eps)
+
+
+def adagrad_update_reference(p, g, s, lr, eps):
+    s = s + g * g
+    return p - lr * g / (np.sqrt(s) + eps), s
+
+
+@_parallel
+def adam_update(p, g, m, v, one_minus_beta1, one_minus_beta2, step_size, eps_hat):
+    """Adam, in place, with the bias corrections folded into two scalars.
+
+    m = beta1 * m + (1 - beta1) * g, computed as m + (1 - beta1) * (g - m),
+    which needs only the one constant (likewise v with g^2); then
+    p = p - step_size * m / (sqrt(v) + eps_hat), where
+    step_size = lr * sqrt(1 - beta2^t) / (1 - beta1^t) and
+    eps_hat = eps * sqrt(1 - beta2^t) make this exactly
+    p - lr * m_hat / (sqrt(v_hat) + eps)  (docs/optim.md#adam, eq. (9)).
+    """
+    for i in numba.prange(p.size):
+        m[i] += one_minus_beta1 * (g[i] - m[i])
+        v[i] += one_minus_beta2 * (g[i] * g[i] - v[i])
+        p[i] -= step_size * m[i] / (np.sqrt(v[i]) + eps_hat)
+
+
+def adam_update_reference(p, g, m, v, one_minus_beta1, one_minus_beta2, step_size, eps_hat):
+    m = m + one_minus_beta1 * (g - m)
+    v = v + one_minus_beta2 * (g * g - v)
+    return p - step_size * m / (np.sqrt(v) + eps_hat), m, v

@@ -73,7 +73,7 @@ CASES = {
 
 # Kernels that update their arguments in place; tests/test_optim.py checks
 # them against their references step by step.
-IN_PLACE = set()
+IN_PLACE = {"sgd_update", "adagrad_update", "adam_update"}
 
 
 def kernel_names():

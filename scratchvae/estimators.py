@@ -1,0 +1,350 @@
+"""Estimators of the ELBO and of log p(x).
+
+The ELBO of one example is an expectation over z ~ q(z | x) (note 004, eqs. (4)-(5)),
+so in practice it is estimated from samples of z:
+
+* :func:`elbo_la` and :func:`elbo_lb`: note 004's estimators L^A (eq. (9)) and
+  L^B (eq. (10)) with L samples per example, both through :func:`elbo_estimate`;
+* :func:`minibatch_estimate`: the dataset's ELBO from a minibatch (eq. (11), corrected);
+* :func:`importance_weighted_bound`: L_k, a tighter lower bound on log p(x) that
+  tends to log p(x) as k grows; streamed, so any k fits in memory;
+* :func:`score_function_gradient` and :func:`reparameterized_gradient`: the two
+  estimators of the gradient of an expectation that note 003 compares.
+
+:mod:`scratchvae.linear_gaussian` holds the exactly solvable model they are tested on.
+
+Sampling layout, shared by every estimator here: the (example, sample) pairs
+are taken example-major, all L samples of example 0, then all of example 1, ...
+In a replicated batch ``np.repeat(x, L, axis=0)``, row ``b * L + l`` is sample
+``l`` of example ``b``, and the noise is drawn from ``rng`` in that order, so the
+results do not depend on how the pairs are split into chunks.
+
+B is the batch size, D the data dimension, D_z the latent one, L (or k) the
+number of samples per example; a chunk holds E examples and S samples of each
+(and S is also the number of samples of a gradient estimator).
+Derivations: docs/estimators.md, docs/elbo.md
+"""
+
+import math
+
+import numpy as np
+
+from .gaussian import (
+    gaussian_log_density_backward,
+    gaussian_log_density_forward,
+    reparameterize_backward,
+    reparameterize_forward,
+)
+from .validate import as_float_array, check_shape
+
+__all__ = [
+    "elbo_estimate",
+    "elbo_la",
+    "elbo_lb",
+    "importance_weighted_bound",
+    "minibatch_estimate",
+    "reparameterized_gradient",
+    "score_function_gradient",
+]
+
+
+# --- Sampling in chunks ----------------------------------------------------------
+
+
+def _check_count(name, n):
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {n!r}")
+    return int(n)
+
+
+def _check_data(model, x):
+    """x as a non-empty (B, D) array in the model's dtype."""
+    x = check_shape("x", as_float_array("x", x, ndim=2), (None, model.input_dim))
+    if x.shape[0] == 0:
+        raise ValueError(f"x: expected at least one example, got shape {x.shape}")
+    return x.astype(model.dtype, copy=False)
+
+
+def _chunks(n_examples, n_samples, batch_rows):
+    """Split the (example, sample) pairs into pieces of at most ``batch_rows``, example-major.
+
+    Yields ``(rows, sizes)``: a slice of examples, and the numbers of samples to
+    draw for them in turn. Either several examples with all their samples at
+    once (when ``n_samples <= batch_rows``), or one example with its samples
+    split. Both keep the pairs in example-major order.
+    """
+    per_chunk = max(1, batch_rows // n_samples)
+    sizes = [min(batch_rows, n_samples - s) for s in range(0, n_samples, batch_rows)]
+    for start in range(0, n_examples, per_chunk):
+        yield slice(start, min(start + per_chunk, n_examples)), sizes
+
+
+def _noise(rng, n_examples, n_samples, model):
+    """eps (n_examples * n_samples, D_z): row e * n_samples + s is sample s of example e."""
+    return rng.standard_normal((n_examples * n_samples, model.latent_dim), dtype=model.dtype)
+
+
+# --- L^A and L^B (note 004, eqs. (8)-(10)) ----------------------------------------
+
+
+def elbo_estimate(model, x, n_samples, rng, kl_estimator="analytic", batch_rows=20000):
+    r"""The ELBO of each example, estimated with ``n_samples`` = L samples of z.
+
+    The model's own loss, evaluated on the replicated batch
+    ``x_rep = np.repeat(x, L, axis=0)`` (row ``b L + l`` is sample ``l`` of
+    example ``b``) with noise ``eps`` (B L, D_z) drawn from ``rng``; its per-row
+    terms are then averaged over the L samples of each example:
+
+    .. math:: \mathcal{L}^B_b = -\mathrm{KL}(q(z|x_b) \,\|\, p(z))
+              + \frac1L \sum_l \log p(x_b | z_{bl}) \quad\text{(analytic)}, \qquad
+              \mathcal{L}^A_b = \frac1L \sum_l \big[\log p(x_b, z_{bl}) - \log q(z_{bl}|x_b)\big]
+              \quad\text{(monte_carlo)}
+
+    (note 004, eqs. (10) and (9)). Gradients come free: the loss on ``x_rep``
+    is the mean over its B L rows, which is :math:`-\frac1B \sum_b \mathcal{L}_b`
+    (for ``beta = 1``), so ``model.negative_elbo_backward`` after
+    ``model.negative_elbo_forward(x_rep, eps, kl_estimator=...)`` is the
+    gradient of the batch-mean estimate with L samples.
+    Derivation: docs/estimators.md#estimators-la-lb
+
+    Parameters
+    ----------
+    model : scratchvae.vae.VAE
+    x : ndarray, shape (B, D)
+    n_samples : int
+        L, the number of samples of z per example.
+    rng : numpy.random.Generator
+        Draws the noise, in the model's dtype.
+    kl_estimator : {"analytic", "monte_carlo"}
+        L^B or L^A.
+    batch_rows : int
+        At most this many (example, sample) rows go through the model at once;
+        the result does not depend on it.
+
+    Returns
+    -------
+    elbo, reconstruction, kl : ndarray, shape (B,), float64
+        The estimate, and its two terms: ``elbo = reconstruction - kl``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scratchvae.vae import VAE
+    >>> model = VAE(6, hidden=(4,), latent_dim=2, dtype=np.float64)
+    >>> x = np.random.default_rng(0).random((3, 6)).round()
+    >>> elbo, rec, kl = elbo_estimate(model, x, 10, np.random.default_rng(1))
+    >>> elbo.shape, bool(np.allclose(elbo, rec - kl))
+    ((3,), True)
+    """
+    x = _check_data(model, x)
+    n_samples = _check_count("n_samples", n_samples)
+    reconstruction = np.zeros(x.shape[0])  # (B,) float64 sums over the samples
+    kl = np.zeros(x.shape[0])  # (B,)
+    for rows, sizes in _chunks(x.shape[0], n_samples, _check_count("batch_rows", batch_rows)):
+        n_rows = rows.stop - rows.start
+        for size in sizes:
+            x_rep = np.repeat(x[rows], size, axis=0)  # (E S, D), example-major
+            eps = _noise(rng, n_rows, size, model)  # (E S, D_z)
+            cache = model.negative_elbo_forward(x_rep, eps, kl_estimator=kl_estimator)[1]
+            # sum_l over each example's rows
+            reconstruction[rows] += cache.reconstruction.reshape(n_rows, size).sum(1, dtype=np.float64)
+            kl[rows] += cache.kl.reshape(n_rows, size).sum(1, dtype=np.float64)
+    reconstruction /= n_samples
+    kl /= n_samples
+    return reconstruction - kl, reconstruction, kl
+
+
+def elbo_la(model, x, n_samples, rng, batch_rows=20000):
+    """Note 004's L^A, eq. (9): :func:`elbo_estimate` with the KL sampled too."""
+    return elbo_estimate(model, x, n_samples, rng, "monte_carlo", batch_rows)
+
+
+def elbo_lb(model, x, n_samples, rng, batch_rows=20000):
+    """Note 004's L^B, eq. (10): :func:`elbo_estimate` with the KL in closed form."""
+    return elbo_estimate(model, x, n_samples, rng, "analytic", batch_rows)
+
+
+def minibatch_estimate(elbo_per_example, dataset_size):
+    r"""The dataset's total ELBO from a minibatch of M examples out of N.
+
+    .. math:: \mathcal{L}(X) \approx \frac{N}{M} \sum_{i \in \text{batch}} \mathcal{L}(x_i)
+
+    Note 004, eq. (11), which as printed drops the sum over the batch.
+    Unbiased when the batch is drawn uniformly. Derivation: docs/estimators.md#minibatch
+
+    Parameters
+    ----------
+    elbo_per_example : array_like, shape (M,)
+        The ELBO (or its estimate) of each example of the batch.
+    dataset_size : int
+        N, at least M.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> minibatch_estimate([-100.0, -120.0], dataset_size=60000)
+    -6600000.0
+    """
+    elbo = as_float_array("elbo_per_example", elbo_per_example, ndim=1)
+    if elbo.size == 0:
+        raise ValueError("elbo_per_example: expected at least one example, got none")
+    n = _check_count("dataset_size", dataset_size)
+    if n < elbo.size:
+        raise ValueError(f"dataset_size: expected at least the batch size {elbo.size}, got {n}")
+    return float(n / elbo.size * np.sum(elbo, dtype=np.float64))
+
+
+# --- The importance-weighted bound --------------------------------------------------
+
+
+def importance_weighted_bound(model, x, k, rng, batch_rows=20000, progress=None):
+    r"""L_k, the importance-weighted lower bound on log p(x), per example.
+
+    .. math:: \mathcal{L}_k = \log \frac1k \sum_{j=1}^k w_j, \qquad
+              \log w_j = \log p(x | z_j) + \log p(z_j) - \log q(z_j | x), \qquad z_j \sim q(z | x)
+
+    :math:`\mathcal{L}_1` is L^A with one sample; :math:`E[\mathcal{L}_k]` grows
+    with k towards log p(x). The sum is a log-sum-exp, streamed: each chunk of
+    at most ``batch_rows`` (example, sample) pairs updates a running maximum m
+    and a running :math:`s = \sum_j e^{\log w_j - m}` per example, in float64.
+    The result does not depend on ``batch_rows`` (same noise, same order).
+    Derivation: docs/estimators.md#importance-weighted
+
+    Parameters
+    ----------
+    model : scratchvae.vae.VAE
+    x : ndarray, shape (B, D)
+    k : int
+        Samples per example (5000 is the usual test-set figure).
+    rng : numpy.random.Generator
+        Draws the noise, in the model's dtype.
+    batch_rows : int
+        Most pairs decoded at once: memory is O(batch_rows * D) whatever k and B.
+    progress : callable, optional
+        Called after each chunk with the fraction of pairs done, in (0, 1].
+
+    Returns
+    -------
+    ndarray, shape (B,), float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scratchvae.vae import VAE
+    >>> model = VAE(6, hidden=(4,), latent_dim=2, dtype=np.float64)
+    >>> x = np.random.default_rng(0).random((3, 6)).round()
+    >>> bound = importance_weighted_bound(model, x, 100, np.random.default_rng(1))
+    >>> bool(np.all(bound >= elbo_la(model, x, 100, np.random.default_rng(1))[0]))  # Jensen
+    True
+    """
+    x = _check_data(model, x)
+    k = _check_count("k", k)
+    B = x.shape[0]
+    running_max = np.full(B, -np.inf)  # (B,) m: the largest log w so far
+    running_sum = np.zeros(B)  # (B,) s = sum_j exp(log w_j - m)
+    done = 0
+    for rows, sizes in _chunks(B, k, _check_count("batch_rows", batch_rows)):
+        n_rows = rows.stop - rows.start
+        mu, log_var = model.encode(x[rows])  # (E, D_z) each, once per example chunk
+        for size in sizes:
+            # z ~ q(z | x) for each (example, sample) pair, example-major
+            mu_rep, log_var_rep = np.repeat(mu, size, axis=0), np.repeat(log_var, size, axis=0)  # (E S, D_z)
+            z = reparameterize_forward(mu_rep, log_var_rep, _noise(rng, n_rows, size, model))[0]
+            # log w = log p(x | z) + log N(z; 0, I) - log q(z | x), in float64
+            x_rep = np.repeat(x[rows], size, axis=0)  # (E S, D)
+            log_lik = model.log_likelihood_forward(x_rep, model.decoder_output(z))[0]  # (E S,)
+            zero = np.zeros_like(z)
+            log_prior = gaussian_log_density_forward(z, zero, zero)[0]  # (E S,)
+            log_q = gaussian_log_density_forward(z, mu_rep, log_var_rep)[0]  # (E S,)
+            log_w = (log_lik.astype(np.float64) + log_prior - log_q).reshape(n_rows, size)  # (E, S)
+            # online log-sum-exp: when the max grows from m to m', every old term
+            # exp(log w - m) becomes exp(log w - m') = exp(log w - m) exp(m - m')
+            new_max = np.maximum(running_max[rows], log_w.max(axis=1))  # (E,)
+            running_sum[rows] = running_sum[rows] * np.exp(running_max[rows] - new_max) + np.exp(
+                log_w - new_max[:, None]
+            ).sum(axis=1)
+            running_max[rows] = new_max
+            done += n_rows * size
+            if progress is not None:
+                progress(done / (B * k))
+    # L_k = log((1/k) sum_j w_j) = m + log s - log k
+    return running_max + np.log(running_sum) - math.log(k)
+
+
+# --- Two estimators of a gradient of an expectation (note 003) ----------------------
+
+
+def score_function_gradient(f, mu, log_var, eps):
+    r"""Per-sample score-function estimates of :math:`\nabla_{\mu, v} E_{z \sim q}[f(z)]`.
+
+    .. math:: \nabla E_q[f(z)] = E_q[f(z)\, \nabla \log q(z)], \qquad
+              q = \mathcal{N}(\mu, \operatorname{diag} e^{v})
+
+    (from :math:`\nabla q = q \nabla \log q`). The score :math:`\nabla \log q`
+    is the log-density's gradient, so ``gaussian_log_density_backward`` with
+    upstream gradient f(z) computes the estimate; f is never differentiated.
+    Derivation: docs/estimators.md#score-function
+
+    Parameters
+    ----------
+    f : callable
+        ``f(z)`` for z of shape (S, D), returning shape (S,).
+    mu, log_var : ndarray, shape (S, D)
+        q's parameters, one row per sample (repeat a single q S times).
+    eps : ndarray, shape (S, D)
+        Standard normal noise: z = mu + exp(log_var / 2) * eps.
+
+    Returns
+    -------
+    dmu, dlog_var : ndarray, shape (S, D)
+        One estimate per sample; their mean over S is the estimator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> eps = np.random.default_rng(0).standard_normal((100000, 1))
+    >>> mu, log_var = np.ones((100000, 1)), np.zeros((100000, 1))
+    >>> dmu, _ = score_function_gradient(lambda z: z[:, 0], mu, log_var, eps)
+    >>> bool(abs(dmu.mean() - 1.0) < 0.05)  # d/dmu E[z] = 1
+    True
+    """
+    z = reparameterize_forward(mu, log_var, eps)[0]  # (S, D)
+    cache = gaussian_log_density_forward(z, mu, log_var)[1]
+    # f(z_s) * d log q(z_s) / d(mu, log_var), with z_s held fixed
+    _, dmu, dlog_var = gaussian_log_density_backward(f(z), cache)
+    return dmu, dlog_var
+
+
+def reparameterized_gradient(df, mu, log_var, eps):
+    r"""Per-sample reparameterised estimates of :math:`\nabla_{\mu, v} E_{z \sim q}[f(z)]`.
+
+    .. math:: \nabla E_\varepsilon[f(\mu + e^{v/2} \odot \varepsilon)]
+              = E_\varepsilon[\nabla f(z)\, \partial z / \partial(\mu, v)]
+
+    the chain rule through z (note 003; note 000, eq. (10)).
+    Derivation: docs/estimators.md#score-function
+
+    Parameters
+    ----------
+    df : callable
+        ``df(z)`` for z of shape (S, D), returning the gradient of f at each row, (S, D).
+    mu, log_var, eps : ndarray, shape (S, D)
+        As in :func:`score_function_gradient`.
+
+    Returns
+    -------
+    dmu, dlog_var : ndarray, shape (S, D)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> eps = np.random.default_rng(0).standard_normal((1000, 1))
+    >>> dmu, _ = reparameterized_gradient(np.ones_like, np.ones((1000, 1)), np.zeros((1000, 1)), eps)
+    >>> float(dmu.mean())  # d/dmu E[z] = 1, now without noise
+    1.0
+    """
+    z, cache = reparameterize_forward(mu, log_var, eps)  # (S, D)
+    return reparameterize_backward(df(z), cache)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from scratchvae import kernels
-from scratchvae.validate import as_float_array, check_same_shape, check_shape
+from scratchvae.validate import as_float_array, check_no_overflow, check_same_shape, check_shape
 
 __all__ = [
     "gaussian_log_density_backward",
@@ -52,16 +52,6 @@ def _rows(params, data=None):
         check_same_shape(name, x, first, arrays[first])
     dtype = np.result_type(*(arrays[n] for n in params))
     return [np.ascontiguousarray(x, dtype=dtype) for x in arrays.values()]
-
-
-def _check_overflow(out_name, out, **inputs):
-    """Raise if finite inputs overflowed to inf or NaN in ``out``, giving the inputs' ranges."""
-    if not np.isfinite(out).all():
-        ranges = ", ".join(f"{n} in [{x.min():.4g}, {x.max():.4g}]" for n, x in inputs.items())
-        raise ValueError(
-            f"{out_name}: expected a finite result, got an overflow in {out.dtype} for "
-            f"{ranges}; bring the inputs into range (or use float64)"
-        )
 
 
 # --- Reparameterisation: z = mu + sigma * eps ---------------------------------
@@ -118,7 +108,7 @@ def reparameterize_forward(mu, log_var, eps):
     sigma = np.empty_like(mu)  # (B, D_z)
     # sigma = exp(log_var / 2);  z = mu + sigma * eps   (one fused pass, flat views)
     kernels.reparameterize(mu.ravel(), log_var.ravel(), eps.ravel(), z.ravel(), sigma.ravel())
-    _check_overflow("z", z, mu=mu, log_var=log_var, eps=eps)
+    check_no_overflow("z", z, mu=mu, log_var=log_var, eps=eps)
     return z, ReparameterizeCache(eps, sigma)
 
 
@@ -200,7 +190,7 @@ def kl_standard_normal_forward(mu, log_var):
     kl = np.empty(mu.shape[0], dtype=mu.dtype)  # (B,)
     # kl_b = 1/2 sum_j (expm1(log_var) - log_var + mu^2), one fused pass per row
     kernels.kl_standard_normal(mu, log_var, kl)
-    _check_overflow("kl", kl, mu=mu, log_var=log_var)
+    check_no_overflow("kl", kl, mu=mu, log_var=log_var)
     return kl, KLStandardNormalCache(mu, log_var)
 
 
@@ -294,7 +284,7 @@ def kl_diagonal_forward(mu0, log_var0, mu1, log_var1):
     gap = mu1 - mu0  # (B, D_z)
     # KL = 1/2 sum_j [expm1(t) - t + (mu1 - mu0)^2 / sigma1^2]
     kl = 0.5 * np.sum(expm1_t - t + gap**2 * inv_var1, axis=1)  # (B,)
-    _check_overflow("kl", kl, mu0=mu0, log_var0=log_var0, mu1=mu1, log_var1=log_var1)
+    check_no_overflow("kl", kl, mu0=mu0, log_var0=log_var0, mu1=mu1, log_var1=log_var1)
     return kl, KLDiagonalCache(gap, inv_var1, expm1_t)
 
 
@@ -443,7 +433,7 @@ def kl_full_covariance_forward(mu0, cov0, mu1, cov1):
     # (solve pivots, so M's upper triangle holds rounding noise, not zeros: tril drops it)
     below = np.sum(np.tril(m, -1) ** 2, axis=(1, 2))  # (B,)
     kl = 0.5 * (np.sum(np.expm1(s) - s, axis=1) + below + np.sum(a**2, axis=1))  # (B,)
-    _check_overflow("kl", kl, cov0=cov0, cov1=cov1)
+    check_no_overflow("kl", kl, cov0=cov0, cov1=cov1)
     kl = kl.astype(dtype).reshape(()) if single else kl.astype(dtype)  # () or (B,)
     return kl, KLFullCovarianceCache(chol0, chol1, a, dtype, single)
 
@@ -556,7 +546,7 @@ def gaussian_log_density_forward(z, mu, log_var):
     u = (z - mu) * inv_sigma  # (B, D_z)
     # log q = -1/2 sum_j [log 2 pi + log_var_j + u_j^2]
     logq = -0.5 * np.sum(LOG_2PI + log_var + u**2, axis=1)  # (B,)
-    _check_overflow("logq", logq, z=z, mu=mu, log_var=log_var)
+    check_no_overflow("logq", logq, z=z, mu=mu, log_var=log_var)
     return logq, LogDensityCache(u, inv_sigma)
 
 

@@ -36,7 +36,7 @@ from scratchvae.activations import (
     tanh_backward,
     tanh_forward,
 )
-from scratchvae.validate import as_float_array, check_shape
+from scratchvae.validate import as_float_array, check_no_overflow, check_shape
 
 __all__ = [
     "dense_forward", "dense_backward",
@@ -96,16 +96,13 @@ def dense_forward(x, W, b):
         raise ValueError(f"b: expected dtype {W.dtype} to match W, got {b.dtype}")
     # eq. (1): out[n, k] = sum_i x[n, i] W[i, k] + b[k]
     with np.errstate(over="ignore", invalid="ignore"):  # checked just below
-        out = x @ W + b  # (B, D_out)
-    if not np.isfinite(out).all():
-        raise ValueError(
-            f"x @ W + b: overflowed {out.dtype} (largest finite value "
-            f"{np.finfo(out.dtype).max:.3g}); x, W or b is too large"
-        )
+        out = x @ W  # (B, D_out)
+        out += b  # in place: no second (B, D_out) array
+    check_no_overflow("x @ W + b", out, x=x, W=W, b=b)
     return out, DenseCache(x, W)
 
 
-def dense_backward(dout, cache):
+def dense_backward(dout, cache, input_grad=True):
     r"""Gradients of the dense layer.
 
     .. math:: dx = d\text{out}\, W^\top, \quad dW = x^\top d\text{out}, \quad
@@ -115,10 +112,13 @@ def dense_backward(dout, cache):
     ----------
     dout : ndarray, shape (B, D_out)
     cache : DenseCache, from :func:`dense_forward`
+    input_grad : bool
+        False when ``x`` is data, not the output of another layer: then
+        nobody needs ``dx``, and skipping it saves a matrix product.
 
     Returns
     -------
-    dx : ndarray, shape (B, D_in), dtype of ``x``
+    dx : ndarray, shape (B, D_in), dtype of ``x``; None if not ``input_grad``
     dW : ndarray, shape (D_in, D_out), dtype of ``W``
     db : ndarray, shape (D_out,), dtype of ``W``
 
@@ -135,19 +135,13 @@ def dense_backward(dout, cache):
     dout = np.asarray(dout, dtype=np.result_type(x, W))
     check_shape("dout", dout, (x.shape[0], W.shape[1]))
     # eq. (2): dx[n, i] = sum_k dout[n, k] W[i, k]
-    dx = dout @ W.T  # (B, D_in)
+    dx = (dout @ W.T).astype(x.dtype, copy=False) if input_grad else None  # (B, D_in)
     # eq. (3): dW[i, k] = sum_n x[n, i] dout[n, k]: W is shared by every example
     dW = x.T @ dout  # (D_in, D_out)
     # eq. (4): db[k] = sum_n dout[n, k]: b is shared by every example too
     db = dout.sum(axis=0)  # (D_out,)
     # each gradient in its own input's precision
-    return (
-        dx.astype(x.dtype, copy=False),
-        dW.astype(W.dtype, copy=False),
-        db.astype(W.dtype, copy=False),
-    )
-
-
+    return dx, dW.astype(W.dtype, copy=False), db.astype(W.dtype, copy=False)
 
 
 # --- Initialisation -----------------------------------------------------------
@@ -334,6 +328,9 @@ class Dense(Module):
         self.params["W"] = INITIALISERS[init](in_features, out_features, rng, self.dtype)
         self.params["b"] = np.zeros(out_features, self.dtype)
         self.grads = {name: np.zeros_like(param) for name, param in self.params.items()}
+        # Set to False for a first layer, whose input is data: backward then
+        # skips dx (and returns None), one matrix product saved.
+        self.input_grad = True
 
     def forward(self, x):
         out, self.cache = dense_forward(x, self.params["W"], self.params["b"])
@@ -341,7 +338,7 @@ class Dense(Module):
 
     def backward(self, dout):
         # The cache holds W itself: step the optimiser after backward, not between.
-        dx, dW, db = dense_backward(dout, self._last_cache())
+        dx, dW, db = dense_backward(dout, self._last_cache(), self.input_grad)
         self.grads["W"] += dW
         self.grads["b"] += db
         return dx

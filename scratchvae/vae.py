@@ -124,14 +124,15 @@ class VAE:
         # Encoder q(z | x): x (B, D) -> h (B, H) -> [mu | log_var] (B, 2 D_z).
         # One head computes both halves: one matrix product instead of two.
         self.encoder = MLP([input_dim, *hidden], activation, rng=rng, dtype=dtype)
-        width = hidden[-1] if hidden else input_dim
-        self.encoder_head = Dense(width, 2 * latent_dim, rng, init="glorot", dtype=dtype)
+        self.encoder_head = Dense(hidden[-1], 2 * latent_dim, rng, init="glorot", dtype=dtype)
         # Decoder p(x | z): z (B, D_z) -> h (B, H) -> logits (B, D), or
         # [mean | log_var] (B, 2 D) for the Gaussian likelihood.
         self.decoder = MLP([latent_dim, *hidden[::-1]], activation, rng=rng, dtype=dtype)
-        width = hidden[0] if hidden else latent_dim
         outputs = input_dim if likelihood == "bernoulli" else 2 * input_dim
-        self.decoder_head = Dense(width, outputs, rng, init="glorot", dtype=dtype)
+        self.decoder_head = Dense(hidden[0], outputs, rng, init="glorot", dtype=dtype)
+        # x is data: the first layer's backward need not compute dx (one of
+        # the eight matrix products per step).
+        self.encoder.modules[0].input_grad = False
         self.modules = {
             "encoder": self.encoder,
             "encoder_head": self.encoder_head,
@@ -159,7 +160,7 @@ class VAE:
 
     def encode(self, x):
         """q(z | x)'s parameters: ``(mu, log_var)``, each (B, D_z)."""
-        x = self._check_x(x)
+        x = self.as_input(x)
         stats = self.encoder_head.forward(self.encoder.forward(x))  # (B, 2 D_z)
         return stats[:, : self.latent_dim], stats[:, self.latent_dim :]
 
@@ -247,7 +248,7 @@ class VAE:
             For :meth:`negative_elbo_backward`; its ``reconstruction`` and
             ``kl`` fields hold the two terms per example.
         """
-        x = self._check_x(x)
+        x = self.as_input(x)
         eps = as_float_array("eps", eps, ndim=2).astype(self.dtype, copy=False)
         check_shape("eps", eps, (x.shape[0], self.latent_dim))
         beta = self.beta if beta is None else float(beta)
@@ -320,7 +321,7 @@ class VAE:
         ``rng`` defaults to a fixed seed, so repeated evaluations agree.
         """
         rng = np.random.default_rng(0) if rng is None else rng
-        return estimators.elbo_lb(self, self._check_x(x), n_samples, rng)[0]
+        return estimators.elbo_lb(self, self.as_input(x), n_samples, rng)[0]
 
     def log_likelihood(self, x, k=5000, rng=None, batch_rows=20000):
         """log p(x) per example (B,), by the importance-weighted bound with k samples.
@@ -329,7 +330,7 @@ class VAE:
         (example, sample) pairs go through the decoder at once.
         """
         rng = np.random.default_rng(0) if rng is None else rng
-        return estimators.importance_weighted_bound(self, self._check_x(x), k, rng, batch_rows)
+        return estimators.importance_weighted_bound(self, self.as_input(x), k, rng, batch_rows)
 
     # --- saving -----------------------------------------------------------
 
@@ -385,7 +386,8 @@ class VAE:
             raise ValueError(f"{path}: cannot be read as a scratchvae checkpoint ({err})") from err
         return cls.from_state_dict(state, source=str(path))
 
-    def _check_x(self, x):
+    def as_input(self, x):
+        """``x`` checked (finite, (B, input_dim)) and cast to the model's dtype."""
         x = as_float_array("x", x, ndim=2).astype(self.dtype, copy=False)
         return check_shape("x", x, (None, self.input_dim))
 
@@ -396,8 +398,10 @@ def _check_config(**config):
         if int(config[name]) < 1 or int(config[name]) != config[name]:
             raise ValueError(f"{name}: expected a positive integer, got {config[name]!r}")
     hidden = tuple(config["hidden"])
-    if any(int(h) < 1 or int(h) != h for h in hidden):
-        raise ValueError(f"hidden: expected positive integer sizes, got {config['hidden']!r}")
+    if not hidden or any(int(h) < 1 or int(h) != h for h in hidden):
+        raise ValueError(
+            f"hidden: expected one or more positive integer sizes, got {config['hidden']!r}"
+        )
     if config["likelihood"] not in LIKELIHOODS:
         raise ValueError(f"likelihood: expected one of {LIKELIHOODS}, got {config['likelihood']!r}")
     if not float(config["beta"]) >= 0:

@@ -166,6 +166,7 @@ def test_load_state_dict_rejects_a_mismatched_model():
         (dict(input_dim=0), "input_dim"),
         (dict(input_dim=10, latent_dim=2.5), "latent_dim"),
         (dict(input_dim=10, hidden=(0,)), "hidden"),
+        (dict(input_dim=10, hidden=()), "hidden"),
         (dict(input_dim=10, likelihood="poisson"), "likelihood"),
         (dict(input_dim=10, beta=-1), "beta"),
         (dict(input_dim=10, activation="swish"), "activation"),

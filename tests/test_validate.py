@@ -1,0 +1,62 @@
+"""The argument checks: messages that name the argument, and the skip_checks switch."""
+
+import numpy as np
+import pytest
+
+from scratchvae.gaussian import reparameterize_forward
+from scratchvae.validate import (
+    as_float_array,
+    check_finite,
+    check_no_overflow,
+    check_same_shape,
+    check_shape,
+    check_unit_interval,
+    checks_enabled,
+    skip_checks,
+)
+
+
+def test_messages_name_the_argument_and_say_expected_and_given():
+    with pytest.raises(ValueError, match=r"^logits: expected shape \(2, 3\) to match x, got \(2, 4\)$"):
+        check_same_shape("logits", np.ones((2, 4)), "x", np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"^W: expected shape \(any, 5\), got \(3, 4\)$"):
+        check_shape("W", np.ones((3, 4)), (None, 5))
+    with pytest.raises(ValueError, match=r"^x: expected values in \[0, 1\], got 1\.5 at index \(0, 1\)$"):
+        check_unit_interval("x", np.array([[0.5, 1.5]]))
+    with pytest.raises(ValueError, match=r"^mu: expected finite values, got nan at index \(1,\) \(1 non-finite of 3\)$"):
+        check_finite("mu", np.array([0.0, np.nan, 1.0]))
+    with pytest.raises(ValueError, match="eps: expected a 2-dimensional array, got shape"):
+        as_float_array("eps", np.ones(3), ndim=2)
+    with pytest.raises(ValueError, match="x: expected a real-valued array, got dtype <U1"):
+        as_float_array("x", np.array(["a"]))
+    with pytest.raises(ValueError, match=r"z: expected a finite result, got an overflow in float32 for mu in \[1e\+38"):
+        check_no_overflow("z", np.array([np.inf], np.float32), mu=np.array([1e38]))
+
+
+def test_as_float_array_keeps_float_precision_and_converts_integers():
+    assert as_float_array("x", np.ones(2, np.float32)).dtype == np.float32
+    assert as_float_array("x", np.ones(2, np.int64)).dtype == np.float64
+    assert as_float_array("x", [True, False]).dtype == np.float64
+
+
+def test_skip_checks_lets_values_through_and_restores_itself():
+    bad = np.array([[np.nan, 2.0]])
+    assert checks_enabled()
+    with skip_checks():
+        assert not checks_enabled()
+        assert check_finite("x", bad) is bad
+        check_unit_interval("x", bad)
+        check_shape("x", bad, (5, 5))
+        # An op inside the block does not scan its inputs.
+        z, _ = reparameterize_forward(bad, np.zeros_like(bad), np.zeros_like(bad))
+        assert np.isnan(z[0, 0])
+    assert checks_enabled()
+    with pytest.raises(ValueError, match="mu: expected finite values"):
+        reparameterize_forward(bad, np.zeros_like(bad), np.zeros_like(bad))
+
+
+def test_skip_checks_restores_after_an_exception():
+    with pytest.raises(RuntimeError):
+        with skip_checks():
+            raise RuntimeError("boom")
+    assert checks_enabled()

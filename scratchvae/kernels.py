@@ -59,6 +59,40 @@ def leaky_relu_grad_reference(dout, x, slope):
 
 
 @jit
+def bias_leaky_relu(a, b, slope, out):
+    """out[n, k] = leaky_relu(a[n, k] + b[k]): a dense layer's bias and activation in one pass.
+
+    ``a`` is the product x @ W (B, D); ``out`` may be ``a``.
+    """
+    for n in range(a.shape[0]):
+        for k in range(a.shape[1]):
+            pre = a[n, k] + b[k]
+            out[n, k] = pre if pre > 0 else slope * pre
+
+
+def bias_leaky_relu_reference(a, b, slope):
+    return leaky_relu_reference(a + b, slope)
+
+
+@jit
+def leaky_relu_grad_bias(dout, y, slope, dpre, db):
+    """dpre = dout * leaky_relu'(pre) (B, D) and db[k] = sum_n dpre[n, k], in one pass.
+
+    ``y`` is the forward's output, which has the sign of the pre-activation.
+    """
+    db[:] = 0
+    for n in range(dout.shape[0]):
+        for k in range(dout.shape[1]):
+            dpre[n, k] = dout[n, k] if y[n, k] > 0 else slope * dout[n, k]
+            db[k] += dpre[n, k]
+
+
+def leaky_relu_grad_bias_reference(dout, y, slope):
+    dpre = leaky_relu_grad_reference(dout, y, slope)
+    return dpre, dpre.sum(axis=0)
+
+
+@jit
 def tanh_grad(dout, y, dx):
     """dx = dout * (1 - y^2), with y = tanh(x) from the forward pass."""
     for i in range(y.size):
@@ -288,7 +322,7 @@ def adam_update(p, g, m, v, one_minus_beta1, one_minus_beta2, step_size, eps_hat
     p = p - step_size * m / (sqrt(v) + eps_hat), where
     step_size = lr * sqrt(1 - beta2^t) / (1 - beta1^t) and
     eps_hat = eps * sqrt(1 - beta2^t) make this exactly
-    p - lr * m_hat / (sqrt(v_hat) + eps)  (docs/optim.md#adam, eq. (9)).
+    p - lr * m_hat / (sqrt(v_hat) + eps)  (docs/optim.md#adam, eqs. (9)-(11)).
     """
     for i in range(p.size):
         m[i] += one_minus_beta1 * (g[i] - m[i])

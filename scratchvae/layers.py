@@ -36,15 +36,16 @@ from scratchvae.activations import (
     tanh_backward,
     tanh_forward,
 )
+from scratchvae.kernels import bias_leaky_relu, leaky_relu_grad_bias
 from scratchvae.validate import as_float_array, check_no_overflow, check_shape
 
 __all__ = [
-    "dense_forward", "dense_backward",
+    "dense_forward", "dense_backward", "dense_leaky_relu_forward", "dense_leaky_relu_backward",
     "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
     "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
     "softplus_forward", "softplus_backward",
-    "he_normal", "glorot_uniform",
-    "Module", "Dense", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Identity",
+    "he_normal", "glorot_uniform", "fan_in_uniform",
+    "Module", "Dense", "DenseLeakyReLU", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Identity",
     "ACTIVATIONS", "activation_module", "Sequential", "MLP",
 ]
 
@@ -87,6 +88,17 @@ def dense_forward(x, W, b):
 
     Derivation: docs/layers.md#dense
     """
+    x, W, b = _dense_args(x, W, b)
+    # eq. (1): out[n, k] = sum_i x[n, i] W[i, k] + b[k]
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        out = x @ W  # (B, D_out)
+        out += b  # in place: no second (B, D_out) array
+    check_no_overflow("x @ W + b", out, x=x, W=W, b=b)
+    return out, DenseCache(x, W)
+
+
+def _dense_args(x, W, b):
+    """Check a dense layer's arguments: shapes that fit, finite values, one dtype for W and b."""
     x = as_float_array("x", x, ndim=2)
     W = as_float_array("W", W, ndim=2)
     b = as_float_array("b", b, ndim=1)
@@ -94,12 +106,7 @@ def dense_forward(x, W, b):
     check_shape("b", b, (W.shape[1],))
     if b.dtype != W.dtype:
         raise ValueError(f"b: expected dtype {W.dtype} to match W, got {b.dtype}")
-    # eq. (1): out[n, k] = sum_i x[n, i] W[i, k] + b[k]
-    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
-        out = x @ W  # (B, D_out)
-        out += b  # in place: no second (B, D_out) array
-    check_no_overflow("x @ W + b", out, x=x, W=W, b=b)
-    return out, DenseCache(x, W)
+    return x, W, b
 
 
 def dense_backward(dout, cache, input_grad=True):
@@ -134,14 +141,93 @@ def dense_backward(dout, cache, input_grad=True):
     x, W = cache
     dout = np.asarray(dout, dtype=np.result_type(x, W))
     check_shape("dout", dout, (x.shape[0], W.shape[1]))
+    dx, dW = _input_and_weight_grads(dout, x, W, input_grad)
+    # eq. (4): db[k] = sum_n dout[n, k]: b is shared by every example too
+    db = dout.sum(axis=0)  # (D_out,)
+    return dx, dW, db.astype(W.dtype, copy=False)
+
+
+def _input_and_weight_grads(dout, x, W, input_grad):
+    """The two matrix products of a dense layer's backward, eqs. (2)-(3)."""
     # eq. (2): dx[n, i] = sum_k dout[n, k] W[i, k]
     dx = (dout @ W.T).astype(x.dtype, copy=False) if input_grad else None  # (B, D_in)
     # eq. (3): dW[i, k] = sum_n x[n, i] dout[n, k]: W is shared by every example
-    dW = x.T @ dout  # (D_in, D_out)
-    # eq. (4): db[k] = sum_n dout[n, k]: b is shared by every example too
-    db = dout.sum(axis=0)  # (D_out,)
-    # each gradient in its own input's precision
-    return dx, dW.astype(W.dtype, copy=False), db.astype(W.dtype, copy=False)
+    dW = (x.T @ dout).astype(W.dtype, copy=False)  # (D_in, D_out)
+    return dx, dW
+
+
+# --- Dense layer and (leaky) ReLU, fused ------------------------------------------
+
+
+class DenseLeakyReluCache(NamedTuple):
+    x: np.ndarray  # (B, D_in)
+    W: np.ndarray  # (D_in, D_out)
+    out: np.ndarray  # (B, D_out), the activation's output
+    slope: float
+
+
+def dense_leaky_relu_forward(x, W, b, slope=0.0):
+    r"""``leaky_relu(x @ W + b)`` with the bias add and the activation in one pass.
+
+    The same function as :func:`dense_forward` followed by
+    :func:`~scratchvae.activations.leaky_relu_forward` (slope 0: ReLU), and
+    the same numbers; fused because a hidden layer's output is read and
+    written once instead of three times (see docs/performance.md).
+
+    Parameters
+    ----------
+    x : ndarray, shape (B, D_in)
+    W : ndarray, shape (D_in, D_out)
+    b : ndarray, shape (D_out,)
+    slope : float in [0, 1)
+
+    Returns
+    -------
+    out : ndarray, shape (B, D_out)
+    cache : DenseLeakyReluCache
+
+    Examples
+    --------
+    >>> W = np.array([[1.0, 1.0], [-3.0, 3.0]])
+    >>> dense_leaky_relu_forward(np.ones((1, 2)), W, np.zeros(2), slope=0.1)[0]
+    array([[-0.2,  4. ]])
+    """
+    x, W, b = _dense_args(x, W, b)
+    slope = _check_slope(slope)
+    with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+        out = x @ W  # (B, D_out)
+    # out = leaky_relu(out + b): the bias and the activation in one pass, in place
+    bias_leaky_relu(out, b, out.dtype.type(slope), out)
+    check_no_overflow("leaky_relu(x @ W + b)", out, x=x, W=W, b=b)
+    return out, DenseLeakyReluCache(x, W, out, slope)
+
+
+def dense_leaky_relu_backward(dout, cache, input_grad=True):
+    r"""Gradients of ``leaky_relu(x @ W + b)``: the two backward passes, composed.
+
+    With :math:`y` the output and :math:`f'` the activation's slope
+    (1 where :math:`y > 0`, ``slope`` elsewhere), the gradient of the
+    pre-activation is :math:`d	ext{pre} = d	ext{out} \odot f'`, and then
+    :math:`dx = d	ext{pre}\,W^	op`, :math:`dW = x^	op d	ext{pre}`,
+    :math:`db = \sum_n d	ext{pre}_n`. One kernel pass computes
+    :math:`d	ext{pre}` and :math:`db` together.
+
+    Returns
+    -------
+    dx : ndarray, shape (B, D_in), or None if not ``input_grad``
+    dW : ndarray, shape (D_in, D_out)
+    db : ndarray, shape (D_out,)
+
+    Derivation: docs/layers.md#dense-relu
+    """
+    x, W, out, slope = cache
+    dout = np.ascontiguousarray(dout, dtype=out.dtype)
+    check_shape("dout", dout, out.shape)
+    dpre = np.empty_like(out)  # (B, D_out)
+    db = np.empty(out.shape[1], out.dtype)  # (D_out,)
+    leaky_relu_grad_bias(dout, out, out.dtype.type(slope), dpre, db)
+    dx, dW = _input_and_weight_grads(dpre, x, W, input_grad)
+    return dx, dW, db
 
 
 # --- Initialisation -----------------------------------------------------------
@@ -213,7 +299,40 @@ def glorot_uniform(fan_in, fan_out, rng, dtype=np.float32):
     return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype)
 
 
-INITIALISERS = {"he": he_normal, "glorot": glorot_uniform}
+def fan_in_uniform(fan_in, fan_out, rng, dtype=np.float32):
+    r"""Uniform weights scaled by the fan-in alone, :math:`W_{ik} \sim U(-a, a)`, :math:`a = 1/\sqrt{\text{fan\_in}}`.
+
+    PyTorch's default for ``nn.Linear`` (its ``kaiming_uniform_`` with
+    ``a=sqrt(5)`` reduces to this). The variance :math:`1/(3\,\text{fan\_in})`
+    is six times smaller than He's: a network starts closer to linear and
+    its outputs closer to zero. :class:`scratchvae.vae.VAE` uses it, because
+    it trained measurably better there (docs/layers.md#initialisation).
+
+    Parameters
+    ----------
+    fan_in, fan_out : int
+        The layer's D_in and D_out.
+    rng : numpy.random.Generator
+    dtype : float32 or float64
+
+    Returns
+    -------
+    W : ndarray, shape (fan_in, fan_out)
+
+    Examples
+    --------
+    >>> W = fan_in_uniform(100, 3, np.random.default_rng(0))
+    >>> bool(np.abs(W).max() <= 0.1)  # a = 1 / sqrt(100)
+    True
+
+    Derivation: docs/layers.md#initialisation
+    """
+    # limit a = 1 / sqrt(fan_in); Var = a^2 / 3
+    limit = 1.0 / np.sqrt(fan_in)
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype)
+
+
+INITIALISERS = {"he": he_normal, "glorot": glorot_uniform, "uniform": fan_in_uniform}
 
 
 # --- Modules --------------------------------------------------------------------
@@ -300,7 +419,7 @@ class Dense(Module):
         D_in and D_out.
     rng : numpy.random.Generator
         Draws the initial weights.
-    init : {"he", "glorot"}
+    init : {"he", "glorot", "uniform"}
         :func:`he_normal` for a layer feeding a ReLU-family activation,
         :func:`glorot_uniform` for tanh, sigmoid or a linear output. The bias
         starts at zero: the random weights already make the units differ.
@@ -333,19 +452,49 @@ class Dense(Module):
         self.input_grad = True
 
     def forward(self, x):
-        out, self.cache = dense_forward(x, self.params["W"], self.params["b"])
+        out, self.cache = self._forward_op(x, self.params["W"], self.params["b"])
         return out
 
     def backward(self, dout):
         # The cache holds W itself: step the optimiser after backward, not between.
-        dx, dW, db = dense_backward(dout, self._last_cache(), self.input_grad)
+        dx, dW, db = self._backward_op(dout, self._last_cache(), self.input_grad)
         self.grads["W"] += dW
         self.grads["b"] += db
         return dx
 
+    def _forward_op(self, x, W, b):
+        return dense_forward(x, W, b)
+
+    def _backward_op(self, dout, cache, input_grad):
+        return dense_backward(dout, cache, input_grad)
+
     def __repr__(self):
         D_in, D_out = self.params["W"].shape
-        return f"Dense({D_in}, {D_out}, init={self.init!r}, dtype={self.dtype})"
+        return f"{type(self).__name__}({D_in}, {D_out}, init={self.init!r}, dtype={self.dtype})"
+
+
+class DenseLeakyReLU(Dense):
+    """:class:`Dense` then :class:`LeakyReLU` (``slope=0``: :class:`ReLU`), fused into one module.
+
+    Computes exactly what the two modules compute, with the bias add and the
+    activation in one pass (:func:`dense_leaky_relu_forward`). :class:`MLP`
+    builds these for ReLU-family layers.
+
+    Derivation: docs/layers.md#dense-relu
+    """
+
+    def __init__(self, in_features, out_features, rng, slope=0.0, init="he", dtype=np.float32):
+        super().__init__(in_features, out_features, rng, init, dtype)
+        self.slope = _check_slope(slope)
+
+    def _forward_op(self, x, W, b):
+        return dense_leaky_relu_forward(x, W, b, self.slope)
+
+    def _backward_op(self, dout, cache, input_grad):
+        return dense_leaky_relu_backward(dout, cache, input_grad)
+
+    def __repr__(self):
+        return f"{super().__repr__()[:-1]}, slope={self.slope})"
 
 
 class Activation(Module):
@@ -526,6 +675,9 @@ class Sequential(Module):
 class MLP(Sequential):
     """Dense layers, each followed by an activation: ``Dense, act, Dense, act, ...``.
 
+    A ReLU or leaky ReLU after a Dense layer is fused with it into one
+    :class:`DenseLeakyReLU` module (same numbers, fewer passes over memory).
+
     Parameters
     ----------
     sizes : sequence of int
@@ -538,21 +690,25 @@ class MLP(Sequential):
     final_activation : str, optional
         Replaces ``activation`` after the *last* Dense layer; ``"identity"``
         for a linear output (e.g. logits). Default: ``activation`` there too.
-    init : {"he", "glorot"}, optional
+    init : {"he", "glorot", "uniform"}, optional
         Default: each layer's is chosen by the activation that follows it
         ("he" for relu, leaky_relu, softplus; "glorot" otherwise).
 
     Examples
     --------
-    >>> MLP([784, 400], "relu", rng=np.random.default_rng(0))
+    >>> MLP([784, 400], "relu", rng=np.random.default_rng(0))  # fused: one module
     MLP(
-      (0) Dense(784, 400, init='he', dtype=float32)
-      (1) ReLU()
+      (0) DenseLeakyReLU(784, 400, init='he', dtype=float32, slope=0.0)
+    )
+    >>> MLP([2, 3], "tanh", rng=np.random.default_rng(0))
+    MLP(
+      (0) Dense(2, 3, init='glorot', dtype=float32)
+      (1) Tanh()
     )
     >>> decoder = MLP([20, 400, 784], "relu", rng=np.random.default_rng(0),
     ...               final_activation="identity")
-    >>> len(decoder.modules)
-    4
+    >>> [type(m).__name__ for m in decoder.modules]
+    ['DenseLeakyReLU', 'Dense', 'Identity']
 
     Derivation: docs/layers.md#modules
     """
@@ -572,5 +728,11 @@ class MLP(Sequential):
         n_layers = len(sizes) - 1
         for k in range(n_layers):
             act = last if k == n_layers - 1 else hidden
-            modules += [Dense(sizes[k], sizes[k + 1], rng, init or act.init, dtype), act()]
+            args = (sizes[k], sizes[k + 1], rng)
+            if act in (ReLU, LeakyReLU):
+                # One fused module: the bias add and the activation in one pass.
+                slope = act().slope if act is LeakyReLU else 0.0
+                modules.append(DenseLeakyReLU(*args, slope, init or act.init, dtype))
+            else:
+                modules += [Dense(*args, init or act.init, dtype), act()]
         super().__init__(*modules)

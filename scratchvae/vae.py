@@ -123,13 +123,18 @@ class VAE:
         rng = np.random.default_rng(seed)
         # Encoder q(z | x): x (B, D) -> h (B, H) -> [mu | log_var] (B, 2 D_z).
         # One head computes both halves: one matrix product instead of two.
-        self.encoder = MLP([input_dim, *hidden], activation, rng=rng, dtype=dtype)
-        self.encoder_head = Dense(hidden[-1], 2 * latent_dim, rng, init="glorot", dtype=dtype)
+        # Every layer starts from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's
+        # default. Measured on MNIST (784-400-20, 10 epochs, seeds 0 and 1),
+        # test ELBO -102.26 / -102.40 against -103.15 / -102.77 with He
+        # initialisation (docs/layers.md#initialisation).
+        init = "uniform"
+        self.encoder = MLP([input_dim, *hidden], activation, rng=rng, dtype=dtype, init=init)
+        self.encoder_head = Dense(hidden[-1], 2 * latent_dim, rng, init=init, dtype=dtype)
         # Decoder p(x | z): z (B, D_z) -> h (B, H) -> logits (B, D), or
         # [mean | log_var] (B, 2 D) for the Gaussian likelihood.
-        self.decoder = MLP([latent_dim, *hidden[::-1]], activation, rng=rng, dtype=dtype)
+        self.decoder = MLP([latent_dim, *hidden[::-1]], activation, rng=rng, dtype=dtype, init=init)
         outputs = input_dim if likelihood == "bernoulli" else 2 * input_dim
-        self.decoder_head = Dense(hidden[0], outputs, rng, init="glorot", dtype=dtype)
+        self.decoder_head = Dense(hidden[0], outputs, rng, init=init, dtype=dtype)
         # x is data: the first layer's backward need not compute dx (one of
         # the eight matrix products per step).
         self.encoder.modules[0].input_grad = False

@@ -32,6 +32,14 @@ def exp_neg_abs(x):
 CASES = {
     "leaky_relu": (lambda r, t: (normal(r, t), t(0.1)), [(B * D,)]),
     "leaky_relu_grad": (lambda r, t: (normal(r, t), normal(r, t), t(0.1)), [(B * D,)]),
+    "bias_leaky_relu": (
+        lambda r, t: (normal(r, t, (B, D)), normal(r, t, (D,)), t(0.1)),
+        [(B, D)],
+    ),
+    "leaky_relu_grad_bias": (
+        lambda r, t: (normal(r, t, (B, D)), normal(r, t, (B, D)), t(0.1)),
+        [(B, D), (D,)],
+    ),
     "tanh_grad": (lambda r, t: (normal(r, t), np.tanh(normal(r, t))), [(B * D,)]),
     "sigmoid_from_exp": (
         lambda r, t: (lambda x: (x, exp_neg_abs(x)))(normal(r, t, scale=30.0)),

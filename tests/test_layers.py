@@ -11,6 +11,7 @@ from scratchvae.layers import (
     ACTIVATIONS,
     MLP,
     Dense,
+    DenseLeakyReLU,
     Identity,
     ReLU,
     Sequential,
@@ -18,6 +19,8 @@ from scratchvae.layers import (
     activation_module,
     dense_backward,
     dense_forward,
+    dense_leaky_relu_backward,
+    dense_leaky_relu_forward,
     leaky_relu_backward,
     leaky_relu_forward,
     relu_backward,
@@ -237,7 +240,7 @@ def test_leaky_relu_rejects_bad_slope(slope):
 # --- Modules -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("init", ["he", "glorot"])
+@pytest.mark.parametrize("init", ["he", "glorot", "uniform"])
 def test_dense_init_statistics(init, rng):
     fan_in, fan_out = 400, 300
     layer = Dense(fan_in, fan_out, rng, init=init)
@@ -247,7 +250,7 @@ def test_dense_init_statistics(init, rng):
     if init == "he":
         std = np.sqrt(2 / fan_in)
     else:
-        limit = np.sqrt(6 / (fan_in + fan_out))
+        limit = np.sqrt(6 / (fan_in + fan_out)) if init == "glorot" else 1 / np.sqrt(fan_in)
         assert np.abs(W).max() <= limit
         std = limit / np.sqrt(3)  # the standard deviation of U(-a, a)
     # Standard errors with n draws: the mean's is std / sqrt(n); the sample
@@ -323,8 +326,12 @@ def test_sequential_exposes_childrens_arrays_under_prefixed_names(rng):
 
 def test_mlp_builds_dense_activation_pairs(rng):
     encoder = MLP([784, 400], "relu", rng=rng)
-    assert [type(m) for m in encoder.modules] == [Dense, ReLU]
-    assert encoder.modules[0].init == "he"
+    # ReLU-family layers come fused with their Dense layer
+    assert [type(m) for m in encoder.modules] == [DenseLeakyReLU]
+    assert encoder.modules[0].init == "he" and encoder.modules[0].slope == 0.0
+    leaky = MLP([5, 4, 3], "leaky_relu", rng=rng, final_activation="identity")
+    assert [type(m) for m in leaky.modules] == [DenseLeakyReLU, Dense, Identity]
+    assert leaky.modules[0].slope == 0.01
     model = small_mlp(rng)
     assert [type(m) for m in model.modules] == [Dense, Tanh] * 2 + [Dense, Identity]
     assert all(m.init == "glorot" for m in model.modules[::2])
@@ -366,7 +373,7 @@ def test_module_constructors_reject_bad_arguments(rng):
         MLP([2], rng=rng)
     with pytest.raises(ValueError, match=r"^sizes\[1\]: expected a positive integer, got 0"):
         MLP([2, 0], rng=rng)
-    with pytest.raises(ValueError, match=r"^init: expected one of 'he', 'glorot', got 'xavier'"):
+    with pytest.raises(ValueError, match=r"^init: expected one of 'he', 'glorot', 'uniform', got 'xavier'"):
         Dense(2, 2, rng, init="xavier")
     with pytest.raises(ValueError, match=r"^rng: expected a numpy.random.Generator"):
         Dense(2, 2, None)
@@ -378,3 +385,55 @@ def test_module_constructors_reject_bad_arguments(rng):
 
 def test_registry_names_every_activation():
     assert set(ACTIVATIONS) == set(PAIRS) | {"identity"}
+
+
+# --- Dense + (leaky) ReLU, fused ---------------------------------------------------
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.1])
+def test_dense_leaky_relu_gradcheck(slope, rng):
+    x = rng.normal(size=(4, 5))
+    W = rng.normal(size=(5, 3))
+    b = rng.normal(size=3)
+    # keep every pre-activation clear of the kink at 0 (the stencil spans +-2e-3)
+    b += np.where(np.abs(x @ W + b) < 0.05, 0.2, 0.0).max(axis=0)
+    assert np.abs(x @ W + b).min() > 0.01
+    assert_gradients_match(
+        lambda x, W, b: dense_leaky_relu_forward(x, W, b, slope),
+        dense_leaky_relu_backward,
+        {"x": x, "W": W, "b": b},
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("slope", [0.0, 0.01])
+def test_fused_dense_relu_equals_the_composition(dtype, slope, rng):
+    """Same function, same numbers: the fusion only saves passes over memory."""
+    x, W, b = (rng.normal(size=s).astype(dtype) for s in [(6, 5), (5, 4), (4,)])
+    dout = rng.normal(size=(6, 4)).astype(dtype)
+    fused, fused_cache = dense_leaky_relu_forward(x, W, b, slope)
+    pre, dense_cache = dense_forward(x, W, b)
+    out, act_cache = leaky_relu_forward(pre, slope)
+    np.testing.assert_array_equal(fused, out)
+    dx, dW, db = dense_backward(leaky_relu_backward(dout, act_cache), dense_cache)
+    fdx, fdW, fdb = dense_leaky_relu_backward(dout, fused_cache)
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    for got, want in ((fdx, dx), (fdW, dW), (fdb, db)):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    assert dense_leaky_relu_backward(dout, fused_cache, input_grad=False)[0] is None
+
+
+def test_relu_mlp_directional_check(rng):
+    """A ReLU MLP (fused layers) end to end, away from kinks by a small step."""
+    model = MLP([3, 6, 6, 2], "relu", rng=rng, dtype=np.float64, final_activation="identity")
+    x, dout = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    model.zero_grad()
+    model.forward(x)
+    model.backward(dout)
+    names = sorted(model.params)
+    result = directional_check(
+        lambda: np.sum(dout * model.forward(x)),
+        [model.params[n] for n in names], [model.grads[n] for n in names], rng, h=1e-5,
+    )
+    assert result.passed, result

@@ -283,8 +283,13 @@ def kl_standard_normal_grad_reference(dkl, mu, log_var):
 # development machine (one MNIST epoch, 469 steps), the parallel Adam took
 # 4.1 s and the serial one 0.78 s. NumPy's BLAS keeps its own two threads
 # spinning between matrix products, and Numba's worker threads then fight
-# them for the same two cores. In isolation the parallel loop was faster;
-# inside the real loop it is not.
+# them for the same two cores. In isolation the parallel loop was faster
+# (float32, one 784 x 400 array, 500 calls, median of 7, idle machine:
+# Adam 0.134 s serial vs 0.027 s parallel, SGD 0.024 vs 0.017, Adagrad
+# 0.045 vs 0.047; first call compiles in 0.13 s serial, 0.35 s parallel,
+# and loads from the cache in 4 ms); inside the real loop it is not.
+# The serial time depends on where the four arrays sit in memory: the same
+# Adam call measured 90-300 us per array as allocation offsets changed.
 
 
 @jit

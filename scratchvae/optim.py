@@ -99,21 +99,22 @@ class Optimizer:
         self.params = _collect_params(params)
         self.state = {s: [np.zeros_like(p) for _, p, _ in self.params] for s in self.state_names}
         self.t = 0
-        # The kernels' array arguments (p, g, *state) per parameter, as flat
-        # views built once: a step then allocates no arrays.
-        self._flat_args = [
-            tuple(_flat(a) for a in (p, g, *(self.state[s][k] for s in self.state_names)))
-            for k, (_, p, g) in enumerate(self.params)
-        ]
+        # The kernel's array arguments (p, g, *state) for each parameter, as
+        # flat views made once, so that a step allocates no arrays.
+        self._calls = []  # (dtype, [p, g, *state]) per parameter
+        for k, (_, p, g) in enumerate(self.params):
+            state = [self.state[s][k] for s in self.state_names]
+            self._calls.append((p.dtype.type, [_flat(a) for a in (p, g, *state)]))
+        self._dtypes = {dtype for dtype, _ in self._calls}
 
     def step(self):
         """Update every parameter in place from its current gradient."""
         self.t += 1
         scalars = self.scalars()
-        for args in self._flat_args:
-            # Scalars in the arrays' dtype keep a float32 update in float32.
-            cast = args[0].dtype.type
-            self.kernel(*args, *(cast(s) for s in scalars))
+        # Scalars in the arrays' dtype keep a float32 update in float32 arithmetic.
+        typed = {dtype: [dtype(s) for s in scalars] for dtype in self._dtypes}
+        for dtype, arrays in self._calls:
+            self.kernel(*arrays, *typed[dtype])
 
     def scalars(self):
         """The kernel's scalar arguments at step ``self.t``, as Python floats."""

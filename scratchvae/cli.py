@@ -1,4 +1,4 @@
-"""The ``scratchvae`` command: train, evaluate, sample, plot, gradcheck.
+"""The ``scratchvae`` command: train, evaluate, sample, plot, gradcheck, bench, check.
 
 Each subcommand is one function ``<name>_command(args) -> exit code``. Errors a
 user can act on (no data, a file that is not a checkpoint, a diverged run) are
@@ -254,6 +254,25 @@ def gradcheck_command(args):
     return 0 if all(r.passed for r in rows) else 1
 
 
+# --- bench ----------------------------------------------------------------------
+
+
+def bench_command(args):
+    """Time one training epoch beside its matrix-product floor and PyTorch; print the table."""
+    from . import bench
+
+    repeats = args.repeats or (bench.QUICK_REPEATS if args.quick else 5)
+    try:
+        images, source = bench.load_images(args.data_dir, not args.no_download, args.quick)
+    except (FileNotFoundError, data.ChecksumError) as err:
+        raise CommandError(str(err)) from None
+    result = bench.run(images, repeats, source)
+    print(bench.format_report(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
 # --- the parser -----------------------------------------------------------------
 
 
@@ -286,6 +305,16 @@ def _data_flags(parser, dataset=False):
                              "then $SCRATCHVAE_DATA, then ~/.cache/scratchvae)")
     parser.add_argument("--no-download", action="store_true",
                         help="never download; fail with the list of places looked in")
+
+
+# --- check ----------------------------------------------------------------------
+
+
+def check_command(args):
+    """Mark a student's exercise file (or write a starter file); see docs/exercises.md."""
+    from . import exercises
+
+    return exercises.main(args.args, prog="scratchvae check")
 
 
 def build_parser():
@@ -359,11 +388,36 @@ def build_parser():
                                     help="check every hand-written gradient by finite differences")
     gradcheck.add_argument("--seed", type=int, default=0, help="(default 0)")
     gradcheck.set_defaults(func=gradcheck_command)
+
+    bench = commands.add_parser("bench", help="time a training epoch against its floor and PyTorch",
+                                description="Time one epoch of the standard model three ways, "
+                                "alternating them: scratchvae's training loop, its matrix "
+                                "products alone, and PyTorch (if installed); then Numba's "
+                                "compile cost and the gradcheck's run time.")
+    bench.add_argument("--repeats", type=POSITIVE_INT, metavar="N",
+                       help="rounds, each timing one epoch of every contender (default 5)")
+    bench.add_argument("--quick", action="store_true",
+                       help="smoke test in seconds: a few steps per epoch, 2 rounds, random "
+                            "images if MNIST is absent; the timings mean nothing")
+    bench.add_argument("--json", metavar="PATH", help="also write every timing to PATH")
+    _data_flags(bench)
+    bench.set_defaults(func=bench_command)
+
+    # The exercise checker parses its own arguments (docs/exercises.md).
+    check = commands.add_parser("check", add_help=False,
+                                help="mark a student's exercises: scratchvae check FILE "
+                                     "(--template FILE writes a starter file)")
+    check.set_defaults(func=check_command)  # main() hands it the rest of the line
     return parser
 
 
 def main(argv=None):
     """Run the ``scratchvae`` command with ``argv`` (default: ``sys.argv[1:]``); return its exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["check"]:
+        # Everything after "check" is the checker's own command line, options
+        # included (argparse's REMAINDER would not pass on a leading --template).
+        return check_command(argparse.Namespace(args=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

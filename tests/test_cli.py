@@ -125,3 +125,11 @@ def test_gradcheck_prints_the_table(capsys):
     assert main(["gradcheck"]) == 0
     printed = capsys.readouterr().out
     assert "max rel. error" in printed and "FAIL" not in printed
+
+
+def test_check_writes_a_template_and_marks_it(tmp_path, capsys):
+    student = tmp_path / "student.py"
+    assert main(["check", "--template", str(student)]) == 0
+    assert student.is_file()
+    assert main(["check", str(student)]) == 1  # nothing attempted yet: not all checks pass
+    assert "total" in capsys.readouterr().out

@@ -1,0 +1,126 @@
+"""``scratchvae bench``: it runs, reports, and times what it says it times.
+
+Timings themselves are never asserted: they depend on the machine and its load.
+"""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from scratchvae import bench
+from scratchvae.cli import main
+
+# The shapes of the eleven products of one step of the 784-400-20 model, B = 128.
+STEP_SHAPES = [
+    ((128, 784), (784, 400)),  # x @ W1
+    ((128, 400), (400, 40)),  # h1 @ W2
+    ((128, 20), (20, 400)),  # z @ W3
+    ((128, 400), (400, 784)),  # h2 @ W4
+    ((400, 128), (128, 784)),  # dW4 = h2.T @ dlogits
+    ((128, 784), (784, 400)),  # dh2 = dlogits @ W4.T
+    ((20, 128), (128, 400)),  # dW3 = z.T @ dh2
+    ((128, 400), (400, 20)),  # dz = dh2 @ W3.T
+    ((400, 128), (128, 40)),  # dW2 = h1.T @ dstats
+    ((128, 40), (40, 400)),  # dh1 = dstats @ W2.T
+    ((784, 128), (128, 400)),  # dW1 = x.T @ dh1
+]
+RESULT_KEYS = {"config", "machine", "load_average", "timings", "order", "summary", "ratios",
+               "compile", "gradcheck"}
+
+
+@pytest.fixture
+def no_mnist(monkeypatch, tmp_path):
+    """No MNIST anywhere load_mnist looks: --quick falls back to random images."""
+    monkeypatch.setenv("SCRATCHVAE_DATA", str(tmp_path / "nothing"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def tiny_images(rows=128):
+    """One minibatch: an "epoch" of one step, quick even with NUMBA_DISABLE_JIT=1."""
+    return np.random.default_rng(0).random((rows, 784), dtype=np.float32)
+
+
+def test_quick_bench_prints_the_table_and_writes_the_json(no_mnist, tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    for text in ("contender", "scratchvae", "floor", "pytorch", "ratios of medians",
+                 "load average", "compile: cold", "gradcheck:", "random images"):
+        assert text in out
+    result = json.loads(path.read_text())
+    assert set(result) == RESULT_KEYS
+    assert result["config"]["steps_per_epoch"] == bench.QUICK_STEPS
+    assert result["config"]["repeats"] == len(result["order"]) == 2
+    for name, seconds in result["timings"].items():
+        if seconds is not None:  # pytorch when installed
+            assert len(seconds) == 2 and min(seconds) > 0
+            assert result["summary"][name]["min"] == min(seconds)
+    medians = {k: v["median"] for k, v in result["summary"].items() if v is not None}
+    assert result["ratios"]["scratchvae/floor"] == medians["scratchvae"] / medians["floor"]
+    for cache in ("cold", "warm"):
+        assert result["compile"][cache]["first_step_seconds"] > 0
+        assert result["compile"][cache]["second_step_seconds"] > 0
+    gradcheck = result["gradcheck"]
+    assert gradcheck["passed"] == gradcheck["checks"] > 0
+    assert gradcheck["fresh_process_exit_code"] == 0 and gradcheck["fresh_process_seconds"] > 0
+
+
+def test_the_contenders_take_turns(no_mnist):
+    result = bench.run(tiny_images(), repeats=3, startup=False, log=lambda line: None)
+    firsts = [order[0] for order in result["order"]]
+    assert len(set(firsts)) == len(firsts)
+    assert all(sorted(order) == sorted(result["order"][0]) for order in result["order"])
+
+
+def test_without_torch_the_row_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
+    result = bench.run(tiny_images(), repeats=1, startup=False, log=lambda line: None)
+    assert result["timings"]["pytorch"] is None and result["machine"]["torch"] is None
+    assert result["ratios"]["scratchvae/pytorch"] is None
+    assert result["timings"]["scratchvae"][0] > 0
+    report = bench.format_report(result)
+    assert "pytorch     not installed (pip install scratchvae[compare])" in report
+    assert "scratchvae/pytorch n/a" in report
+
+
+def test_floor_step_is_the_eleven_products_of_the_real_step(rng):
+    products = bench.floor_products(128, rng)
+    assert [(a.shape, b.shape) for a, b, _ in products] == STEP_SHAPES
+    # Transposed operands are views, as in the layers' x.T @ dout.
+    assert not products[4][0].flags.c_contiguous and products[4][0].base is not None
+    assert all(out.shape == (a.shape[0], b.shape[1]) for a, b, out in products)
+
+
+def test_floor_epoch_calls_eleven_products_per_step(monkeypatch):
+    calls = []
+    matmul = np.matmul
+
+    def counting(a, b, out=None):
+        calls.append((a.shape, b.shape))
+        return matmul(a, b, out=out)
+
+    epoch = bench.floor_contender()
+    monkeypatch.setattr(np, "matmul", counting)
+    assert epoch(2 * 128 + 5) > 0  # three steps, the last of 5 rows
+    assert len(calls) == 3 * 11
+    assert calls[:11] == calls[11:22] == STEP_SHAPES
+    assert calls[22] == ((5, 784), (784, 400))
+
+
+def test_bench_without_data_says_where_it_looked(no_mnist, capsys):
+    assert main(["bench", "--no-download"]) == 2
+    err = capsys.readouterr().err
+    assert "scratchvae bench: error: mnist data not found" in err
+
+
+def test_blas_threads_read_from_the_environment(monkeypatch):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert bench.blas_threads() == (3, "$OPENBLAS_NUM_THREADS")
+
+
+def test_run_refuses_zero_repeats():
+    with pytest.raises(ValueError, match="repeats: expected an integer >= 1, got 0"):
+        bench.run(tiny_images(), repeats=0, startup=False)

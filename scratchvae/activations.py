@@ -31,7 +31,7 @@ from scratchvae.validate import as_float_array, check_same_shape
 __all__ = [
     "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
     "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
-    "softplus_forward", "softplus_backward",
+    "softplus_forward", "softplus_backward", "exp_neg_abs",
 ]
 
 def _flat(a, dtype=None):
@@ -52,7 +52,7 @@ def _apply_grad(kernel, dout, saved, *args):
     return dx.reshape(saved.shape)
 
 
-def _exp_neg_abs(x):
+def exp_neg_abs(x):
     """e = exp(-|x|) in (0, 1]: the one exponential the stable forms need."""
     e = np.abs(x)
     np.negative(e, out=e)
@@ -261,7 +261,7 @@ def sigmoid_forward(x):
     """
     x = as_float_array("x", x)
     flat = _flat(x)  # (N,)
-    e = _exp_neg_abs(flat)  # (N,)
+    e = exp_neg_abs(flat)  # (N,)
     # eq. (10): sigmoid(x) = 1 / (1 + e) if x >= 0 else e / (1 + e), written over e
     sigmoid_from_exp(flat, e, e)
     y = e.reshape(x.shape)
@@ -320,7 +320,7 @@ def softplus_forward(x):
     """
     x = as_float_array("x", x)
     flat = _flat(x)  # (N,)
-    e = _exp_neg_abs(flat)  # (N,)
+    e = exp_neg_abs(flat)  # (N,)
     # eq. (14): softplus'(x) = sigmoid(x), from the same e (eq. (10)), for the backward
     sigma = np.empty_like(flat)
     sigmoid_from_exp(flat, e, sigma)

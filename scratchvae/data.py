@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import kernels
 from .download import DATASETS, ChecksumError, DownloadError, download, get_spec, sha256_file
 from .validate import as_float_array, check_unit_interval
 
@@ -282,7 +283,8 @@ def _as_rows(images_path, labels_path):
 def binarize(x, rng, out=None):
     """Dynamic binarisation: a fresh Bernoulli(x) draw, pixel by pixel, each time it is called.
 
-    ``x_bin = (u < x)`` with ``u ~ Uniform[0, 1)``, so ``P(x_bin = 1) = x``. Called on every
+    ``x_bin = (u < x)`` with ``u`` uniform, so ``P(x_bin = 1) = x`` (to 2^-17: ``u`` is drawn
+    on a grid of 2^16 points, see :func:`scratchvae.kernels.bernoulli_from_bits`). Called on every
     minibatch, it gives the model new 0/1 images each epoch: the protocol of the VAE benchmarks
     on MNIST since Burda et al. (2016).
     Derivation: docs/data.md#dynamic-binarisation
@@ -312,12 +314,16 @@ def binarize(x, rng, out=None):
     x = check_unit_interval("x", as_float_array("x", x))
     if out is None:
         out = np.empty(x.shape, dtype=np.float32)
-    elif out.shape != x.shape or out.dtype != np.float32:
-        raise ValueError(f"out: expected a float32 array of shape {x.shape}, "
+    elif out.shape != x.shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out: expected a contiguous float32 array of shape {x.shape}, "
                          f"got {out.dtype} of shape {out.shape}")
-    u = rng.random(x.shape, dtype=np.float32)  # u ~ U[0, 1), same shape as x
-    # P(u < x) = x: the comparison is a Bernoulli(x) draw; True/False are written as 1.0/0.0.
-    np.less(u, x, out=out)
+    # P(u < x) = x for u ~ U(0, 1): the comparison is a Bernoulli(x) draw. The
+    # kernel makes four 16-bit uniforms u from each raw 64-bit random word and
+    # compares in the same pass, so P(1) = round(2^16 x) / 2^16, within 2^-17
+    # of x (exact at 0 and 1), for a third of the cost of float draws.
+    flat_x = np.ascontiguousarray(x).reshape(-1)  # (N,)
+    bits = rng.bit_generator.random_raw((flat_x.size + 3) // 4)  # (ceil(N / 4),) uint64
+    kernels.bernoulli_from_bits(flat_x, bits, out.reshape(-1))
     return out
 
 

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from scratchvae import gaussian, kernels, validate
+from scratchvae.activations import exp_neg_abs
 
 __all__ = [
     "bernoulli_log_likelihood_backward",
@@ -92,7 +93,7 @@ def bernoulli_log_likelihood_forward(x, logits):
     #   softplus(l) = log(1 + e^l) = max(l, 0) + log1p(exp(-|l|))
     # exponentiates only non-positive numbers: nothing overflows, log1p of a
     # number in (0, 1] is never log(0), and no 1 - p is ever formed.
-    e = np.exp(-np.abs(logits))  # (B, D) exp(-|l|), in (0, 1]
+    e = exp_neg_abs(logits)  # (B, D) exp(-|l|), in (0, 1]
     sigma = np.empty_like(logits)  # (B, D)
     ll = np.empty(logits.shape[0], dtype=logits.dtype)  # (B,)
     # ll_b = sum_j x_bj l_bj - max(l_bj, 0);  sigma = sigmoid(l), from e

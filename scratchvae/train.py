@@ -425,14 +425,14 @@ def _train_epoch(model, optimizer, train, train_x, rng, epoch, epochs, batch_siz
         for step, idx in enumerate(data.minibatches(len(train), batch_size, rng), start=1):
             global_step = (epoch - 1) * steps_per_epoch + step
             beta = kl_weight(global_step, steps_per_epoch, kl_warmup_epochs, model.beta)
-            # A fresh 0/1 image per use (dynamic), or the pre-binarised rows.
-            x = data.binarize(train[idx], rng) if binarize == "dynamic" else train_x[idx]  # (B, D)
-            eps = rng.standard_normal((len(idx), model.latent_dim), dtype=model.dtype)  # (B, D_z)
-            model.zero_grad()
             # The data were checked once, up front, so the ops need not check
             # every array again; if the parameters blow up, the overflow or
             # NaN reaches the loss, which is checked every step instead.
             with skip_checks(), np.errstate(over="ignore", invalid="ignore"):
+                # A fresh 0/1 image per use (dynamic), or the pre-binarised rows.
+                x = data.binarize(train[idx], rng) if binarize == "dynamic" else train_x[idx]  # (B, D)
+                eps = rng.standard_normal((len(idx), model.latent_dim), dtype=model.dtype)  # (B, D_z)
+                model.zero_grad()
                 # loss = (1/B) sum_b [ -log p(x_b | z_b) + beta KL_b ]
                 loss, cache = model.negative_elbo_forward(x, eps, beta=beta)
                 if not np.isfinite(loss):

@@ -495,7 +495,7 @@ def test_binarize_argument_errors():
     x = np.zeros((2, 3))
     with pytest.raises(ValueError, match="rng: expected a numpy.random.Generator"):
         binarize(x, np.random)
-    with pytest.raises(ValueError, match=r"out: expected a float32 array of shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"out: expected a contiguous float32 array of shape \(2, 3\)"):
         binarize(x, np.random.default_rng(0), out=np.empty((2, 3)))
 
 

@@ -40,6 +40,10 @@ CASES = {
         lambda r, t: (normal(r, t, (B, D)), normal(r, t, (B, D)), t(0.1)),
         [(B, D), (D,)],
     ),
+    "bernoulli_from_bits": (
+        lambda r, t: (unit(r, t), r.integers(0, 2**64, size=(B * D + 3) // 4, dtype=np.uint64)),
+        [(B * D,)],
+    ),
     "tanh_grad": (lambda r, t: (normal(r, t), np.tanh(normal(r, t))), [(B * D,)]),
     "sigmoid_from_exp": (
         lambda r, t: (lambda x: (x, exp_neg_abs(x)))(normal(r, t, scale=30.0)),

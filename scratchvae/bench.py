@@ -10,7 +10,8 @@ training images: 469 steps) three ways:
   element-wise pass, every allocation and all of Python were free. Code that
   leaves these products to the same BLAS cannot go below it;
 * **pytorch** (if installed): the same model written the ordinary way in
-  PyTorch eager mode on the CPU, with as many threads as NumPy's BLAS.
+  PyTorch eager mode on the CPU, with as many threads as NumPy's BLAS
+  (:func:`scratchvae.bench_torch.pytorch_contender`, re-exported here).
 
 Timings on a shared machine drift, so the contenders are not timed one after
 the other: each round times one epoch of every contender, in an order that
@@ -39,6 +40,7 @@ import numba
 import numpy as np
 
 from . import data
+from .bench_torch import pytorch_contender, torch_version  # the PyTorch twin: bench_torch.py
 from .optim import Adam
 from .train import fit
 from .vae import VAE
@@ -225,71 +227,6 @@ def floor_contender(seed=0):
     return epoch
 
 
-def pytorch_contender(images, threads, seed=0):
-    """``epoch(n) -> seconds`` for the same model in PyTorch eager mode; None without torch.
-
-    Written as a PyTorch user would: ``nn.Linear`` layers, ``torch.bernoulli``
-    for the dynamic binarisation, ``torch.randn`` for eps,
-    ``torch.optim.Adam`` with its defaults, the images as one preloaded tensor.
-
-    Parameters
-    ----------
-    images : ndarray, shape (N, 784), float32
-        Shared with the tensor, not copied.
-    threads : int
-        ``torch.set_num_threads``: the same number as NumPy's BLAS uses.
-    seed : int
-
-    Returns
-    -------
-    callable or None
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> epoch = pytorch_contender(np.zeros((256, 784), dtype=np.float32), threads=1)
-    >>> epoch is None or epoch(128) > 0
-    True
-    """
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    D, H, Z, B = (STANDARD[k] for k in ("input_dim", "hidden", "latent_dim", "batch_size"))
-    nn, F = torch.nn, torch.nn.functional
-    encoder, head = nn.Linear(D, H), nn.Linear(H, 2 * Z)
-    decoder, decoder_head = nn.Linear(Z, H), nn.Linear(H, D)
-    layers = (encoder, head, decoder, decoder_head)
-    optimizer = torch.optim.Adam([p for layer in layers for p in layer.parameters()],
-                                 lr=STANDARD["lr"])
-    x_all = torch.from_numpy(images)  # (N, D)
-    generator = torch.Generator().manual_seed(seed)
-
-    def loss_of(x, eps):
-        # loss = (1/B) sum_b [ -log p(x_b | z_b) + KL(q(z | x_b) || N(0, I)) ]
-        mu, log_var = head(torch.relu(encoder(x))).chunk(2, dim=1)  # (B, D_z) each
-        z = mu + torch.exp(0.5 * log_var) * eps  # (B, D_z)
-        logits = decoder_head(torch.relu(decoder(z)))  # (B, D)
-        reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
-        kl = -0.5 * (1 + log_var - mu**2 - log_var.exp()).sum(1)  # (B,)
-        return (reconstruction + kl).mean()
-
-    def epoch(n):
-        start = time.perf_counter()
-        for idx in torch.randperm(n, generator=generator).split(B):
-            x = torch.bernoulli(x_all[idx], generator=generator)  # (B, D), fresh 0/1 draw
-            eps = torch.randn(len(idx), Z, generator=generator)  # (B, D_z)
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_of(x, eps)
-            loss.backward()
-            optimizer.step()
-        return time.perf_counter() - start
-
-    return epoch
-
-
 # --- the machine -------------------------------------------------------------------
 
 
@@ -347,11 +284,6 @@ def machine_info():
     ['blas', 'blas_threads', 'blas_threads_from']
     """
     threads, how = blas_threads()
-    try:
-        import torch
-        torch_version = torch.__version__
-    except ImportError:
-        torch_version = None
     return {
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
@@ -359,7 +291,7 @@ def machine_info():
         "numpy": np.__version__,
         "numba": numba.__version__,
         "numba_jit": not numba.config.DISABLE_JIT,
-        "torch": torch_version,
+        "torch": torch_version(),
         "blas": _blas_name(),
         "blas_threads": threads,
         "blas_threads_from": how,

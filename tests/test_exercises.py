@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scratchvae import exercises
+from scratchvae import marking
 from scratchvae.exercises import (EXERCISES, check, main, template, tiny_vae_backward,
                                   tiny_vae_forward)
 from scratchvae.gradcheck import assert_gradients_match
@@ -119,13 +119,13 @@ def write(tmp_path, source, name="student.py"):
 
 
 def not_passed(report):
-    return {o.check for o in report.outcomes if o.status != exercises.PASS}
+    return {o.check for o in report.outcomes if o.status != marking.PASS}
 
 
 def test_perfect_student_scores_full_marks(tmp_path):
     report = check(write(tmp_path, PERFECT))
     assert report.passed, report.table()
-    checks = sum(len(exercises._checks(ex)) for ex in EXERCISES.values())
+    checks = sum(len(marking.checks_for(ex)) for ex in EXERCISES.values())
     assert report.score == report.total == checks == 24
 
 
@@ -135,7 +135,7 @@ def test_a_classic_bug_loses_exactly_its_checks(tmp_path, bug):
     report = check(write(tmp_path, source), only=[exercise])
     assert not_passed(report) == failing, report.table()
     assert report.score == report.total - len(failing)
-    assert {o.status for o in report.outcomes if o.check in failing} == {exercises.FAIL}
+    assert {o.status for o in report.outcomes if o.check in failing} == {marking.FAIL}
     assert words in " ".join(o.message for o in report.outcomes), report.table()
 
 
@@ -144,7 +144,7 @@ def test_a_classic_bug_loses_exactly_its_checks(tmp_path, bug):
 def test_a_consistent_wrong_pair_is_told_its_forward_is_wrong(tmp_path, bug):
     exercise, source, _, _ = BUGS[bug]
     outcome = {o.check: o for o in check(write(tmp_path, source), only=[exercise]).outcomes}
-    assert outcome["gradient check, your forward"].status == exercises.PASS
+    assert outcome["gradient check, your forward"].status == marking.PASS
     assert "the forward is what is wrong" in outcome["gradient check, reference forward"].message
 
 
@@ -153,7 +153,7 @@ def test_template_scores_zero_without_crashing(tmp_path):
     compile(path.read_text(), str(path), "exec")
     report = check(path)
     assert report.score == 0 and report.total > 0
-    assert {o.status for o in report.outcomes} == {exercises.NOT_ATTEMPTED}
+    assert {o.status for o in report.outcomes} == {marking.NOT_ATTEMPTED}
     assert all("raises NotImplementedError" in o.message for o in report.outcomes)
     assert "not attempted: sigmoid_forward raises NotImplementedError" in report.table()
 
@@ -174,8 +174,8 @@ def test_half_done_exercise_marks_what_is_there(tmp_path):
         'raise NotImplementedError("sigmoid_forward: not written yet")',
         "return 1 / (1 + np.exp(-x)), x"))
     outcome = {o.check: o for o in check(path, only=["sigmoid"]).outcomes}
-    assert outcome["forward: values"].status == exercises.PASS
-    assert outcome["backward: values"].status == exercises.NOT_ATTEMPTED
+    assert outcome["forward: values"].status == marking.PASS
+    assert outcome["backward: values"].status == marking.NOT_ATTEMPTED
     assert outcome["backward: values"].message == "sigmoid_backward raises NotImplementedError"
 
 
@@ -233,7 +233,7 @@ def test_check_rejects_unknown_exercises_and_missing_files(tmp_path):
 @pytest.mark.parametrize("seed", range(8))
 def test_statistical_checks_pass_the_reference_for_any_seed(monkeypatch, seed):
     """The 5-standard-error thresholds are not tuned to one lucky seed."""
-    monkeypatch.setattr(exercises, "SEED", seed)
+    monkeypatch.setattr(marking, "SEED", seed)
     from scratchvae import gaussian
 
     assert check(gaussian, only=["reparameterize", "kl_standard_normal"]).passed

@@ -2,19 +2,16 @@
 
 import csv
 import io
-import json
 import time
 
 import numpy as np
 import pytest
 
 from conftest import JIT_DISABLED
-from scratchvae import train as train_module
 from scratchvae.data import load_mnist
 from scratchvae.optim import make_optimizer
 from scratchvae.train import (
     History,
-    ProgressLine,
     TrainingDiverged,
     evaluate_elbo,
     fit,

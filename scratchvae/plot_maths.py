@@ -1,0 +1,139 @@
+"""The numbers behind the figures of scratchvae/plots.py: no matplotlib here.
+
+* :func:`principal_components` -- the axes of the latent scatter when D_z > 2;
+* :func:`inverse_normal_cdf` -- the standard normal quantile, by bisection;
+* :func:`equal_probability_grid` -- the latent manifold's grid, equal prior mass per tile.
+
+Each is re-exported from :mod:`scratchvae.plots`. Derivations: docs/figures.md.
+"""
+
+import math
+
+import numpy as np
+
+from .validate import as_float_array
+
+__all__ = ["equal_probability_grid", "inverse_normal_cdf", "principal_components"]
+
+# Bisection bracket for the normal quantile: Phi(-40) underflows to 0 in
+# float64, so every probability in (0, 1) has its quantile inside it.
+BRACKET = 40.0
+# 80 / 2**64 ~ 4e-18: below float64 spacing for every quantile that matters.
+BISECTION_STEPS = 64
+
+
+def _check_count(name, n, minimum=1):
+    """Return ``n`` as an int, or raise unless it is an integer >= ``minimum``."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {n!r}")
+    return int(n)
+
+
+def principal_components(points, k=2):
+    r"""Project rows onto their first ``k`` principal components.
+
+    Centre the points, :math:`X_c = X - \bar{x}`, and take the thin SVD
+    :math:`X_c = U S V^\top`. The rows of :math:`V^\top` are the directions
+    of largest spread, in order; the projection is :math:`X_c V_k`. SVD
+    leaves each direction's sign arbitrary, so it is fixed here: the largest
+    entry of each direction (in magnitude) is made positive.
+
+    Parameters
+    ----------
+    points : ndarray, shape (N, D)
+        One point per row, N >= k and D >= k.
+    k : int
+        How many components to keep.
+
+    Returns
+    -------
+    projected : ndarray, shape (N, k)
+        Coordinates along the components.
+    explained : ndarray, shape (k,)
+        Fraction of the total variance along each component,
+        :math:`s_i^2 / \sum_j s_j^2`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> points = np.array([[1.0, 2, 3], [5, 2, 3], [1, 4, 3], [5, 4, 3]])
+    >>> projected, explained = principal_components(points)
+    >>> projected.tolist()
+    [[-2.0, -1.0], [2.0, -1.0], [-2.0, 1.0], [2.0, 1.0]]
+    >>> explained.tolist()
+    [0.8, 0.2]
+    """
+    points = as_float_array("points", points, ndim=2)
+    k = _check_count("k", k)
+    if k > min(points.shape):
+        raise ValueError(f"k: expected at most min(N, D) = {min(points.shape)}, got {k}")
+    centred = points - points.mean(axis=0)  # (N, D)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)  # s (min(N, D),), vt (min(N, D), D)
+    directions = vt[:k]  # (k, D)
+    largest = np.abs(directions).argmax(axis=1)  # (k,)
+    directions = directions * np.sign(directions[np.arange(k), largest])[:, None]  # (k, D)
+    # Identical points have no spread at all: report 0, not 0/0.
+    explained = s[:k] ** 2 / max(np.sum(s**2), np.finfo(np.float64).tiny)  # (k,)
+    return centred @ directions.T, explained
+
+
+# math.erfc applied element-wise (NumPy has no erf of its own).
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def inverse_normal_cdf(p):
+    r"""The standard normal quantile :math:`\Phi^{-1}(p)`, by bisection.
+
+    :math:`\Phi(z) = \tfrac12 \operatorname{erfc}(-z / \sqrt2)` is increasing,
+    so the :math:`z` with :math:`\Phi(z) = p` is found by halving a bracket
+    ``[lo, hi]`` with :math:`\Phi(lo) < p \le \Phi(hi)`, 64 times. (erfc
+    rather than :math:`1 + \operatorname{erf}` keeps the lower tail accurate.)
+
+    Parameters
+    ----------
+    p : array_like
+        Probabilities, strictly between 0 and 1.
+
+    Returns
+    -------
+    ndarray, float64, shape of ``p``
+        The quantiles.
+
+    Examples
+    --------
+    >>> round(float(inverse_normal_cdf(0.975)), 6)
+    1.959964
+    """
+    p = as_float_array("p", p)
+    if np.any((p <= 0) | (p >= 1)):
+        raise ValueError(f"p: expected probabilities strictly between 0 and 1, got {p}")
+    lo = np.full(p.shape, -BRACKET)
+    hi = np.full(p.shape, BRACKET)
+    for _ in range(BISECTION_STEPS):
+        mid = 0.5 * (lo + hi)
+        # Phi(mid) < p: the quantile lies above mid.
+        below = 0.5 * _erfc(-mid / math.sqrt(2.0)) < p
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def equal_probability_grid(n):
+    r"""``n`` values that cut N(0, 1) into equal-probability slices.
+
+    :math:`z_i = \Phi^{-1}\big((i + \tfrac12) / n\big)`, :math:`i = 0 \dots n-1`:
+    the middle of each of n slices holding probability 1/n. A grid uniform
+    in z would waste tiles in the tails, where the prior has little mass.
+    Only the lower half is solved for; the upper half is its mirror image,
+    :math:`\Phi^{-1}(1 - p) = -\Phi^{-1}(p)`, so the grid is exactly
+    symmetric and an odd n has exactly 0 in the middle.
+
+    Examples
+    --------
+    >>> equal_probability_grid(3).round(4).tolist()
+    [-0.9674, 0.0, 0.9674]
+    """
+    n = _check_count("n", n)
+    lower = inverse_normal_cdf((np.arange(n // 2) + 0.5) / n)  # (n // 2,)
+    middle = [0.0] if n % 2 else []
+    return np.concatenate([lower, middle, -lower[::-1]])  # (n,)

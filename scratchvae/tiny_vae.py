@@ -1,0 +1,128 @@
+"""The smallest VAE, the reference for the last exercise: one dense layer each way.
+
+Its backward is the whole chain of docs/vae.md#backward in a few lines, with
+the two paths into mu and log_var in plain sight. The exercise list in
+scratchvae/exercises.py marks a student's backward against it; it is
+re-exported there as ``exercises.tiny_vae_forward`` and ``exercises.tiny_vae_backward``.
+Derivation: docs/exercises.md#tiny-vae
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .gaussian import (
+    kl_standard_normal_backward,
+    kl_standard_normal_forward,
+    reparameterize_backward,
+    reparameterize_forward,
+)
+from .layers import dense_backward, dense_forward
+from .likelihoods import bernoulli_log_likelihood_backward, bernoulli_log_likelihood_forward
+
+__all__ = ["TinyVAECache", "tiny_vae_backward", "tiny_vae_forward"]
+
+
+class TinyVAECache(NamedTuple):
+    """Each op's cache, in the order of the forward, and the loss's constants."""
+
+    encoder: tuple  # dense_forward's: x -> [mu | log_var]
+    reparameterize: tuple
+    decoder: tuple  # dense_forward's: z -> logits
+    likelihood: tuple
+    kl: tuple
+    beta: float
+    batch: int
+
+
+def tiny_vae_forward(x, eps, W_enc, b_enc, W_dec, b_dec, beta=1.0):
+    r"""The negative ELBO of the smallest VAE: one dense layer each way, Bernoulli pixels.
+
+    .. math:: [\mu \,|\, \log\sigma^2] = x W_{enc} + b_{enc}, \quad
+              z = \mu + e^{\log\sigma^2 / 2} \odot \varepsilon, \quad
+              \ell = z W_{dec} + b_{dec}, \quad
+              \text{loss} = \frac1B \sum_b \big[-\log p(x_b | \ell_b) + \beta\,\mathrm{KL}_b\big]
+
+    :class:`scratchvae.vae.VAE` with its hidden layers taken out (docs/vae.md#forward).
+
+    Parameters
+    ----------
+    x : ndarray, shape (B, D)
+        Binary pixels.
+    eps : ndarray, shape (B, D_z)
+        Standard normal noise.
+    W_enc, b_enc : ndarray, shapes (D, 2 D_z) and (2 D_z,)
+    W_dec, b_dec : ndarray, shapes (D_z, D) and (D,)
+    beta : float
+        The KL weight.
+
+    Returns
+    -------
+    loss : float
+    cache : TinyVAECache
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x, eps = rng.random((3, 4)).round(), rng.standard_normal((3, 1))
+    >>> params = np.zeros((4, 2)), np.zeros(2), np.zeros((1, 4)), np.zeros(4)  # all zero
+    >>> loss, cache = tiny_vae_forward(x, eps, *params)
+    >>> round(float(loss / np.log(2)), 6)  # every pixel a fair coin, q equal to the prior: 4 bits
+    4.0
+    """
+    stats, encoder = dense_forward(x, W_enc, b_enc)  # (B, 2 D_z)
+    d_z = stats.shape[1] // 2
+    mu, log_var = stats[:, :d_z], stats[:, d_z:]  # (B, D_z) each
+    z, reparameterize = reparameterize_forward(mu, log_var, eps)  # (B, D_z)
+    logits, decoder = dense_forward(z, W_dec, b_dec)  # (B, D)
+    reconstruction, likelihood = bernoulli_log_likelihood_forward(x, logits)  # (B,)
+    kl, kl_cache = kl_standard_normal_forward(mu, log_var)  # (B,)
+    beta = float(beta)
+    # loss = (1/B) sum_b [ -reconstruction_b + beta kl_b ]
+    loss = float(np.mean(beta * kl - reconstruction))
+    return loss, TinyVAECache(encoder, reparameterize, decoder, likelihood, kl_cache, beta, len(kl))
+
+
+def tiny_vae_backward(dloss, cache):
+    r"""Gradients of :func:`tiny_vae_forward`'s loss for its four parameters.
+
+    The forward's steps read upwards, as in docs/vae.md#backward: each term of
+    the loss gets :math:`-g/B` (reconstruction) or :math:`g\beta/B` (KL), and
+    :math:`\mu, \log\sigma^2` receive the sum of two paths, through z and
+    through the KL term.
+
+    Derivation: docs/exercises.md#tiny-vae
+
+    Parameters
+    ----------
+    dloss : float
+        Upstream gradient, dL/d(loss).
+    cache : TinyVAECache
+
+    Returns
+    -------
+    dW_enc, db_enc, dW_dec, db_dec : ndarray
+        Shaped like the parameters.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x, eps = rng.random((3, 4)).round(), rng.standard_normal((3, 1))
+    >>> params = np.zeros((4, 2)), np.zeros(2), np.zeros((1, 4)), np.zeros(4)
+    >>> [g.shape for g in tiny_vae_backward(1.0, tiny_vae_forward(x, eps, *params)[1])]
+    [(4, 2), (2,), (1, 4), (4,)]
+    """
+    B, beta = cache.batch, cache.beta
+    # loss -> each example's reconstruction and KL term
+    dreconstruction = np.full(B, -dloss / B)  # (B,)
+    dkl = np.full(B, dloss * beta / B)  # (B,)
+    # reconstruction -> logits -> z and the decoder's parameters
+    dlogits = bernoulli_log_likelihood_backward(dreconstruction, cache.likelihood)  # (B, D)
+    dz, dW_dec, db_dec = dense_backward(dlogits, cache.decoder)  # (B, D_z), ...
+    # z -> (mu, log_var): the path through the sample ...
+    dmu, dlog_var = reparameterize_backward(dz, cache.reparameterize)  # (B, D_z) each
+    # ... and the path through the KL term; the two add
+    dmu_kl, dlog_var_kl = kl_standard_normal_backward(dkl, cache.kl)  # (B, D_z) each
+    dstats = np.concatenate([dmu + dmu_kl, dlog_var + dlog_var_kl], axis=1)  # (B, 2 D_z)
+    _, dW_enc, db_enc = dense_backward(dstats, cache.encoder)
+    return dW_enc, db_enc, dW_dec, db_dec

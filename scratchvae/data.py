@@ -24,7 +24,7 @@ import numpy as np
 
 from . import kernels
 from .download import DATASETS, ChecksumError, DownloadError, download, get_spec, sha256_file
-from .validate import as_float_array, check_unit_interval
+from .validate import as_float_array, check_int, check_rng, check_unit_interval
 
 __all__ = [
     "DATASETS", "ENV_VAR", "ChecksumError", "DownloadError", "Dataset", "binarize",
@@ -310,7 +310,7 @@ def binarize(x, rng, out=None):
     >>> b.dtype, b[0, 0].item(), b[0, 2].item()
     (dtype('float32'), 0.0, 1.0)
     """
-    _check_rng(rng)
+    check_rng(rng)
     x = check_unit_interval("x", as_float_array("x", x))
     if out is None:
         out = np.empty(x.shape, dtype=np.float32)
@@ -389,25 +389,13 @@ def minibatches(n, batch_size, rng, shuffle=True, drop_last=False):
     >>> sorted(np.concatenate(list(minibatches(5, 2, np.random.default_rng(0)))).tolist())
     [0, 1, 2, 3, 4]
     """
-    _check_int("n", n, minimum=0)
-    _check_int("batch_size", batch_size, minimum=1)
+    check_int("n", n, minimum=0)
+    check_int("batch_size", batch_size, minimum=1)
     if shuffle:
-        _check_rng(rng)
+        check_rng(rng)
     # Drawn now, not at the first next(): the order depends only on rng's state at the call.
     order = rng.permutation(n) if shuffle else np.arange(n)  # (n,)
     # Stop at the last full batch when dropping the remainder.
     stop = n - n % batch_size if drop_last else n
     return (order[start:start + batch_size] for start in range(0, stop, batch_size))
 
-
-def _check_int(name, value, minimum):
-    """Raise a ValueError unless ``value`` is an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-
-
-def _check_rng(rng):
-    """Raise a ValueError unless ``rng`` is a ``numpy.random.Generator``."""
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng: expected a numpy.random.Generator (np.random.default_rng(seed)), "
-                         f"got {type(rng).__name__}")

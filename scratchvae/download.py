@@ -23,6 +23,8 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 from urllib.request import urlopen
 
+from .validate import check_int
+
 
 class DatasetSpec(NamedTuple):
     """The four IDX files of an MNIST-like dataset and where to get them.
@@ -176,8 +178,7 @@ def download(dataset, dest_dir, mirrors=None, retries=2, timeout=30.0, backoff=1
     for base in mirrors:
         if urlsplit(base).scheme not in ("http", "https"):
             raise ValueError(f"mirrors: expected http:// or https:// base URLs, got {base!r}")
-    if not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries: expected an int >= 0, got {retries!r}")
+    retries = check_int("retries", retries, minimum=0)
     if not timeout > 0:
         raise ValueError(f"timeout: expected seconds > 0, got {timeout!r}")
 

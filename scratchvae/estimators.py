@@ -35,7 +35,7 @@ from .gaussian import (
     reparameterize_backward,
     reparameterize_forward,
 )
-from .validate import as_float_array, check_shape
+from .validate import as_float_array, check_int, check_shape
 
 __all__ = [
     "elbo_estimate",
@@ -50,11 +50,6 @@ __all__ = [
 
 # --- Sampling in chunks ----------------------------------------------------------
 
-
-def _check_count(name, n):
-    if isinstance(n, bool) or int(n) != n or n < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {n!r}")
-    return int(n)
 
 
 def _check_data(model, x):
@@ -137,10 +132,10 @@ def elbo_estimate(model, x, n_samples, rng, kl_estimator="analytic", batch_rows=
     ((3,), True)
     """
     x = _check_data(model, x)
-    n_samples = _check_count("n_samples", n_samples)
+    n_samples = check_int("n_samples", n_samples)
     reconstruction = np.zeros(x.shape[0])  # (B,) float64 sums over the samples
     kl = np.zeros(x.shape[0])  # (B,)
-    for rows, sizes in _chunks(x.shape[0], n_samples, _check_count("batch_rows", batch_rows)):
+    for rows, sizes in _chunks(x.shape[0], n_samples, check_int("batch_rows", batch_rows)):
         n_rows = rows.stop - rows.start
         for size in sizes:
             x_rep = np.repeat(x[rows], size, axis=0)  # (E S, D), example-major
@@ -191,7 +186,7 @@ def minibatch_estimate(elbo_per_example, dataset_size):
     elbo = as_float_array("elbo_per_example", elbo_per_example, ndim=1)
     if elbo.size == 0:
         raise ValueError("elbo_per_example: expected at least one example, got none")
-    n = _check_count("dataset_size", dataset_size)
+    n = check_int("dataset_size", dataset_size)
     if n < elbo.size:
         raise ValueError(f"dataset_size: expected at least the batch size {elbo.size}, got {n}")
     return float(n / elbo.size * np.sum(elbo, dtype=np.float64))
@@ -241,12 +236,12 @@ def importance_weighted_bound(model, x, k, rng, batch_rows=20000, progress=None)
     True
     """
     x = _check_data(model, x)
-    k = _check_count("k", k)
+    k = check_int("k", k)
     B = x.shape[0]
     running_max = np.full(B, -np.inf)  # (B,) m: the largest log w so far
     running_sum = np.zeros(B)  # (B,) s = sum_j exp(log w_j - m)
     done = 0
-    for rows, sizes in _chunks(B, k, _check_count("batch_rows", batch_rows)):
+    for rows, sizes in _chunks(B, k, check_int("batch_rows", batch_rows)):
         n_rows = rows.stop - rows.start
         mu, log_var = model.encode(x[rows])  # (E, D_z) each, once per example chunk
         for size in sizes:

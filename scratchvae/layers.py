@@ -37,7 +37,7 @@ from scratchvae.activations import (
     tanh_forward,
 )
 from scratchvae.kernels import bias_leaky_relu, leaky_relu_grad_bias
-from scratchvae.validate import as_float_array, check_no_overflow, check_shape
+from scratchvae.validate import as_float_array, check_int, check_no_overflow, check_rng, check_shape
 
 __all__ = [
     "dense_forward", "dense_backward", "dense_leaky_relu_forward", "dense_leaky_relu_backward",
@@ -338,12 +338,6 @@ INITIALISERS = {"he": he_normal, "glorot": glorot_uniform, "uniform": fan_in_uni
 # --- Modules --------------------------------------------------------------------
 
 
-def _check_positive_int(name, n):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {n!r}")
-    return int(n)
-
-
 def _check_dtype(dtype):
     if dtype not in (np.float32, np.float64, np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype: expected float32 or float64, got {dtype!r}")
@@ -436,10 +430,9 @@ class Dense(Module):
 
     def __init__(self, in_features, out_features, rng, init="he", dtype=np.float32):
         super().__init__()
-        in_features = _check_positive_int("in_features", in_features)
-        out_features = _check_positive_int("out_features", out_features)
-        if not isinstance(rng, np.random.Generator):
-            raise ValueError(f"rng: expected a numpy.random.Generator, got {rng!r}")
+        in_features = check_int("in_features", in_features)
+        out_features = check_int("out_features", out_features)
+        check_rng(rng)
         if init not in INITIALISERS:
             choices = ", ".join(map(repr, INITIALISERS))
             raise ValueError(f"init: expected one of {choices}, got {init!r}")
@@ -719,7 +712,7 @@ class MLP(Sequential):
         if len(sizes) < 2:
             raise ValueError(f"sizes: expected at least two layer widths, got {sizes!r}")
         for i, size in enumerate(sizes):
-            _check_positive_int(f"sizes[{i}]", size)
+            check_int(f"sizes[{i}]", size)
         hidden = _activation_class("activation", activation)
         last = hidden
         if final_activation is not None:

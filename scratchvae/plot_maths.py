@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .validate import as_float_array
+from .validate import as_float_array, check_int
 
 __all__ = ["equal_probability_grid", "inverse_normal_cdf", "principal_components"]
 
@@ -21,12 +21,6 @@ BRACKET = 40.0
 # 80 / 2**64 ~ 4e-18: below float64 spacing for every quantile that matters.
 BISECTION_STEPS = 64
 
-
-def _check_count(name, n, minimum=1):
-    """Return ``n`` as an int, or raise unless it is an integer >= ``minimum``."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {n!r}")
-    return int(n)
 
 
 def principal_components(points, k=2):
@@ -64,7 +58,7 @@ def principal_components(points, k=2):
     [0.8, 0.2]
     """
     points = as_float_array("points", points, ndim=2)
-    k = _check_count("k", k)
+    k = check_int("k", k)
     if k > min(points.shape):
         raise ValueError(f"k: expected at most min(N, D) = {min(points.shape)}, got {k}")
     centred = points - points.mean(axis=0)  # (N, D)
@@ -133,7 +127,7 @@ def equal_probability_grid(n):
     >>> equal_probability_grid(3).round(4).tolist()
     [-0.9674, 0.0, 0.9674]
     """
-    n = _check_count("n", n)
+    n = check_int("n", n)
     lower = inverse_normal_cdf((np.arange(n // 2) + 0.5) / n)  # (n // 2,)
     middle = [0.0] if n % 2 else []
     return np.concatenate([lower, middle, -lower[::-1]])  # (n,)

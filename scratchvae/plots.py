@@ -46,12 +46,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .plot_maths import (  # the numbers behind the figures: plot_maths.py
-    _check_count,
     equal_probability_grid,
     inverse_normal_cdf,
     principal_components,
 )
-from .validate import as_float_array, check_shape, check_unit_interval
+from .validate import as_float_array, check_int, check_rng, check_shape, check_unit_interval
 
 __all__ = [
     "equal_probability_grid",
@@ -88,7 +87,7 @@ def _check_model(model, image_shape):
         height, width = image_shape
     except (TypeError, ValueError):
         raise ValueError(f"image_shape: expected (height, width), got {image_shape!r}") from None
-    pixels = _check_count("image_shape", height) * _check_count("image_shape", width)
+    pixels = check_int("image_shape", height) * check_int("image_shape", width)
     if model.input_dim != pixels:
         raise ValueError(
             f"image_shape: expected {model.input_dim} pixels to match model.input_dim, "
@@ -184,7 +183,7 @@ def plot_reconstructions(model, x, n=10, image_shape=IMAGE_SHAPE):
     """
     pixels = _check_model(model, image_shape)
     x = _as_images("x", x, pixels, unit_interval=True)
-    n = _check_count("n", n)
+    n = check_int("n", n)
     if n > len(x):
         raise ValueError(f"n: expected at most len(x) = {len(x)}, got {n}")
     originals = x[:n]  # (n, H W)
@@ -227,9 +226,8 @@ def plot_samples(model, rng, n=64, image_shape=IMAGE_SHAPE):
     >>> fig = plot_samples(model, np.random.default_rng(0), n=16)
     """
     pixels = _check_model(model, image_shape)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-    n = _check_count("n", n)
+    check_rng(rng)
+    n = check_int("n", n)
     samples = _as_images("model.sample(n, rng)", model.sample(n, rng), pixels, count=n)
     columns = math.ceil(math.sqrt(n))
     fig = _mosaic_figure(-(-n // columns), columns)
@@ -277,7 +275,7 @@ def plot_interpolation(model, x_a, x_b, n=10, image_shape=IMAGE_SHAPE):
             for name, end in (("x_a", x_a), ("x_b", x_b))
         ]
     )  # (2, H W)
-    n = _check_count("n", n, minimum=2)
+    n = check_int("n", n, minimum=2)
     mu = _encode_means(model, ends)  # (2, D_z)
     t = np.linspace(0.0, 1.0, n)[:, None]  # (n, 1)
     # z(t) = (1 - t) mu_a + t mu_b

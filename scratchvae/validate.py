@@ -24,7 +24,9 @@ import numpy as np
 __all__ = [
     "as_float_array",
     "check_finite",
+    "check_int",
     "check_no_overflow",
+    "check_rng",
     "check_same_shape",
     "check_shape",
     "check_unit_interval",
@@ -115,6 +117,27 @@ def check_no_overflow(out_name, out, **inputs):
             f"{ranges}; bring the inputs into range (or use float64)"
         )
     return out
+
+
+def check_int(name, n, minimum=1):
+    """Return ``n`` as an int, or raise unless it is an integer >= ``minimum``.
+
+    Counts and sizes are checked always, even inside :func:`skip_checks`:
+    they are single numbers, not arrays to scan.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {n!r}")
+    return int(n)
+
+
+def check_rng(rng, name="rng"):
+    """Raise unless ``rng`` is a ``numpy.random.Generator``: randomness is always passed in."""
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(
+            f"{name}: expected a numpy.random.Generator (np.random.default_rng(seed)), "
+            f"got {type(rng).__name__}"
+        )
+    return rng
 
 
 def check_shape(name, x, shape):

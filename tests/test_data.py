@@ -330,7 +330,7 @@ def test_download_argument_errors(tiny, tmp_path):
         download(tiny, tmp_path, mirrors=[])
     with pytest.raises(ValueError, match="mirrors: expected http"):
         download(tiny, tmp_path, mirrors=["file:///etc/"])
-    with pytest.raises(ValueError, match="retries: expected an int >= 0, got -1"):
+    with pytest.raises(ValueError, match="retries: expected an integer >= 0, got -1"):
         download(tiny, tmp_path, retries=-1)
 
 
@@ -541,10 +541,10 @@ def test_minibatches_in_order_and_last_batch_kept():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(n=10, batch_size=0), "batch_size: expected an int >= 1, got 0"),
-    (dict(n=10, batch_size=-3), "batch_size: expected an int >= 1, got -3"),
-    (dict(n=10, batch_size=2.5), "batch_size: expected an int >= 1, got 2.5"),
-    (dict(n=-1, batch_size=4), "n: expected an int >= 0, got -1"),
+    (dict(n=10, batch_size=0), "batch_size: expected an integer >= 1, got 0"),
+    (dict(n=10, batch_size=-3), "batch_size: expected an integer >= 1, got -3"),
+    (dict(n=10, batch_size=2.5), "batch_size: expected an integer >= 1, got 2.5"),
+    (dict(n=-1, batch_size=4), "n: expected an integer >= 0, got -1"),
     (dict(n=10, batch_size=4, rng=None), "rng: expected a numpy.random.Generator"),
 ])
 def test_minibatches_argument_errors(kwargs, message):

@@ -281,7 +281,7 @@ def test_minibatch_estimate_is_unbiased(rng):
 @pytest.mark.parametrize(
     "elbo, n, match",
     [([], 5, "at least one"), ([1.0, 2.0], 1, "dataset_size: expected at least"),
-     ([1.0], 2.5, "dataset_size: expected a positive"), ([[1.0]], 3, "elbo_per_example")],
+     ([1.0], 2.5, "dataset_size: expected an integer >= 1"), ([[1.0]], 3, "elbo_per_example")],
 )
 def test_minibatch_estimate_rejects_bad_arguments(elbo, n, match):
     with pytest.raises(ValueError, match=match):

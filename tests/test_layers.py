@@ -371,7 +371,7 @@ def test_module_constructors_reject_bad_arguments(rng):
         MLP([2, 2], "ReLU", rng=rng)
     with pytest.raises(ValueError, match=r"^sizes: expected at least two"):
         MLP([2], rng=rng)
-    with pytest.raises(ValueError, match=r"^sizes\[1\]: expected a positive integer, got 0"):
+    with pytest.raises(ValueError, match=r"^sizes\[1\]: expected an integer >= 1, got 0"):
         MLP([2, 0], rng=rng)
     with pytest.raises(ValueError, match=r"^init: expected one of 'he', 'glorot', 'uniform', got 'xavier'"):
         Dense(2, 2, rng, init="xavier")

@@ -7,7 +7,9 @@ from scratchvae.gaussian import reparameterize_forward
 from scratchvae.validate import (
     as_float_array,
     check_finite,
+    check_int,
     check_no_overflow,
+    check_rng,
     check_same_shape,
     check_shape,
     check_unit_interval,
@@ -60,3 +62,17 @@ def test_skip_checks_restores_after_an_exception():
         with skip_checks():
             raise RuntimeError("boom")
     assert checks_enabled()
+
+
+def test_check_int_and_check_rng_hold_even_inside_skip_checks():
+    """Counts and generators are single values, checked always."""
+    with skip_checks():
+        assert check_int("k", np.int64(3)) == 3
+        for bad in (0, 2.5, True, "3"):
+            with pytest.raises(ValueError, match=r"^k: expected an integer >= 1, got "):
+                check_int("k", bad)
+        assert check_int("n", 0, minimum=0) == 0
+        rng = np.random.default_rng(0)
+        assert check_rng(rng) is rng
+        with pytest.raises(ValueError, match=r"^rng: expected a numpy.random.Generator .* got module$"):
+            check_rng(np.random)

@@ -31,7 +31,7 @@ from scratchvae.validate import as_float_array, check_same_shape
 __all__ = [
     "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
     "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
-    "softplus_forward", "softplus_backward", "exp_neg_abs",
+    "softplus_forward", "softplus_backward", "exp_neg_abs", "check_slope",
 ]
 
 def _flat(a, dtype=None):
@@ -60,7 +60,7 @@ def exp_neg_abs(x):
     return e
 
 
-def _check_slope(slope):
+def check_slope(slope):
     """The leaky slope as a float in [0, 1), or a ValueError naming it."""
     try:
         value = float(slope)
@@ -98,7 +98,7 @@ def leaky_relu_forward(x, slope=0.01):
     Derivation: docs/layers.md#relu
     """
     x = as_float_array("x", x)
-    slope = _check_slope(slope)
+    slope = check_slope(slope)
     flat = _flat(x)
     # eq. (6): out = x if x > 0 else slope * x
     out = np.empty_like(flat)

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from scratchvae.activations import (
-    _check_slope,
+    check_slope,
     leaky_relu_backward,
     leaky_relu_forward,
     relu_backward,
@@ -193,7 +193,7 @@ def dense_leaky_relu_forward(x, W, b, slope=0.0):
     array([[-0.2,  4. ]])
     """
     x, W, b = _dense_args(x, W, b)
-    slope = _check_slope(slope)
+    slope = check_slope(slope)
     with np.errstate(over="ignore", invalid="ignore"):  # checked just below
         out = x @ W  # (B, D_out)
     # out = leaky_relu(out + b): the bias and the activation in one pass, in place
@@ -478,7 +478,7 @@ class DenseLeakyReLU(Dense):
 
     def __init__(self, in_features, out_features, rng, slope=0.0, init="he", dtype=np.float32):
         super().__init__(in_features, out_features, rng, init, dtype)
-        self.slope = _check_slope(slope)
+        self.slope = check_slope(slope)
 
     def _forward_op(self, x, W, b):
         return dense_leaky_relu_forward(x, W, b, self.slope)
@@ -532,7 +532,7 @@ class LeakyReLU(Activation):
     init = "he"
 
     def __init__(self, slope=0.01):
-        self.slope = _check_slope(slope)
+        self.slope = check_slope(slope)
         forward = functools.partial(leaky_relu_forward, slope=self.slope)
         super().__init__(forward, leaky_relu_backward)
 

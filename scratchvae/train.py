@@ -35,7 +35,7 @@ import numpy as np
 
 from . import data, estimators
 from .validate import as_float_array, check_shape, check_unit_interval, skip_checks
-from .vae import _atomic_savez
+from .vae import atomic_savez
 
 __all__ = [
     "BINARIZE",
@@ -282,7 +282,7 @@ def save_checkpoint(path, model, optimizer, rng, epoch, history, settings):
     state["train/epoch"] = np.array(int(epoch))
     state["train/history"] = np.array(history.to_json_string())
     state["train/settings"] = np.array(json.dumps(settings))
-    _atomic_savez(path, state)
+    atomic_savez(path, state)
 
 
 def load_checkpoint(path):

@@ -15,6 +15,7 @@ read upwards, each op's backward called by hand.
 """
 
 import json
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,7 +39,7 @@ from .likelihoods import (
 )
 from .validate import as_float_array, check_shape
 
-__all__ = ["VAE", "FORMAT_VERSION"]
+__all__ = ["VAE", "FORMAT_VERSION", "atomic_savez"]
 
 # Bumped whenever the checkpoint layout changes; load() refuses other versions.
 FORMAT_VERSION = 1
@@ -362,7 +363,7 @@ class VAE:
 
     def save(self, path):
         """Write the model to ``path`` (.npz), atomically."""
-        _atomic_savez(path, self.state_dict())
+        atomic_savez(path, self.state_dict())
 
     @classmethod
     def from_state_dict(cls, state, source="state"):
@@ -416,13 +417,21 @@ def _check_config(**config):
     return {**config, "hidden": [int(h) for h in hidden], "beta": float(config["beta"])}
 
 
-def _atomic_savez(path, arrays):
+def atomic_savez(path, arrays):
     """np.savez to a temporary file beside ``path``, then rename over it.
 
-    A crash mid-write leaves the previous file intact, never half a file.
+    A crash mid-write leaves the previous file intact, never half a file: the
+    data reach the disk (fsync) before the rename makes them the file, and a
+    failed write removes its temporary file.
     """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    tmp.replace(path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

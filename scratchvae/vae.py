@@ -166,7 +166,10 @@ class VAE:
 
     def encode(self, x):
         """q(z | x)'s parameters: ``(mu, log_var)``, each (B, D_z)."""
-        x = self.as_input(x)
+        return self._encode(self.as_input(x))
+
+    def _encode(self, x):
+        """:meth:`encode` for an ``x`` already checked."""
         stats = self.encoder_head.forward(self.encoder.forward(x))  # (B, 2 D_z)
         return stats[:, : self.latent_dim], stats[:, self.latent_dim :]
 
@@ -261,7 +264,7 @@ class VAE:
         if kl_estimator not in KL_ESTIMATORS:
             raise ValueError(f"kl_estimator: expected one of {KL_ESTIMATORS}, got {kl_estimator!r}")
         # 1. Encoder: q(z | x) = N(mu, diag exp(log_var))          note 000, eq. (7)
-        mu, log_var = self.encode(x)  # (B, D_z) each
+        mu, log_var = self._encode(x)  # (B, D_z) each
         # 2. Reparameterise: z = mu + exp(log_var / 2) * eps        note 000, eq. (8)
         z, reparameterize = reparameterize_forward(mu, log_var, eps)  # (B, D_z)
         # 3. Decoder and reconstruction term: log p(x | z)          note 000, eq. (9)

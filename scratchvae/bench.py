@@ -109,7 +109,7 @@ def _scratchvae_epoch(model, optimizer, images, rng):
 
     ``fit`` times its epoch loop itself (the record's ``seconds``), around
     exactly the steps a training run takes: minibatch order, dynamic
-    binarisation, eps, zero_grad, forward and backward, the optimiser step.
+    binarisation, eps, forward and backward, the optimiser step.
     The argument checks before the loop are outside that time.
     """
     history = fit(model, images, epochs=1, batch_size=STANDARD["batch_size"],

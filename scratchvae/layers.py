@@ -37,7 +37,9 @@ from scratchvae.activations import (
     tanh_forward,
 )
 from scratchvae.kernels import bias_leaky_relu, leaky_relu_grad_bias
-from scratchvae.validate import as_float_array, check_int, check_no_overflow, check_rng, check_shape
+from scratchvae.validate import (
+    as_float_array, check_int, check_no_overflow, check_out, check_rng, check_shape,
+)
 
 __all__ = [
     "dense_forward", "dense_backward", "dense_leaky_relu_forward", "dense_leaky_relu_backward",
@@ -109,7 +111,7 @@ def _dense_args(x, W, b):
     return x, W, b
 
 
-def dense_backward(dout, cache, input_grad=True):
+def dense_backward(dout, cache, input_grad=True, out=None):
     r"""Gradients of the dense layer.
 
     .. math:: dx = d\text{out}\, W^\top, \quad dW = x^\top d\text{out}, \quad
@@ -122,6 +124,9 @@ def dense_backward(dout, cache, input_grad=True):
     input_grad : bool
         False when ``x`` is data, not the output of another layer: then
         nobody needs ``dx``, and skipping it saves a matrix product.
+    out : (ndarray, ndarray), optional
+        Arrays shaped and typed like ``W`` and ``b`` to write ``dW`` and
+        ``db`` into (a module's gradient buffers); returned as ``dW, db``.
 
     Returns
     -------
@@ -141,19 +146,28 @@ def dense_backward(dout, cache, input_grad=True):
     x, W = cache
     dout = np.asarray(dout, dtype=np.result_type(x, W))
     check_shape("dout", dout, (x.shape[0], W.shape[1]))
-    dx, dW = _input_and_weight_grads(dout, x, W, input_grad)
+    dW, db = _gradient_buffers(out, W)
+    dx = _input_and_weight_grads(dout, x, W, input_grad, dW)
     # eq. (4): db[k] = sum_n dout[n, k]: b is shared by every example too
-    db = dout.sum(axis=0)  # (D_out,)
-    return dx, dW, db.astype(W.dtype, copy=False)
+    np.sum(dout, axis=0, out=db)  # (D_out,)
+    return dx, dW, db
 
 
-def _input_and_weight_grads(dout, x, W, input_grad):
-    """The two matrix products of a dense layer's backward, eqs. (2)-(3)."""
+def _gradient_buffers(out, W):
+    """``(dW, db)``: the caller's ``out`` arrays, checked, or two new ones."""
+    if out is None:
+        return np.empty_like(W), np.empty(W.shape[1], W.dtype)  # (D_in, D_out), (D_out,)
+    dW, db = out
+    return check_out("out[0]", dW, W.shape, W.dtype), check_out("out[1]", db, W.shape[1:], W.dtype)
+
+
+def _input_and_weight_grads(dout, x, W, input_grad, dW):
+    """The two matrix products of a dense layer's backward, eqs. (2)-(3); ``dW`` is written in place."""
     # eq. (2): dx[n, i] = sum_k dout[n, k] W[i, k]
     dx = (dout @ W.T).astype(x.dtype, copy=False) if input_grad else None  # (B, D_in)
     # eq. (3): dW[i, k] = sum_n x[n, i] dout[n, k]: W is shared by every example
-    dW = (x.T @ dout).astype(W.dtype, copy=False)  # (D_in, D_out)
-    return dx, dW
+    np.matmul(x.T, dout, out=dW)  # (D_in, D_out)
+    return dx
 
 
 # --- Dense layer and (leaky) ReLU, fused ------------------------------------------
@@ -202,15 +216,16 @@ def dense_leaky_relu_forward(x, W, b, slope=0.0):
     return out, DenseLeakyReluCache(x, W, out, slope)
 
 
-def dense_leaky_relu_backward(dout, cache, input_grad=True):
+def dense_leaky_relu_backward(dout, cache, input_grad=True, out=None):
     r"""Gradients of ``leaky_relu(x @ W + b)``: the two backward passes, composed.
 
     With :math:`y` the output and :math:`f'` the activation's slope
     (1 where :math:`y > 0`, ``slope`` elsewhere), the gradient of the
-    pre-activation is :math:`d	ext{pre} = d	ext{out} \odot f'`, and then
-    :math:`dx = d	ext{pre}\,W^	op`, :math:`dW = x^	op d	ext{pre}`,
-    :math:`db = \sum_n d	ext{pre}_n`. One kernel pass computes
-    :math:`d	ext{pre}` and :math:`db` together.
+    pre-activation is :math:`d\text{pre} = d\text{out} \odot f'`, and then
+    :math:`dx = d\text{pre}\,W^\top`, :math:`dW = x^\top d\text{pre}`,
+    :math:`db = \sum_n d\text{pre}_n`. One kernel pass computes
+    :math:`d\text{pre}` and :math:`db` together. ``input_grad`` and ``out``
+    are as in :func:`dense_backward`.
 
     Returns
     -------
@@ -220,13 +235,13 @@ def dense_leaky_relu_backward(dout, cache, input_grad=True):
 
     Derivation: docs/layers.md#dense-relu
     """
-    x, W, out, slope = cache
-    dout = np.ascontiguousarray(dout, dtype=out.dtype)
-    check_shape("dout", dout, out.shape)
-    dpre = np.empty_like(out)  # (B, D_out)
-    db = np.empty(out.shape[1], out.dtype)  # (D_out,)
-    leaky_relu_grad_bias(dout, out, out.dtype.type(slope), dpre, db)
-    dx, dW = _input_and_weight_grads(dpre, x, W, input_grad)
+    x, W, y, slope = cache
+    dout = np.ascontiguousarray(dout, dtype=y.dtype)
+    check_shape("dout", dout, y.shape)
+    dW, db = _gradient_buffers(out, W)
+    dpre = np.empty_like(y)  # (B, D_out)
+    leaky_relu_grad_bias(dout, y, y.dtype.type(slope), dpre, db)
+    dx = _input_and_weight_grads(dpre, x, W, input_grad, dW)
     return dx, dW, db
 
 
@@ -353,9 +368,12 @@ class Module:
         The parameters, by name.
     grads : dict of str to ndarray
         Same keys and shapes as ``params``. ``backward`` *adds* into them
-        (``+=``); ``zero_grad`` resets them. Both dicts' arrays are updated in
-        place, never replaced, so an optimiser or a parent :class:`Sequential`
-        can hold on to them.
+        (``+=``); ``zero_grad`` resets them. ``backward(dout,
+        accumulate=False)`` writes them instead, which is ``zero_grad`` and
+        ``backward`` in one (the training loop does this: it saves a pass over
+        every gradient, twice). Both dicts' arrays are updated in place, never
+        replaced, so an optimiser or a parent :class:`Sequential` can hold on
+        to them.
     cache : NamedTuple or None
         The cache of the last ``forward``. Only the last one is kept: to use
         one module twice (shared weights), run forward then backward for each
@@ -381,8 +399,8 @@ class Module:
         """Return the output for input ``x`` and keep the cache."""
         raise NotImplementedError
 
-    def backward(self, dout):
-        """Add the parameter gradients into ``grads``; return ``dx``."""
+    def backward(self, dout, accumulate=True):
+        """Add the parameter gradients into ``grads`` (write them, if not ``accumulate``); return ``dx``."""
         raise NotImplementedError
 
     def zero_grad(self):
@@ -448,9 +466,13 @@ class Dense(Module):
         out, self.cache = self._forward_op(x, self.params["W"], self.params["b"])
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, accumulate=True):
         # The cache holds W itself: step the optimiser after backward, not between.
-        dx, dW, db = self._backward_op(dout, self._last_cache(), self.input_grad)
+        if not accumulate:
+            # The matrix product writes dW straight into the gradient buffer.
+            return self._backward_op(dout, self._last_cache(), self.input_grad,
+                                     (self.grads["W"], self.grads["b"]))[0]
+        dx, dW, db = self._backward_op(dout, self._last_cache(), self.input_grad, None)
         self.grads["W"] += dW
         self.grads["b"] += db
         return dx
@@ -458,8 +480,8 @@ class Dense(Module):
     def _forward_op(self, x, W, b):
         return dense_forward(x, W, b)
 
-    def _backward_op(self, dout, cache, input_grad):
-        return dense_backward(dout, cache, input_grad)
+    def _backward_op(self, dout, cache, input_grad, out):
+        return dense_backward(dout, cache, input_grad, out)
 
     def __repr__(self):
         D_in, D_out = self.params["W"].shape
@@ -483,8 +505,8 @@ class DenseLeakyReLU(Dense):
     def _forward_op(self, x, W, b):
         return dense_leaky_relu_forward(x, W, b, self.slope)
 
-    def _backward_op(self, dout, cache, input_grad):
-        return dense_leaky_relu_backward(dout, cache, input_grad)
+    def _backward_op(self, dout, cache, input_grad, out):
+        return dense_leaky_relu_backward(dout, cache, input_grad, out)
 
     def __repr__(self):
         return f"{super().__repr__()[:-1]}, slope={self.slope})"
@@ -507,7 +529,7 @@ class Activation(Module):
         out, self.cache = self._forward(x)
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, accumulate=True):
         return self._backward(dout, self._last_cache())
 
 
@@ -580,7 +602,7 @@ class Identity(Module):
     def forward(self, x):
         return x
 
-    def backward(self, dout):
+    def backward(self, dout, accumulate=True):
         return dout
 
 
@@ -654,10 +676,10 @@ class Sequential(Module):
             x = module.forward(x)
         return x
 
-    def backward(self, dout):
+    def backward(self, dout, accumulate=True):
         # dx = J_0^T J_1^T ... J_last^T dout: the last module's backward goes first
         for module in reversed(self.modules):
-            dout = module.backward(dout)
+            dout = module.backward(dout, accumulate)
         return dout
 
     def __repr__(self):

@@ -432,14 +432,14 @@ def _train_epoch(model, optimizer, train, train_x, rng, epoch, epochs, batch_siz
                 # A fresh 0/1 image per use (dynamic), or the pre-binarised rows.
                 x = data.binarize(train[idx], rng) if binarize == "dynamic" else train_x[idx]  # (B, D)
                 eps = rng.standard_normal((len(idx), model.latent_dim), dtype=model.dtype)  # (B, D_z)
-                model.zero_grad()
                 # loss = (1/B) sum_b [ -log p(x_b | z_b) + beta KL_b ]
                 loss, cache = model.negative_elbo_forward(x, eps, beta=beta)
                 if not np.isfinite(loss):
                     raise TrainingDiverged(
                         _diverged_message(model, epoch, step, steps_per_epoch, f"the loss is {loss}")
                     )
-                model.negative_elbo_backward(1.0, cache)
+                # The gradients are written, not added: no zero_grad needed.
+                model.negative_elbo_backward(1.0, cache, accumulate=False)
             optimizer.step()
             reconstruction_sum += float(np.sum(cache.reconstruction))
             kl_sum += float(np.sum(cache.kl))

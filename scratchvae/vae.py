@@ -284,8 +284,12 @@ class VAE:
         cache = ElboCache(reconstruction, kl, beta, likelihood, reparameterize, kl_cache, kl_estimator)
         return loss, cache
 
-    def negative_elbo_backward(self, dloss, cache):
+    def negative_elbo_backward(self, dloss, cache, accumulate=True):
         r"""Backpropagate ``dloss`` through the chain; *adds* into :attr:`grads`.
+
+        With ``accumulate=False`` it writes :attr:`grads` instead, which is
+        :meth:`zero_grad` and this in one, a pass over every gradient cheaper
+        twice over (see :class:`scratchvae.layers.Module`).
 
         The forward's steps, read upwards. With :math:`g` = ``dloss``:
 
@@ -305,7 +309,7 @@ class VAE:
         dkl = np.full(B, dloss * cache.beta / B, dtype=dtype)  # (B,)
         # 3. Reconstruction term -> decoder output -> decoder -> z.
         dout = self.log_likelihood_backward(dreconstruction, cache.likelihood)  # (B, D)
-        dz = self.decoder.backward(self.decoder_head.backward(dout))  # (B, D_z)
+        dz = self.decoder.backward(self.decoder_head.backward(dout, accumulate), accumulate)  # (B, D_z)
         # 4. KL -> (mu, log_var) directly (and -> z, for the Monte Carlo KL).
         if cache.kl_estimator == "analytic":
             dmu_kl, dlog_var_kl = kl_standard_normal_backward(dkl, cache.kl_cache)
@@ -320,7 +324,7 @@ class VAE:
         # Both paths into (mu, log_var) add.
         dstats = np.concatenate([dmu + dmu_kl, dlog_var + dlog_var_kl], axis=1)  # (B, 2 D_z)
         # 1. (mu, log_var) -> encoder head -> encoder.
-        self.encoder.backward(self.encoder_head.backward(dstats))
+        self.encoder.backward(self.encoder_head.backward(dstats, accumulate), accumulate)
 
     # --- evaluation -------------------------------------------------------
 

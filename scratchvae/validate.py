@@ -26,6 +26,7 @@ __all__ = [
     "check_finite",
     "check_int",
     "check_no_overflow",
+    "check_out",
     "check_rng",
     "check_same_shape",
     "check_shape",
@@ -128,6 +129,24 @@ def check_int(name, n, minimum=1):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {n!r}")
     return int(n)
+
+
+def check_out(name, out, shape, dtype):
+    """Raise unless ``out`` is a C-contiguous array of ``shape`` and ``dtype`` to write a result into.
+
+    Checked always, even inside :func:`skip_checks`: it looks at the array's
+    header, not its values, and a Numba kernel writing into a wrong-sized
+    array would not stop at its end.
+    """
+    shape, dtype = tuple(shape), np.dtype(dtype)
+    ok = (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype
+          and out.flags.c_contiguous)
+    if not ok:
+        got = (f"{out.dtype} array of shape {out.shape}" + ("" if out.flags.c_contiguous else
+                                                             ", not C-contiguous")
+               if isinstance(out, np.ndarray) else type(out).__name__)
+        raise ValueError(f"{name}: expected a C-contiguous {dtype} array of shape {shape}, got {got}")
+    return out
 
 
 def check_rng(rng, name="rng"):

@@ -1,5 +1,7 @@
 """The dense layer, the activations and the modules (scratchvae/layers.py)."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -32,6 +34,7 @@ from scratchvae.layers import (
     tanh_backward,
     tanh_forward,
 )
+from scratchvae.validate import skip_checks
 
 
 def leaky_relu_02_forward(x):
@@ -292,6 +295,41 @@ def test_zero_grad_resets_in_place(rng):
     for (_, _, grad), before in zip(model.parameters(), arrays_before):
         assert grad is before
         np.testing.assert_array_equal(grad, 0)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])  # the fused Dense+ReLU, and Dense alone
+def test_backward_without_accumulate_writes_the_gradients(activation, rng):
+    """accumulate=False gives exactly zero_grad() then backward, in the same arrays."""
+    model = MLP([3, 5, 2], activation, rng=rng, dtype=np.float64)
+    x, dout = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    model.zero_grad()
+    model.forward(x)
+    dx = model.backward(dout)
+    expected = {name: grad.copy() for name, grad in model.grads.items()}
+    arrays = dict(model.grads)
+    for grad in arrays.values():
+        grad.fill(7.0)  # stale values that must not survive
+    model.forward(x)
+    np.testing.assert_array_equal(model.backward(dout, accumulate=False), dx)
+    for name, grad in model.grads.items():
+        assert grad is arrays[name]
+        np.testing.assert_array_equal(grad, expected[name])
+
+
+@pytest.mark.parametrize("backward", [dense_backward, dense_leaky_relu_backward])
+def test_backward_out_must_fit_the_parameters(backward, rng):
+    """A wrong out array is refused, even inside skip_checks: a kernel would write past its end."""
+    W, b = rng.normal(size=(3, 2)), np.zeros(2)
+    forward = dense_forward if backward is dense_backward else dense_leaky_relu_forward
+    _, cache = forward(rng.normal(size=(4, 3)), W, b)
+    dout = rng.normal(size=(4, 2))
+    dW, db = np.empty_like(W), np.empty_like(b)
+    assert backward(dout, cache, out=(dW, db))[1] is dW
+    with skip_checks():
+        for out, name in [((dW, np.empty(3)), "out[1]"), ((dW.T, db), "out[0]"),
+                          ((dW.astype(np.float32), db), "out[0]"), ((dW, [0.0, 0.0]), "out[1]")]:
+            with pytest.raises(ValueError, match=rf"^{re.escape(name)}: expected a C-contiguous"):
+                backward(dout, cache, out=out)
 
 
 def test_dense_module_matches_the_functions(rng):

@@ -88,6 +88,19 @@ def test_gradients_accumulate_until_zero_grad(rng):
     assert all(not v.any() for v in model.grads.values())
 
 
+def test_backward_without_accumulate_is_zero_grad_then_backward(rng):
+    model = tiny()
+    x, eps = batch(rng)
+    cache = model.negative_elbo_forward(x, eps)[1]
+    model.zero_grad()
+    model.negative_elbo_backward(1.0, cache)
+    expected = {k: v.copy() for k, v in model.grads.items()}
+    model.negative_elbo_backward(1.0, cache)  # stale: twice the gradient
+    model.negative_elbo_backward(1.0, cache, accumulate=False)
+    for k, v in model.grads.items():
+        np.testing.assert_array_equal(v, expected[k])
+
+
 def test_float32_model_agrees_with_float64(rng):
     x, eps = batch(rng)
     loss64 = tiny(np.float64).negative_elbo_forward(x, eps)[0]

@@ -21,7 +21,8 @@ and transcendental passes are NumPy ufuncs called with ``out=``. The tiny
 costs nothing and fusing saves passes.
 
 Conventions: element-wise kernels take flat (1-D, contiguous) arrays; kernels
-that reduce over a row take (B, D) arrays. Outputs are passed in, so callers
+that reduce over a row take (B, D) arrays, and so does ``bernoulli_from_bits``,
+which reads a minibatch's rows in place through their indices. Outputs are passed in, so callers
 can reuse buffers from step to step, and may alias inputs where noted.
 """
 
@@ -214,27 +215,45 @@ def bernoulli_grad_reference(dll, x, sigma):
 
 
 @jit
-def bernoulli_from_bits(x, bits, out):
-    """out[i] = 1 with probability x[i] (else 0), from raw random bits.
+def bernoulli_from_bits(x, rows, bits, out):
+    """out[b, j] = 1 with probability x[rows[b], j] (else 0), from raw random bits.
 
-    Each 64-bit word of ``bits`` holds four independent 16-bit integers
-    k in [0, 2^16), and u = (k + 1/2) / 2^16 is uniform on a grid of 2^16
-    points inside (0, 1); out = (u < x). So P(out = 1) = round(2^16 x) / 2^16,
-    within 2^-17 of x, and exactly 0 and 1 at x = 0 and x = 1. Drawing 16
-    bits per pixel this way costs a third of a float draw (rng.random).
-    Shapes: x, out (N,); bits (ceil(N / 4),) uint64.
+    Reads the rows ``rows`` of ``x`` in place, so a minibatch is binarised
+    straight from the training set without copying its rows out first
+    (``rows`` may repeat). Each 64-bit word of ``bits`` holds four independent
+    16-bit integers k in [0, 2^16), and u = (k + 1/2) / 2^16 is uniform on a
+    grid of 2^16 points inside (0, 1); out = (u < x). So P(out = 1) =
+    round(2^16 x) / 2^16, within 2^-17 of x, and exactly 0 and 1 at x = 0 and
+    x = 1. Drawing 16 bits per pixel this way costs a third of a float draw
+    (rng.random). Element i = b D + j of ``out`` (its number in C order) uses
+    the 16 bits (bits[i >> 2] >> 16 (i & 3)) & 0xFFFF.
+    Shapes: x (N, D); rows (B,) indices in [0, N), not checked here;
+    bits (ceil(B D / 4),) uint64; out (B, D).
     """
-    for i in range(x.size):
-        # the 16 bits of word i // 4 that belong to pixel i
-        k = np.int32((bits[i >> 2] >> np.uint64((i & 3) << 4)) & np.uint64(0xFFFF))
-        # u < x  <=>  k + 1/2 < 2^16 x, exact in float32 (both sides are)
-        out[i] = 1 if k + np.float32(0.5) < x[i] * np.float32(65536) else 0
+    # The words read as 16-bit integers, low half first, which on a
+    # little-endian machine is k[i] = (bits[i >> 2] >> 16 (i & 3)) & 0xFFFF
+    # (tests/test_kernels.py checks it against the shifts of the reference).
+    # A view, not a copy, and the loop over it vectorises in float32, which
+    # extracting each k with a shift and a mask did not. Measured per MNIST
+    # epoch (469 x 128 rows): 0.006 s on rows in cache against 0.057 s with
+    # shifts; 0.028 s reading the rows from the 60 000 training images,
+    # where the memory traffic dominates.
+    k = bits.view(np.uint16)  # (4 ceil(B D / 4),)
+    n_cols = x.shape[1]
+    for b in range(rows.size):
+        r = rows[b]
+        for j in range(n_cols):
+            i = b * n_cols + j  # out[b, j]'s number in C order
+            # u < x  <=>  k + 1/2 < 2^16 x, exact in float32 (both sides are);
+            # without the cast, Numba adds uint16 + float32 in float64, at half speed
+            out[b, j] = 1 if np.float32(k[i]) + np.float32(0.5) < x[r, j] * np.float32(65536) else 0
 
 
-def bernoulli_from_bits_reference(x, bits):
+def bernoulli_from_bits_reference(x, rows, bits):
+    picked = x[rows]  # (B, D)
     shifts = np.array([0, 16, 32, 48], dtype=np.uint64)
-    k = ((bits[:, None] >> shifts) & np.uint64(0xFFFF)).reshape(-1)[: x.size]
-    return ((k + 0.5) / 65536 < x).astype(x.dtype)
+    k = ((bits[:, None] >> shifts) & np.uint64(0xFFFF)).reshape(-1)[: picked.size]  # (B * D,)
+    return ((k.reshape(picked.shape) + 0.5) / 65536 < picked).astype(x.dtype)
 
 
 # --- Gaussian latent layer (docs/gaussian.md) -----------------------------

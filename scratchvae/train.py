@@ -430,7 +430,8 @@ def _train_epoch(model, optimizer, train, train_x, rng, epoch, epochs, batch_siz
             # NaN reaches the loss, which is checked every step instead.
             with skip_checks(), np.errstate(over="ignore", invalid="ignore"):
                 # A fresh 0/1 image per use (dynamic), or the pre-binarised rows.
-                x = data.binarize(train[idx], rng) if binarize == "dynamic" else train_x[idx]  # (B, D)
+                # (rows=idx reads the minibatch's rows in place: no copy of them first)
+                x = data.binarize(train, rng, rows=idx) if binarize == "dynamic" else train_x[idx]  # (B, D)
                 eps = rng.standard_normal((len(idx), model.latent_dim), dtype=model.dtype)  # (B, D_z)
                 # loss = (1/B) sum_b [ -log p(x_b | z_b) + beta KL_b ]
                 loss, cache = model.negative_elbo_forward(x, eps, beta=beta)

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from scratchvae.data import (DATASETS, ENV_VAR, ChecksumError, DownloadError, binarize,
                              binarize_fixed, cache_dir, download, find_data_dir, load_mnist,
                              minibatches, read_idx)
+from scratchvae.validate import skip_checks
 
 # The module object itself (not the function of the same name), to patch its urlopen and specs.
 download_module = importlib.import_module("scratchvae.download")
@@ -478,6 +479,70 @@ def test_binarize_writes_into_out_and_leaves_global_rng_alone():
     np.testing.assert_array_equal(np.random.get_state()[1], state)
 
 
+def test_binarize_draws_as_in_published_runs():
+    # Pins which random bits each pixel uses: output element i (C order) compares with the
+    # 16 bits (word[i >> 2] >> 16 (i & 3)) & 0xFFFF. Recorded before rows= existed; a change
+    # here would change every published training run.
+    x = np.random.default_rng(0).random((5, 13)).astype(np.float32)
+    b = binarize(x, np.random.default_rng(1))
+    assert np.packbits(b.astype(bool)).tobytes().hex() == "0eeaf3fe6fa568ed00"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [[49, 3, 3, 0, 17, 3, 25], []], ids=["repeats", "empty"])
+def test_binarize_rows_is_bit_for_bit_the_gathered_rows(rows, dtype):
+    # D = 13, so the 4-pixel words straddle rows; rows repeat and come in any order.
+    x = np.random.default_rng(0).random((50, 13)).astype(dtype)
+    rows = np.array(rows, dtype=np.int64)
+    rng_rows, rng_gather = np.random.default_rng(1), np.random.default_rng(1)
+    got = binarize(x, rng_rows, rows=rows)
+    np.testing.assert_array_equal(got, binarize(x[rows], rng_gather))
+    assert got.shape == (len(rows), 13) and got.dtype == np.float32
+    assert rng_rows.bit_generator.state == rng_gather.bit_generator.state
+
+
+def test_binarize_rows_on_mnist_is_the_old_training_step(mnist):
+    # The first minibatches of an epoch, drawn as the training loop draws them.
+    rng_rows, rng_gather = np.random.default_rng(0), np.random.default_rng(0)
+    batches = minibatches(len(mnist.x_train), 128, np.random.default_rng(0))
+    with skip_checks():
+        for _, idx in zip(range(5), batches):
+            np.testing.assert_array_equal(binarize(mnist.x_train, rng_rows, rows=idx),
+                                          binarize(mnist.x_train[idx], rng_gather))
+    assert rng_rows.bit_generator.state == rng_gather.bit_generator.state
+
+
+def test_binarize_rows_writes_into_out():
+    x = np.random.default_rng(0).random((10, 3))
+    rows = np.array([4, 1])
+    out = np.empty((2, 3), dtype=np.float32)
+    assert binarize(x, np.random.default_rng(0), out=out, rows=rows) is out
+    np.testing.assert_array_equal(out, binarize(x[rows], np.random.default_rng(0)))
+    with pytest.raises(ValueError, match=r"out: expected a C-contiguous float32 array of shape "
+                                         r"\(2, 3\), got float32 array of shape \(10, 3\)"):
+        binarize(x, np.random.default_rng(0), out=np.empty((10, 3), np.float32), rows=rows)
+
+
+@pytest.mark.parametrize("rows, message", [
+    (np.array([0.0, 1.0]), r"rows: expected a 1-dimensional array of integer indices, "
+                           r"got float64 of shape \(2,\)"),
+    (np.array([True, False, True, False]), r"integer indices, got bool of shape \(4,\)"),
+    (np.array([[0, 1], [2, 3]], dtype=np.int64), r"rows: expected a 1-dimensional array of "
+                                                 r"integer indices, got int64 of shape \(2, 2\)"),
+    (np.array([0, 4, 1]), r"rows: expected indices in \[0, 4\) \(the rows of x\), "
+                          r"got 4 at index 1"),
+    (np.array([2, 3, -1]), r"rows: expected indices in \[0, 4\) \(the rows of x\), "
+                           r"got -1 at index 2"),
+], ids=["float", "bool", "2-D", "too large", "negative"])
+def test_binarize_rows_errors_name_rows(rows, message):
+    x = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=message):
+        binarize(x, np.random.default_rng(0), rows=rows)
+    # Checked inside skip_checks too: the kernel does not check bounds.
+    with skip_checks(), pytest.raises(ValueError, match=message):
+        binarize(x, np.random.default_rng(0), rows=rows)
+
+
 @pytest.mark.parametrize("x, message", [
     (np.array([0.5, 1.5]), r"x: expected values in \[0, 1\], got 1.5 at index \(1,\)"),
     (np.array([-0.1, 0.5]), r"x: expected values in \[0, 1\], got -0.1"),
@@ -495,8 +560,11 @@ def test_binarize_argument_errors():
     x = np.zeros((2, 3))
     with pytest.raises(ValueError, match="rng: expected a numpy.random.Generator"):
         binarize(x, np.random)
-    with pytest.raises(ValueError, match=r"out: expected a contiguous float32 array of shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"out: expected a C-contiguous float32 array of shape \(2, 3\)"):
         binarize(x, np.random.default_rng(0), out=np.empty((2, 3)))
+    with pytest.raises(ValueError, match=r"x: expected a 2-dimensional array \(N, D\) when rows "
+                                         r"is given, got shape \(6,\)"):
+        binarize(x.reshape(-1), np.random.default_rng(0), rows=np.array([0]))
 
 
 def test_binarize_fixed_is_a_threshold():

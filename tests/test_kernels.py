@@ -41,8 +41,13 @@ CASES = {
         [(B, D), (D,)],
     ),
     "bernoulli_from_bits": (
-        lambda r, t: (unit(r, t), r.integers(0, 2**64, size=(B * D + 3) // 4, dtype=np.uint64)),
-        [(B * D,)],
+        # B random rows of a table of 3B; with D = 13, the words of bits straddle rows.
+        lambda r, t: (
+            unit(r, t, (3 * B, D)),
+            r.integers(0, 3 * B, size=B),
+            r.integers(0, 2**64, size=(B * D + 3) // 4, dtype=np.uint64),
+        ),
+        [(B, D)],
     ),
     "tanh_grad": (lambda r, t: (normal(r, t), np.tanh(normal(r, t))), [(B * D,)]),
     "sigmoid_from_exp": (

@@ -2,8 +2,8 @@
 
 Every gradient is written by hand beside the maths it comes from (see
 ``docs/``) and checked by finite differences (:mod:`scratchvae.gradcheck`).
-Modules, in course order: layers, gaussian, likelihoods, vae, estimators,
-optim, data, train, plots; kernels holds the Numba loops they share.
+Modules, in course order: layers, modules, gaussian, likelihoods, vae,
+estimators, optim, data, train, plots; kernels holds the Numba loops they share.
 """
 
 __version__ = "0.1.0"

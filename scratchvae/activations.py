@@ -8,8 +8,8 @@ Every op is a pair of pure functions, the backward right under its forward::
 Each works on arrays of any shape: the Numba kernels of
 :mod:`scratchvae.kernels` see flat, contiguous views. The exponentials are
 NumPy ufuncs (vectorised, faster here than a Numba loop calling exp). The
-modules that wrap these ops for networks (:class:`scratchvae.layers.ReLU`,
-...) live in :mod:`scratchvae.layers`, which also re-exports the ops.
+modules that wrap these ops for networks (:class:`scratchvae.modules.ReLU`,
+...) live in :mod:`scratchvae.modules`; :mod:`scratchvae.layers` re-exports the ops.
 Derivations: docs/layers.md
 """
 

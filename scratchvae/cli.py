@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, data, plots
-from .layers import ACTIVATIONS
+from .modules import ACTIVATIONS
 from .optim import OPTIMIZERS, make_optimizer
 from .train import (
     TrainingDiverged,

@@ -71,7 +71,7 @@ class Optimizer:
     ----------
     params : object with ``params`` and ``grads`` dicts, or iterable of (str, ndarray, ndarray)
         Either a model (any object whose ``params`` and ``grads`` are dicts
-        with the same keys, like the modules of :mod:`scratchvae.layers` and
+        with the same keys, like the modules of :mod:`scratchvae.modules` and
         :class:`scratchvae.vae.VAE`), taken in sorted key order; or
         ``(name, param, grad)`` triples. Each ``param`` must be a C-contiguous
         float32 or float64 array and its ``grad`` an array of the same shape

@@ -30,13 +30,14 @@ from .gaussian import (
     reparameterize_backward,
     reparameterize_forward,
 )
-from .layers import MLP, Dense, sigmoid_forward
+from .layers import sigmoid_forward
 from .likelihoods import (
     bernoulli_log_likelihood_backward,
     bernoulli_log_likelihood_forward,
     gaussian_log_likelihood_backward,
     gaussian_log_likelihood_forward,
 )
+from .modules import MLP, Dense
 from .validate import as_float_array, check_shape
 
 __all__ = ["VAE", "FORMAT_VERSION", "atomic_savez"]
@@ -289,7 +290,7 @@ class VAE:
 
         With ``accumulate=False`` it writes :attr:`grads` instead, which is
         :meth:`zero_grad` and this in one, a pass over every gradient cheaper
-        twice over (see :class:`scratchvae.layers.Module`).
+        twice over (see :class:`scratchvae.modules.Module`).
 
         The forward's steps, read upwards. With :math:`g` = ``dloss``:
 

@@ -1,4 +1,4 @@
-"""The dense layer, the activations and the modules (scratchvae/layers.py)."""
+"""The dense layer, the activations and initialisation (scratchvae/layers.py)."""
 
 import re
 
@@ -8,17 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from scratchvae.gradcheck import assert_gradients_match, directional_check
+from scratchvae.gradcheck import assert_gradients_match
 from scratchvae.layers import (
-    ACTIVATIONS,
-    MLP,
-    Dense,
-    DenseLeakyReLU,
-    Identity,
-    ReLU,
-    Sequential,
-    Tanh,
-    activation_module,
     dense_backward,
     dense_forward,
     dense_leaky_relu_backward,
@@ -34,6 +25,7 @@ from scratchvae.layers import (
     tanh_backward,
     tanh_forward,
 )
+from scratchvae.modules import Dense
 from scratchvae.validate import skip_checks
 
 
@@ -240,191 +232,6 @@ def test_leaky_relu_rejects_bad_slope(slope):
         leaky_relu_forward(np.ones(2), slope)
 
 
-# --- Modules -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("init", ["he", "glorot", "uniform"])
-def test_dense_init_statistics(init, rng):
-    fan_in, fan_out = 400, 300
-    layer = Dense(fan_in, fan_out, rng, init=init)
-    W, b = layer.params["W"], layer.params["b"]
-    assert W.dtype == b.dtype == np.float32 and W.shape == (fan_in, fan_out)
-    np.testing.assert_array_equal(b, 0)
-    if init == "he":
-        std = np.sqrt(2 / fan_in)
-    else:
-        limit = np.sqrt(6 / (fan_in + fan_out)) if init == "glorot" else 1 / np.sqrt(fan_in)
-        assert np.abs(W).max() <= limit
-        std = limit / np.sqrt(3)  # the standard deviation of U(-a, a)
-    # Standard errors with n draws: the mean's is std / sqrt(n); the sample
-    # std's is std / sqrt(2n) for a normal (smaller for a uniform). Allow 5 of each.
-    n = W.size
-    assert abs(W.mean()) < 5 * std / np.sqrt(n)
-    assert abs(W.std() - std) < 5 * std / np.sqrt(2 * n)
-
-
-def small_mlp(rng):
-    return MLP([3, 5, 4, 2], "tanh", rng=rng, dtype=np.float64, final_activation="identity")
-
-
-def test_module_grads_accumulate_over_two_rounds(rng):
-    """Two forward/backward rounds leave the sum of each round's gradients (shared use)."""
-    model = small_mlp(rng)
-    rounds = [(rng.normal(size=(4, 3)), rng.normal(size=(4, 2))) for _ in range(2)]
-    alone = []
-    for x, dout in rounds:
-        model.zero_grad()
-        model.forward(x)
-        model.backward(dout)
-        alone.append({name: grad.copy() for name, grad in model.grads.items()})
-    model.zero_grad()
-    for x, dout in rounds:
-        model.forward(x)
-        model.backward(dout)
-    for name, grad in model.grads.items():
-        np.testing.assert_allclose(grad, alone[0][name] + alone[1][name], rtol=1e-14)
-
-
-def test_zero_grad_resets_in_place(rng):
-    model = small_mlp(rng)
-    model.forward(rng.normal(size=(2, 3)))
-    model.backward(np.ones((2, 2)))
-    arrays_before = [grad for _, _, grad in model.parameters()]
-    assert any(np.any(grad != 0) for grad in arrays_before)
-    model.zero_grad()
-    for (_, _, grad), before in zip(model.parameters(), arrays_before):
-        assert grad is before
-        np.testing.assert_array_equal(grad, 0)
-
-
-@pytest.mark.parametrize("activation", ["relu", "tanh"])  # the fused Dense+ReLU, and Dense alone
-def test_backward_without_accumulate_writes_the_gradients(activation, rng):
-    """accumulate=False gives exactly zero_grad() then backward, in the same arrays."""
-    model = MLP([3, 5, 2], activation, rng=rng, dtype=np.float64)
-    x, dout = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
-    model.zero_grad()
-    model.forward(x)
-    dx = model.backward(dout)
-    expected = {name: grad.copy() for name, grad in model.grads.items()}
-    arrays = dict(model.grads)
-    for grad in arrays.values():
-        grad.fill(7.0)  # stale values that must not survive
-    model.forward(x)
-    np.testing.assert_array_equal(model.backward(dout, accumulate=False), dx)
-    for name, grad in model.grads.items():
-        assert grad is arrays[name]
-        np.testing.assert_array_equal(grad, expected[name])
-
-
-@pytest.mark.parametrize("backward", [dense_backward, dense_leaky_relu_backward])
-def test_backward_out_must_fit_the_parameters(backward, rng):
-    """A wrong out array is refused, even inside skip_checks: a kernel would write past its end."""
-    W, b = rng.normal(size=(3, 2)), np.zeros(2)
-    forward = dense_forward if backward is dense_backward else dense_leaky_relu_forward
-    _, cache = forward(rng.normal(size=(4, 3)), W, b)
-    dout = rng.normal(size=(4, 2))
-    dW, db = np.empty_like(W), np.empty_like(b)
-    assert backward(dout, cache, out=(dW, db))[1] is dW
-    with skip_checks():
-        for out, name in [((dW, np.empty(3)), "out[1]"), ((dW.T, db), "out[0]"),
-                          ((dW.astype(np.float32), db), "out[0]"), ((dW, [0.0, 0.0]), "out[1]")]:
-            with pytest.raises(ValueError, match=rf"^{re.escape(name)}: expected a C-contiguous"):
-                backward(dout, cache, out=out)
-
-
-def test_dense_module_matches_the_functions(rng):
-    layer = Dense(3, 2, rng, dtype=np.float64)
-    x, dout = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
-    out, cache = dense_forward(x, layer.params["W"], layer.params["b"])
-    np.testing.assert_array_equal(layer.forward(x), out)
-    dx, dW, db = dense_backward(dout, cache)
-    np.testing.assert_array_equal(layer.backward(dout), dx)
-    np.testing.assert_array_equal(layer.grads["W"], dW)
-    np.testing.assert_array_equal(layer.grads["b"], db)
-
-
-@pytest.mark.parametrize("name", sorted(PAIRS))
-def test_activation_modules_match_the_functions(name, rng):
-    module = activation_module(name, slope=0.2) if name == "leaky_relu" else activation_module(name)
-    forward, backward = PAIRS[name]
-    x, dout = rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
-    out, cache = forward(x)
-    np.testing.assert_array_equal(module.forward(x), out)
-    np.testing.assert_array_equal(module.backward(dout), backward(dout, cache))
-    assert module.params == {} and module.grads == {}
-
-
-def test_sequential_exposes_childrens_arrays_under_prefixed_names(rng):
-    first, second = Dense(4, 3, rng), Dense(3, 2, rng)
-    model = Sequential(first, ReLU(), second)
-    assert list(model.params) == list(model.grads) == ["0.W", "0.b", "2.W", "2.b"]
-    assert model.params["2.W"] is second.params["W"]
-    assert model.grads["0.b"] is first.grads["b"]
-
-
-def test_mlp_builds_dense_activation_pairs(rng):
-    encoder = MLP([784, 400], "relu", rng=rng)
-    # ReLU-family layers come fused with their Dense layer
-    assert [type(m) for m in encoder.modules] == [DenseLeakyReLU]
-    assert encoder.modules[0].init == "he" and encoder.modules[0].slope == 0.0
-    leaky = MLP([5, 4, 3], "leaky_relu", rng=rng, final_activation="identity")
-    assert [type(m) for m in leaky.modules] == [DenseLeakyReLU, Dense, Identity]
-    assert leaky.modules[0].slope == 0.01
-    model = small_mlp(rng)
-    assert [type(m) for m in model.modules] == [Dense, Tanh] * 2 + [Dense, Identity]
-    assert all(m.init == "glorot" for m in model.modules[::2])
-    assert all(p.dtype == np.float64 for p in model.params.values())
-
-
-def test_mlp_directional_check(rng):
-    """The whole MLP's gradient, parameters and input at once, along a random direction."""
-    model = small_mlp(rng)
-    for _, param, _ in model.parameters():  # nonzero biases, so their gradients matter
-        param += 0.1 * rng.normal(size=param.shape)
-    x, dout = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
-
-    def loss():
-        return np.sum(dout * model.forward(x))
-
-    model.zero_grad()
-    model.forward(x)
-    dx = model.backward(dout)
-    params = [x] + list(model.params.values())
-    grads = [dx] + list(model.grads.values())
-    result = directional_check(loss, params, grads, rng)
-    assert result.passed, result
-
-
-def test_backward_before_forward_is_an_error(rng):
-    with pytest.raises(RuntimeError, match="Dense.backward called before forward"):
-        Dense(2, 2, rng).backward(np.ones((1, 2)))
-
-
-def test_module_constructors_reject_bad_arguments(rng):
-    with pytest.raises(ValueError, match=r"^activation: expected one of 'relu', .*got 'swish'"):
-        activation_module("swish")
-    with pytest.raises(ValueError, match=r"^final_activation: expected one of"):
-        MLP([2, 2], "relu", rng=rng, final_activation="softmax")
-    with pytest.raises(ValueError, match=r"^activation: expected one of"):
-        MLP([2, 2], "ReLU", rng=rng)
-    with pytest.raises(ValueError, match=r"^sizes: expected at least two"):
-        MLP([2], rng=rng)
-    with pytest.raises(ValueError, match=r"^sizes\[1\]: expected an integer >= 1, got 0"):
-        MLP([2, 0], rng=rng)
-    with pytest.raises(ValueError, match=r"^init: expected one of 'he', 'glorot', 'uniform', got 'xavier'"):
-        Dense(2, 2, rng, init="xavier")
-    with pytest.raises(ValueError, match=r"^rng: expected a numpy.random.Generator"):
-        Dense(2, 2, None)
-    with pytest.raises(ValueError, match=r"^dtype: expected float32 or float64"):
-        Dense(2, 2, rng, dtype=np.int32)
-    with pytest.raises(ValueError, match=r"^modules\[1\]: expected a Module, got function"):
-        Sequential(ReLU(), relu_forward)
-
-
-def test_registry_names_every_activation():
-    assert set(ACTIVATIONS) == set(PAIRS) | {"identity"}
-
-
 # --- Dense + (leaky) ReLU, fused ---------------------------------------------------
 
 
@@ -462,16 +269,40 @@ def test_fused_dense_relu_equals_the_composition(dtype, slope, rng):
     assert dense_leaky_relu_backward(dout, fused_cache, input_grad=False)[0] is None
 
 
-def test_relu_mlp_directional_check(rng):
-    """A ReLU MLP (fused layers) end to end, away from kinks by a small step."""
-    model = MLP([3, 6, 6, 2], "relu", rng=rng, dtype=np.float64, final_activation="identity")
-    x, dout = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
-    model.zero_grad()
-    model.forward(x)
-    model.backward(dout)
-    names = sorted(model.params)
-    result = directional_check(
-        lambda: np.sum(dout * model.forward(x)),
-        [model.params[n] for n in names], [model.grads[n] for n in names], rng, h=1e-5,
-    )
-    assert result.passed, result
+@pytest.mark.parametrize("backward", [dense_backward, dense_leaky_relu_backward])
+def test_backward_out_must_fit_the_parameters(backward, rng):
+    """A wrong out array is refused, even inside skip_checks: a kernel would write past its end."""
+    W, b = rng.normal(size=(3, 2)), np.zeros(2)
+    forward = dense_forward if backward is dense_backward else dense_leaky_relu_forward
+    _, cache = forward(rng.normal(size=(4, 3)), W, b)
+    dout = rng.normal(size=(4, 2))
+    dW, db = np.empty_like(W), np.empty_like(b)
+    assert backward(dout, cache, out=(dW, db))[1] is dW
+    with skip_checks():
+        for out, name in [((dW, np.empty(3)), "out[1]"), ((dW.T, db), "out[0]"),
+                          ((dW.astype(np.float32), db), "out[0]"), ((dW, [0.0, 0.0]), "out[1]")]:
+            with pytest.raises(ValueError, match=rf"^{re.escape(name)}: expected a C-contiguous"):
+                backward(dout, cache, out=out)
+
+
+# --- Initialisation ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("init", ["he", "glorot", "uniform"])
+def test_dense_init_statistics(init, rng):
+    fan_in, fan_out = 400, 300
+    layer = Dense(fan_in, fan_out, rng, init=init)
+    W, b = layer.params["W"], layer.params["b"]
+    assert W.dtype == b.dtype == np.float32 and W.shape == (fan_in, fan_out)
+    np.testing.assert_array_equal(b, 0)
+    if init == "he":
+        std = np.sqrt(2 / fan_in)
+    else:
+        limit = np.sqrt(6 / (fan_in + fan_out)) if init == "glorot" else 1 / np.sqrt(fan_in)
+        assert np.abs(W).max() <= limit
+        std = limit / np.sqrt(3)  # the standard deviation of U(-a, a)
+    # Standard errors with n draws: the mean's is std / sqrt(n); the sample
+    # std's is std / sqrt(2n) for a normal (smaller for a uniform). Allow 5 of each.
+    n = W.size
+    assert abs(W.mean()) < 5 * std / np.sqrt(n)
+    assert abs(W.std() - std) < 5 * std / np.sqrt(2 * n)

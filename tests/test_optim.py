@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from scratchvae import kernels
-from scratchvae.layers import Dense
+from scratchvae.modules import Dense
 from scratchvae.optim import OPTIMIZERS, SGD, Adagrad, Adam, make_optimizer
 
 # name -> build with float64 hyper-parameters that make every term matter

@@ -1,0 +1,445 @@
+"""Modules: the pieces a network is built from.
+
+A module wraps the forward/backward op pairs of :mod:`scratchvae.layers` and
+:mod:`scratchvae.activations` for use in a network. It holds its parameters
+in ``params`` and their gradients in ``grads`` (dicts with the same keys),
+keeps the cache of its last ``forward``, and its ``backward`` *adds* the
+parameter gradients into ``grads``, so a module used twice accumulates both
+contributions; ``backward(dout, accumulate=False)`` writes them instead.
+:class:`Dense`, :class:`ReLU`, ... are single modules; :class:`Sequential`
+and :class:`MLP` chain them.
+
+Derivation: docs/layers.md#modules
+"""
+
+import functools
+
+import numpy as np
+
+from scratchvae.activations import (
+    check_slope,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    softplus_backward,
+    softplus_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from scratchvae.layers import (
+    INITIALISERS,
+    dense_backward,
+    dense_forward,
+    dense_leaky_relu_backward,
+    dense_leaky_relu_forward,
+)
+from scratchvae.validate import check_int, check_rng
+
+__all__ = [
+    "Module", "Dense", "DenseLeakyReLU", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Identity",
+    "ACTIVATIONS", "activation_module", "Sequential", "MLP",
+]
+
+
+def _check_dtype(dtype):
+    if dtype not in (np.float32, np.float64, np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype: expected float32 or float64, got {dtype!r}")
+    return np.dtype(dtype)
+
+
+class Module:
+    """A piece of a network: parameters, their gradients, forward and backward.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        The parameters, by name.
+    grads : dict of str to ndarray
+        Same keys and shapes as ``params``. ``backward`` *adds* into them
+        (``+=``); ``zero_grad`` resets them. ``backward(dout,
+        accumulate=False)`` writes them instead, which is ``zero_grad`` and
+        ``backward`` in one (the training loop does this: it saves a pass over
+        every gradient, twice). Both dicts' arrays are updated in place, never
+        replaced, so an optimiser or a parent :class:`Sequential` can hold on
+        to them.
+    cache : NamedTuple or None
+        The cache of the last ``forward``. Only the last one is kept: to use
+        one module twice (shared weights), run forward then backward for each
+        use in turn; the backward calls add up, as the chain rule says.
+
+    Examples
+    --------
+    >>> layer = Dense(3, 2, np.random.default_rng(0), dtype=np.float64)
+    >>> out = layer.forward(np.ones((4, 3)))
+    >>> dx = layer.backward(np.ones((4, 2)))
+    >>> [(name, param.shape, grad.shape) for name, param, grad in layer.parameters()]
+    [('W', (3, 2), (3, 2)), ('b', (2,), (2,))]
+
+    Derivation: docs/layers.md#modules
+    """
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+        self.cache = None
+
+    def forward(self, x):
+        """Return the output for input ``x`` and keep the cache."""
+        raise NotImplementedError
+
+    def backward(self, dout, accumulate=True):
+        """Add the parameter gradients into ``grads`` (write them, if not ``accumulate``); return ``dx``."""
+        raise NotImplementedError
+
+    def zero_grad(self):
+        """Set every gradient to zero, in place."""
+        for grad in self.grads.values():
+            grad.fill(0)
+
+    def parameters(self):
+        """Yield ``(name, param, grad)`` for every parameter."""
+        for name, param in self.params.items():
+            yield name, param, self.grads[name]
+
+    def _last_cache(self):
+        if self.cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        return self.cache
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Dense(Module):
+    """A dense layer, ``x @ W + b``, with parameters ``"W"`` (D_in, D_out) and ``"b"`` (D_out,).
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        D_in and D_out.
+    rng : numpy.random.Generator
+        Draws the initial weights.
+    init : {"he", "glorot", "uniform"}
+        :func:`~scratchvae.layers.he_normal` for a layer feeding a ReLU-family
+        activation, :func:`~scratchvae.layers.glorot_uniform` for tanh, sigmoid or
+        a linear output. The bias starts at zero: the random weights already make
+        the units differ.
+    dtype : float32 or float64
+
+    Examples
+    --------
+    >>> layer = Dense(784, 400, np.random.default_rng(0))
+    >>> layer.forward(np.zeros((128, 784), np.float32)).shape
+    (128, 400)
+
+    Derivation: docs/layers.md#modules
+    """
+
+    def __init__(self, in_features, out_features, rng, init="he", dtype=np.float32):
+        super().__init__()
+        in_features = check_int("in_features", in_features)
+        out_features = check_int("out_features", out_features)
+        check_rng(rng)
+        if init not in INITIALISERS:
+            choices = ", ".join(map(repr, INITIALISERS))
+            raise ValueError(f"init: expected one of {choices}, got {init!r}")
+        self.init, self.dtype = init, _check_dtype(dtype)
+        self.params["W"] = INITIALISERS[init](in_features, out_features, rng, self.dtype)
+        self.params["b"] = np.zeros(out_features, self.dtype)
+        self.grads = {name: np.zeros_like(param) for name, param in self.params.items()}
+        # Set to False for a first layer, whose input is data: backward then
+        # skips dx (and returns None), one matrix product saved.
+        self.input_grad = True
+
+    def forward(self, x):
+        out, self.cache = self._forward_op(x, self.params["W"], self.params["b"])
+        return out
+
+    def backward(self, dout, accumulate=True):
+        # The cache holds W itself: step the optimiser after backward, not between.
+        if not accumulate:
+            # The matrix product writes dW straight into the gradient buffer.
+            return self._backward_op(dout, self._last_cache(), self.input_grad,
+                                     (self.grads["W"], self.grads["b"]))[0]
+        dx, dW, db = self._backward_op(dout, self._last_cache(), self.input_grad, None)
+        self.grads["W"] += dW
+        self.grads["b"] += db
+        return dx
+
+    def _forward_op(self, x, W, b):
+        return dense_forward(x, W, b)
+
+    def _backward_op(self, dout, cache, input_grad, out):
+        return dense_backward(dout, cache, input_grad, out)
+
+    def __repr__(self):
+        D_in, D_out = self.params["W"].shape
+        return f"{type(self).__name__}({D_in}, {D_out}, init={self.init!r}, dtype={self.dtype})"
+
+
+class DenseLeakyReLU(Dense):
+    """:class:`Dense` then :class:`LeakyReLU` (``slope=0``: :class:`ReLU`), fused into one module.
+
+    Computes exactly what the two modules compute, with the bias add and the
+    activation in one pass (:func:`~scratchvae.layers.dense_leaky_relu_forward`).
+    :class:`MLP` builds these for ReLU-family layers.
+
+    Derivation: docs/layers.md#dense-relu
+    """
+
+    def __init__(self, in_features, out_features, rng, slope=0.0, init="he", dtype=np.float32):
+        super().__init__(in_features, out_features, rng, init, dtype)
+        self.slope = check_slope(slope)
+
+    def _forward_op(self, x, W, b):
+        return dense_leaky_relu_forward(x, W, b, self.slope)
+
+    def _backward_op(self, dout, cache, input_grad, out):
+        return dense_leaky_relu_backward(dout, cache, input_grad, out)
+
+    def __repr__(self):
+        return f"{super().__repr__()[:-1]}, slope={self.slope})"
+
+
+class Activation(Module):
+    """A module with no parameters around one forward/backward pair.
+
+    ``init`` names the weight initialisation for a :class:`Dense` layer that
+    feeds this activation (:class:`MLP` uses it).
+    """
+
+    init = "glorot"
+
+    def __init__(self, forward, backward):
+        super().__init__()
+        self._forward, self._backward = forward, backward
+
+    def forward(self, x):
+        out, self.cache = self._forward(x)
+        return out
+
+    def backward(self, dout, accumulate=True):
+        return self._backward(dout, self._last_cache())
+
+
+class ReLU(Activation):
+    """:func:`relu_forward` / :func:`relu_backward` as a module.
+
+    Derivation: docs/layers.md#relu
+    """
+
+    init = "he"
+
+    def __init__(self):
+        super().__init__(relu_forward, relu_backward)
+
+
+class LeakyReLU(Activation):
+    """:func:`leaky_relu_forward` with a fixed ``slope``, as a module.
+
+    Derivation: docs/layers.md#relu
+    """
+
+    init = "he"
+
+    def __init__(self, slope=0.01):
+        self.slope = check_slope(slope)
+        forward = functools.partial(leaky_relu_forward, slope=self.slope)
+        super().__init__(forward, leaky_relu_backward)
+
+    def __repr__(self):
+        return f"LeakyReLU(slope={self.slope})"
+
+
+class Tanh(Activation):
+    """:func:`tanh_forward` / :func:`tanh_backward` as a module.
+
+    Derivation: docs/layers.md#tanh
+    """
+
+    def __init__(self):
+        super().__init__(tanh_forward, tanh_backward)
+
+
+class Sigmoid(Activation):
+    """:func:`sigmoid_forward` / :func:`sigmoid_backward` as a module.
+
+    Derivation: docs/layers.md#sigmoid
+    """
+
+    def __init__(self):
+        super().__init__(sigmoid_forward, sigmoid_backward)
+
+
+class Softplus(Activation):
+    """:func:`softplus_forward` / :func:`softplus_backward` as a module.
+
+    Derivation: docs/layers.md#softplus
+    """
+
+    init = "he"  # a smooth ReLU
+
+    def __init__(self):
+        super().__init__(softplus_forward, softplus_backward)
+
+
+class Identity(Module):
+    """out = x, dx = dout: a linear output, e.g. an MLP's ``final_activation="identity"``."""
+
+    init = "glorot"
+
+    def forward(self, x):
+        return x
+
+    def backward(self, dout, accumulate=True):
+        return dout
+
+
+ACTIVATIONS = {
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "tanh": Tanh,
+    "sigmoid": Sigmoid,
+    "softplus": Softplus,
+    "identity": Identity,
+}
+
+
+def _activation_class(argname, name):
+    """``ACTIVATIONS[name]``, or a ValueError naming ``argname`` and the choices."""
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        choices = ", ".join(map(repr, ACTIVATIONS))
+        raise ValueError(f"{argname}: expected one of {choices}, got {name!r}")
+    return ACTIVATIONS[name]
+
+
+def activation_module(activation, **kwargs):
+    """A new activation module by name, e.g. for a model's ``activation=`` argument.
+
+    Parameters
+    ----------
+    activation : str
+        A key of :data:`ACTIVATIONS`: "relu", "leaky_relu", "tanh", "sigmoid",
+        "softplus" or "identity".
+    **kwargs
+        Passed to the class, e.g. ``slope=0.2`` for "leaky_relu".
+
+    Examples
+    --------
+    >>> activation_module("leaky_relu", slope=0.2)
+    LeakyReLU(slope=0.2)
+
+    Derivation: docs/layers.md#modules
+    """
+    return _activation_class("activation", activation)(**kwargs)
+
+
+class Sequential(Module):
+    """Modules applied in order; backward runs them in reverse (the chain rule).
+
+    ``params`` and ``grads`` are the children's own arrays under prefixed names
+    (``"0.W"`` is the first module's ``W``), so an optimiser sees one flat dict.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> model = Sequential(Dense(4, 3, rng), ReLU(), Dense(3, 2, rng))
+    >>> list(model.params)
+    ['0.W', '0.b', '2.W', '2.b']
+
+    Derivation: docs/layers.md#modules
+    """
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise ValueError(f"modules[{i}]: expected a Module, got {type(module).__name__}")
+            for name, param, grad in module.parameters():
+                self.params[f"{i}.{name}"] = param
+                self.grads[f"{i}.{name}"] = grad
+        self.modules = modules
+
+    def forward(self, x):
+        for module in self.modules:
+            x = module.forward(x)
+        return x
+
+    def backward(self, dout, accumulate=True):
+        # dx = J_0^T J_1^T ... J_last^T dout: the last module's backward goes first
+        for module in reversed(self.modules):
+            dout = module.backward(dout, accumulate)
+        return dout
+
+    def __repr__(self):
+        inner = "".join(f"\n  ({i}) {module!r}" for i, module in enumerate(self.modules))
+        return f"{type(self).__name__}({inner}\n)"
+
+
+class MLP(Sequential):
+    """Dense layers, each followed by an activation: ``Dense, act, Dense, act, ...``.
+
+    A ReLU or leaky ReLU after a Dense layer is fused with it into one
+    :class:`DenseLeakyReLU` module (same numbers, fewer passes over memory).
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths, input first: ``[784, 400]`` is one Dense(784, 400).
+    activation : str
+        The activation after every Dense layer (a key of :data:`ACTIVATIONS`).
+    rng : numpy.random.Generator
+        Draws the initial weights.
+    dtype : float32 or float64
+    final_activation : str, optional
+        Replaces ``activation`` after the *last* Dense layer; ``"identity"``
+        for a linear output (e.g. logits). Default: ``activation`` there too.
+    init : {"he", "glorot", "uniform"}, optional
+        Default: each layer's is chosen by the activation that follows it
+        ("he" for relu, leaky_relu, softplus; "glorot" otherwise).
+
+    Examples
+    --------
+    >>> MLP([784, 400], "relu", rng=np.random.default_rng(0))  # fused: one module
+    MLP(
+      (0) DenseLeakyReLU(784, 400, init='he', dtype=float32, slope=0.0)
+    )
+    >>> MLP([2, 3], "tanh", rng=np.random.default_rng(0))
+    MLP(
+      (0) Dense(2, 3, init='glorot', dtype=float32)
+      (1) Tanh()
+    )
+    >>> decoder = MLP([20, 400, 784], "relu", rng=np.random.default_rng(0),
+    ...               final_activation="identity")
+    >>> [type(m).__name__ for m in decoder.modules]
+    ['DenseLeakyReLU', 'Dense', 'Identity']
+
+    Derivation: docs/layers.md#modules
+    """
+
+    def __init__(self, sizes, activation="relu", rng=None, dtype=np.float32,
+                 final_activation=None, init=None):
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"sizes: expected at least two layer widths, got {sizes!r}")
+        for i, size in enumerate(sizes):
+            check_int(f"sizes[{i}]", size)
+        hidden = _activation_class("activation", activation)
+        last = hidden
+        if final_activation is not None:
+            last = _activation_class("final_activation", final_activation)
+        modules = []
+        n_layers = len(sizes) - 1
+        for k in range(n_layers):
+            act = last if k == n_layers - 1 else hidden
+            args = (sizes[k], sizes[k + 1], rng)
+            if act in (ReLU, LeakyReLU):
+                # One fused module: the bias add and the activation in one pass.
+                slope = act().slope if act is LeakyReLU else 0.0
+                modules.append(DenseLeakyReLU(*args, slope, init or act.init, dtype))
+            else:
+                modules += [Dense(*args, init or act.init, dtype), act()]
+        super().__init__(*modules)

@@ -14,9 +14,15 @@ training images: 469 steps) three ways:
   (:func:`scratchvae.bench_torch.pytorch_contender`, re-exported here).
 
 Timings on a shared machine drift, so the contenders are not timed one after
-the other: each round times one epoch of every contender, in an order that
-rotates from round to round, and the report gives the median and the minimum
-over rounds. Everything is warmed up first (Numba compiles, caches fill).
+the other. Each round times one epoch of every contender, interleaved: the
+epoch's images are cut into :data:`PARTS` consecutive parts, and each part is
+run by every contender in turn, in an order that rotates from round to round,
+before the next part. A burst of load from another tenant, which lasts
+seconds, then falls on all contenders alike instead of on one whole epoch.
+The report gives the median and the minimum over rounds of each contender's
+epoch, and each ratio as the median over rounds of that round's ratio (a
+paired comparison). Everything is warmed up first (Numba compiles, caches
+fill).
 
 Two start-up costs are measured in fresh processes: the first training step
 against the second (Numba compiling, or loading its cache), and the whole
@@ -48,6 +54,7 @@ from .vae import VAE
 __all__ = [
     "CONTENDERS",
     "FLOOR_PRODUCTS",
+    "PARTS",
     "QUICK_STEPS",
     "STANDARD",
     "TORCH_MISSING",
@@ -72,6 +79,8 @@ QUICK_STEPS = 2
 QUICK_REPEATS = 2
 # Steps of the warm-up run of each contender (compiles the Numba kernels).
 WARMUP_STEPS = 2
+# An epoch is timed in this many interleaved parts (59 steps each on MNIST).
+PARTS = 8
 TORCH_MISSING = "not installed (pip install scratchvae[compare])"
 
 # The matrix products of one training step, as (output, left, right) with
@@ -100,8 +109,8 @@ def _log(line):
 
 # --- the contenders ------------------------------------------------------------
 #
-# Each is built once and returns ``epoch(n) -> seconds``: one training epoch over
-# the first n images, timed. The model keeps training from call to call.
+# Each is built once and returns ``epoch(start, stop) -> seconds``: one training
+# epoch over images[start:stop], timed. The model keeps training from call to call.
 
 
 def _scratchvae_epoch(model, optimizer, images, rng):
@@ -125,7 +134,7 @@ def _standard_model(seed):
 
 
 def scratchvae_contender(images, seed=0):
-    """``epoch(n) -> seconds``: scratchvae's training loop over ``images[:n]``.
+    """``epoch(start, stop) -> seconds``: scratchvae's training loop over ``images[start:stop]``.
 
     Parameters
     ----------
@@ -142,12 +151,12 @@ def scratchvae_contender(images, seed=0):
     --------
     >>> import numpy as np
     >>> epoch = scratchvae_contender(np.random.default_rng(0).random((256, 784), dtype=np.float32))
-    >>> epoch(128) > 0
+    >>> epoch(0, 128) > 0
     True
     """
     model, optimizer = _standard_model(seed)
     rng = np.random.default_rng(seed)
-    return lambda n: _scratchvae_epoch(model, optimizer, images[:n], rng)
+    return lambda start, stop: _scratchvae_epoch(model, optimizer, images[start:stop], rng)
 
 
 def floor_products(rows, rng, input_dim=784, hidden=400, latent_dim=20):
@@ -196,7 +205,7 @@ def floor_products(rows, rng, input_dim=784, hidden=400, latent_dim=20):
 
 
 def floor_contender(seed=0):
-    """``epoch(n) -> seconds``: the matrix products of an epoch over n images, alone.
+    """``epoch(start, stop) -> seconds``: the matrix products of an epoch over ``stop - start`` images, alone.
 
     The same minibatch sizes as a training epoch (the last one smaller when
     the batch size does not divide n), :func:`floor_products` for each step,
@@ -205,7 +214,7 @@ def floor_contender(seed=0):
     Examples
     --------
     >>> epoch = floor_contender()
-    >>> epoch(300) > 0
+    >>> epoch(0, 300) > 0
     True
     """
     rng = np.random.default_rng(seed)
@@ -214,7 +223,8 @@ def floor_contender(seed=0):
     full = floor_products(B, rng, **shape)
     last = {}  # rows -> products, for the smaller last minibatch
 
-    def epoch(n):
+    def epoch(start, stop):
+        n = stop - start
         steps = [full] * (n // B)
         if n % B:
             steps.append(last.setdefault(n % B, floor_products(n % B, rng, **shape)))
@@ -440,18 +450,36 @@ def load_images(data_dir=None, download=True, quick=False):
 
 
 def _summary(timings):
-    """Median and min per contender, and the ratios of the medians."""
+    """Median and min per contender, and each ratio's median over the rounds (paired)."""
     summary = {name: None if t is None else {"median": statistics.median(t), "min": min(t)}
                for name, t in timings.items()}
 
     def ratio(a, b):
-        if summary[a] is None or summary[b] is None:
+        if timings[a] is None or timings[b] is None:
             return None
-        return summary[a]["median"] / summary[b]["median"]
+        return statistics.median(ta / tb for ta, tb in zip(timings[a], timings[b]))
 
     pairs = (("scratchvae", "floor"), ("scratchvae", "pytorch"), ("pytorch", "floor"))
     ratios = {f"{a}/{b}": ratio(a, b) for a, b in pairs}
     return summary, ratios
+
+
+def _parts(n, batch_size, count=PARTS):
+    """``count`` (or fewer) consecutive ``(start, stop)`` ranges covering ``range(n)``.
+
+    Every part but the last holds a whole number of minibatches, so the parts
+    together take exactly the steps of one epoch.
+
+    Examples
+    --------
+    >>> _parts(60000, 128)[:2], _parts(60000, 128)[-1]
+    ([(0, 7552), (7552, 15104)], (52864, 60000))
+    >>> _parts(256, 128)
+    [(0, 128), (128, 256)]
+    """
+    steps = -(-n // batch_size)
+    per_part = -(-steps // count) * batch_size  # images
+    return [(start, min(start + per_part, n)) for start in range(0, n, per_part)]
 
 
 def run(images, repeats=5, source="", startup=True, log=_log):
@@ -498,15 +526,20 @@ def run(images, repeats=5, source="", startup=True, log=_log):
     present = [name for name in CONTENDERS if epochs[name] is not None]
     for name in present:
         log(f"warming up {name} ({WARMUP_STEPS} steps)")
-        epochs[name](min(n, WARMUP_STEPS * B))
+        epochs[name](0, min(n, WARMUP_STEPS * B))
     timings = {name: [] if name in present else None for name in CONTENDERS}
     order, round_loads = [], []
     for r in range(repeats):
         rotated = present[r % len(present):] + present[: r % len(present)]
         order.append(rotated)
+        seconds = dict.fromkeys(rotated, 0.0)
+        # One epoch each, interleaved part by part (see the module docstring).
+        for start, stop in _parts(n, B):
+            for name in rotated:
+                seconds[name] += epochs[name](start, stop)
         for name in rotated:
-            timings[name].append(epochs[name](n))
-            log(f"round {r + 1}/{repeats}: {name} {timings[name][-1]:.3f} s")
+            timings[name].append(seconds[name])
+        log(f"round {r + 1}/{repeats}: " + ", ".join(f"{k} {v:.3f} s" for k, v in seconds.items()))
         round_loads.append(os.getloadavg()[0])
     summary, ratios = _summary(timings)
     compile_seconds = gradcheck = None
@@ -517,7 +550,7 @@ def run(images, repeats=5, source="", startup=True, log=_log):
         gradcheck = gradcheck_cost()
     return {
         "config": {**STANDARD, "n_images": n, "steps_per_epoch": -(-n // B), "repeats": repeats,
-                   "source": source, "dtype": "float32"},
+                   "parts": len(_parts(n, B)), "source": source, "dtype": "float32"},
         "machine": machine,
         "load_average": {"start": list(load_start), "end": list(os.getloadavg()),
                          "after_each_round": round_loads},
@@ -555,7 +588,7 @@ def format_report(result):
         f"One training epoch of the {c['input_dim']}-{c['hidden']}-{c['latent_dim']} VAE "
         f"(ReLU, Bernoulli, Adam lr {c['lr']:g}, batch {c['batch_size']}, {c['dtype']}) "
         f"on {c['n_images']} {c['source'] or 'images'}: {c['steps_per_epoch']} steps; "
-        f"{c['repeats']} round(s), contenders alternated.",
+        f"{c['repeats']} round(s), contenders interleaved in {c['parts']} parts per epoch.",
         f"machine: {m['cpu']}, {m['cpu_count']} logical CPUs; Python {m['python']}, "
         f"NumPy {m['numpy']} (BLAS {m['blas']}, {m['blas_threads']} threads, from "
         f"{m['blas_threads_from']}), Numba {m['numba']}"
@@ -575,8 +608,8 @@ def format_report(result):
         lines.append(f"{name:<11} {s[name]['median']:>9.3f} {s[name]['min']:>9.3f}   {every}")
     lines += [
         "",
-        "ratios of medians: " + ", ".join(f"{k} {'n/a' if v is None else f'{v:.2f}'}"
-                                          for k, v in r.items()),
+        "ratios (median over the rounds of each round's ratio): "
+        + ", ".join(f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in r.items()),
         f"scratchvae: scratchvae.train.fit, one epoch; floor: the {len(FLOOR_PRODUCTS)} matrix "
         "products per step alone (NumPy, out=); pytorch: eager mode, torch.bernoulli, "
         f"torch.randn, torch.optim.Adam, {m['blas_threads']} threads.",

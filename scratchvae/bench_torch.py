@@ -29,7 +29,7 @@ def torch_version():
 
 
 def pytorch_contender(images, threads, seed=0):
-    """``epoch(n) -> seconds`` for the same model in PyTorch eager mode; None without torch.
+    """``epoch(start, stop) -> seconds``: the same model in PyTorch eager mode, over ``images[start:stop]``; None without torch.
 
     Written as a PyTorch user would: ``nn.Linear`` layers, ``torch.bernoulli``
     for the dynamic binarisation, ``torch.randn`` for eps,
@@ -51,7 +51,7 @@ def pytorch_contender(images, threads, seed=0):
     --------
     >>> import numpy as np
     >>> epoch = pytorch_contender(np.zeros((256, 784), dtype=np.float32), threads=1)
-    >>> epoch is None or epoch(128) > 0
+    >>> epoch is None or epoch(0, 128) > 0
     True
     """
     try:
@@ -81,9 +81,9 @@ def pytorch_contender(images, threads, seed=0):
         kl = -0.5 * (1 + log_var - mu**2 - log_var.exp()).sum(1)  # (B,)
         return (reconstruction + kl).mean()
 
-    def epoch(n):
+    def epoch(first, stop):
         start = time.perf_counter()
-        for idx in torch.randperm(n, generator=generator).split(B):
+        for idx in (first + torch.randperm(stop - first, generator=generator)).split(B):
             x = torch.bernoulli(x_all[idx], generator=generator)  # (B, D), fresh 0/1 draw
             eps = torch.randn(len(idx), Z, generator=generator)  # (B, D_z)
             optimizer.zero_grad(set_to_none=True)

@@ -391,7 +391,7 @@ def build_parser():
 
     bench = commands.add_parser("bench", help="time a training epoch against its floor and PyTorch",
                                 description="Time one epoch of the standard model three ways, "
-                                "alternating them: scratchvae's training loop, its matrix "
+                                "interleaved part by part: scratchvae's training loop, its matrix "
                                 "products alone, and PyTorch (if installed); then Numba's "
                                 "compile cost and the gradcheck's run time.")
     bench.add_argument("--repeats", type=POSITIVE_INT, metavar="N",

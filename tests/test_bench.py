@@ -4,6 +4,7 @@ Timings themselves are never asserted: they depend on the machine and its load.
 """
 
 import json
+import statistics
 import sys
 
 import numpy as np
@@ -46,7 +47,7 @@ def test_quick_bench_prints_the_table_and_writes_the_json(no_mnist, tmp_path, ca
     path = tmp_path / "bench.json"
     assert main(["bench", "--quick", "--json", str(path)]) == 0
     out = capsys.readouterr().out
-    for text in ("contender", "scratchvae", "floor", "pytorch", "ratios of medians",
+    for text in ("contender", "scratchvae", "floor", "pytorch", "ratios (median over the rounds",
                  "load average", "compile: cold", "gradcheck:", "random images"):
         assert text in out
     result = json.loads(path.read_text())
@@ -57,8 +58,8 @@ def test_quick_bench_prints_the_table_and_writes_the_json(no_mnist, tmp_path, ca
         if seconds is not None:  # pytorch when installed
             assert len(seconds) == 2 and min(seconds) > 0
             assert result["summary"][name]["min"] == min(seconds)
-    medians = {k: v["median"] for k, v in result["summary"].items() if v is not None}
-    assert result["ratios"]["scratchvae/floor"] == medians["scratchvae"] / medians["floor"]
+    paired = [s / f for s, f in zip(result["timings"]["scratchvae"], result["timings"]["floor"])]
+    assert result["ratios"]["scratchvae/floor"] == pytest.approx(statistics.median(paired), rel=1e-12)
     for cache in ("cold", "warm"):
         assert result["compile"][cache]["first_step_seconds"] > 0
         assert result["compile"][cache]["second_step_seconds"] > 0
@@ -76,6 +77,32 @@ def test_the_contenders_take_turns(no_mnist):
         shift = i % len(first_round)
         assert order == first_round[shift:] + first_round[:shift]
     assert all(sorted(order) == sorted(result["order"][0]) for order in result["order"])
+
+
+def test_each_epoch_runs_part_by_part_with_the_contenders_taking_turns(monkeypatch):
+    calls = []
+
+    def recording(name):
+        def contender(*args, **kwargs):
+            def epoch(start, stop):
+                calls.append((name, start, stop))
+                return 0.5
+            return epoch
+        return contender
+
+    monkeypatch.setattr(bench, "scratchvae_contender", recording("scratchvae"))
+    monkeypatch.setattr(bench, "floor_contender", recording("floor"))
+    monkeypatch.setattr(bench, "pytorch_contender", lambda *args, **kwargs: None)
+    n = 5 * 128 + 7  # six steps, the last of 7 images: one step per part
+    result = bench.run(np.zeros((n, 784), np.float32), repeats=2, startup=False,
+                       log=lambda line: None)
+    parts = [(a, min(a + 128, n)) for a in range(0, n, 128)]
+    warmup = [("scratchvae", 0, 256), ("floor", 0, 256)]
+    first = [(name, a, b) for a, b in parts for name in ("scratchvae", "floor")]
+    second = [(name, a, b) for a, b in parts for name in ("floor", "scratchvae")]
+    assert calls == warmup + first + second
+    assert result["timings"]["scratchvae"] == result["timings"]["floor"] == [3.0, 3.0]
+    assert result["config"]["parts"] == 6 and result["ratios"]["scratchvae/floor"] == 1.0
 
 
 def test_without_torch_the_row_says_how_to_install_it(monkeypatch):
@@ -107,7 +134,7 @@ def test_floor_epoch_calls_eleven_products_per_step(monkeypatch):
 
     epoch = bench.floor_contender()
     monkeypatch.setattr(np, "matmul", counting)
-    assert epoch(2 * 128 + 5) > 0  # three steps, the last of 5 rows
+    assert epoch(10, 10 + 2 * 128 + 5) > 0  # three steps, the last of 5 rows
     assert len(calls) == 3 * 11
     assert calls[:11] == calls[11:22] == STEP_SHAPES
     assert calls[22] == ((5, 784), (784, 400))

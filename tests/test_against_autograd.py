@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from scratchvae.gradcheck import op_checks
+from scratchvae.lecture.gradcheck import op_checks
 
 torch = pytest.importorskip("torch")
 

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from scratchvae import bench
-from scratchvae.cli import main
+from scratchvae.tools import bench
+from scratchvae.tools.cli import main
 
 # The shapes of the eleven products of one step of the 784-400-20 model, B = 128.
 STEP_SHAPES = [

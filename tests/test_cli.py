@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from scratchvae.cli import main
-from scratchvae.train import History, load_checkpoint
-from scratchvae.vae import VAE
+from scratchvae.tools.cli import main
+from scratchvae.tools.train import History, load_checkpoint
+from scratchvae.lecture.vae import VAE
 
 RUN_FILES = {"checkpoint.npz", "model.npz", "config.json", "history.csv", "history.json",
              "metrics.json", "reconstructions.png", "samples.png", "latent.png", "curves.png",

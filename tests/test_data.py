@@ -1,4 +1,4 @@
-"""Tests for scratchvae.data (and its network half, scratchvae.download).
+"""Tests for scratchvae.tools.data (and its network half, scratchvae.tools.download).
 
 Real MNIST is read from $SCRATCHVAE_DATA (set in CI). Downloads are exercised against a local
 HTTP server on 127.0.0.1 serving a tiny synthetic dataset; an autouse guard fails any test that
@@ -19,13 +19,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchvae.data import (DATASETS, ENV_VAR, ChecksumError, DownloadError, binarize,
+from scratchvae.tools.data import (DATASETS, ENV_VAR, ChecksumError, DownloadError, binarize,
                              binarize_fixed, cache_dir, download, find_data_dir, load_mnist,
                              minibatches, read_idx)
-from scratchvae.validate import skip_checks
+from scratchvae.lecture.validate import skip_checks
 
 # The module object itself (not the function of the same name), to patch its urlopen and specs.
-download_module = importlib.import_module("scratchvae.download")
+download_module = importlib.import_module("scratchvae.tools.download")
 
 # Known facts about MNIST: per-class counts of the training and test sets.
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -6,9 +6,9 @@ import itertools
 import numpy as np
 import pytest
 
-from scratchvae import estimators as est
-from scratchvae.gradcheck import directional_check
-from scratchvae.vae import VAE
+from scratchvae.lecture import estimators as est
+from scratchvae.lecture.gradcheck import directional_check
+from scratchvae.lecture.vae import VAE
 
 # --- A small float64 VAE --------------------------------------------------------
 

@@ -15,21 +15,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scratchvae import marking
-from scratchvae.exercises import (EXERCISES, check, main, template, tiny_vae_backward,
+from scratchvae.classroom import marking
+from scratchvae.classroom.exercises import (EXERCISES, check, main, template, tiny_vae_backward,
                                   tiny_vae_forward)
-from scratchvae.gradcheck import assert_gradients_match
+from scratchvae.lecture.gradcheck import assert_gradients_match
 
 PERFECT = """
-    from scratchvae.exercises import tiny_vae_backward
-    from scratchvae.gaussian import (
+    from scratchvae.classroom.exercises import tiny_vae_backward
+    from scratchvae.lecture.gaussian import (
         kl_standard_normal_backward,
         kl_standard_normal_forward,
         reparameterize_backward,
         reparameterize_forward,
     )
-    from scratchvae.layers import dense_backward, sigmoid_backward, sigmoid_forward
-    from scratchvae.likelihoods import (
+    from scratchvae.engine.dense import dense_backward, sigmoid_backward, sigmoid_forward
+    from scratchvae.lecture.likelihoods import (
         bernoulli_log_likelihood_backward,
         bernoulli_log_likelihood_forward,
     )
@@ -78,7 +78,7 @@ BUGS = {
               "gradient check, reference forward"}, "every element is 2 times the expected value"),
     "KL backward without its 1/2": ("kl_standard_normal", """
         import numpy as np
-        from scratchvae.gaussian import kl_standard_normal_forward
+        from scratchvae.lecture.gaussian import kl_standard_normal_forward
 
         def kl_standard_normal_backward(dkl, cache):
             mu, log_var = cache
@@ -98,8 +98,9 @@ BUGS = {
         """, {"extreme inputs"}, "softplus"),
     "tiny VAE without the KL path into mu and log_var": ("tiny_vae", """
         import numpy as np
-        from scratchvae import gaussian, layers, likelihoods
-
+        from scratchvae.lecture import gaussian
+        from scratchvae.engine import dense as layers
+        from scratchvae.lecture import likelihoods
         def tiny_vae_backward(dloss, cache):
             dreconstruction = np.full(cache.batch, -dloss / cache.batch)
             dlogits = likelihoods.bernoulli_log_likelihood_backward(dreconstruction,
@@ -234,8 +235,7 @@ def test_check_rejects_unknown_exercises_and_missing_files(tmp_path):
 def test_statistical_checks_pass_the_reference_for_any_seed(monkeypatch, seed):
     """The 5-standard-error thresholds are not tuned to one lucky seed."""
     monkeypatch.setattr(marking, "SEED", seed)
-    from scratchvae import gaussian
-
+    from scratchvae.lecture import gaussian
     assert check(gaussian, only=["reparameterize", "kl_standard_normal"]).passed
 
 
@@ -261,7 +261,7 @@ def test_cli_exit_codes(tmp_path, capsys):
 
 def test_python_m_runs_the_checker(tmp_path):
     buggy = write(tmp_path, BUGS["dW transposed"][1])
-    command = [sys.executable, "-m", "scratchvae.exercises", str(buggy), "--only", "dense"]
+    command = [sys.executable, "-m", "scratchvae.classroom.exercises", str(buggy), "--only", "dense"]
     run = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert run.returncode == 1, run.stderr
     assert "dW: expected shape (5, 3), got (3, 5) (transposed?)" in run.stdout

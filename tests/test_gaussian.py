@@ -1,4 +1,4 @@
-"""Tests for scratchvae.gaussian: gradients, the forward maths itself, and bad input.
+"""Tests for scratchvae.lecture.gaussian: gradients, the forward maths itself, and bad input.
 
 Gradient checks (float64, relative error <= 1e-7) show that each backward is
 the derivative of its forward. They cannot show that the forward is the right
@@ -21,8 +21,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from scratchvae import gaussian as g
-from scratchvae.gradcheck import assert_gradients_match
+from scratchvae.lecture import gaussian as g
+from scratchvae.lecture.gradcheck import assert_gradients_match
 
 shapes = st.tuples(st.integers(1, 4), st.integers(1, 5))  # (B, D_z)
 

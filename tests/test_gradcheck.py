@@ -5,7 +5,7 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from scratchvae.gradcheck import (
+from scratchvae.lecture.gradcheck import (
     assert_gradients_match,
     check_op,
     directional_check,

@@ -10,8 +10,7 @@ import inspect
 import numpy as np
 import pytest
 
-from scratchvae import kernels
-
+from scratchvae.engine import kernels
 B, D = 7, 13  # deliberately not multiples of any vector width
 
 

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from scratchvae.gradcheck import assert_gradients_match
-from scratchvae.layers import (
+from scratchvae.lecture.gradcheck import assert_gradients_match
+from scratchvae.engine.dense import (
     dense_backward,
     dense_forward,
     dense_leaky_relu_backward,
@@ -25,8 +25,8 @@ from scratchvae.layers import (
     tanh_backward,
     tanh_forward,
 )
-from scratchvae.modules import Dense
-from scratchvae.validate import skip_checks
+from scratchvae.lecture.modules import Dense
+from scratchvae.lecture.validate import skip_checks
 
 
 def leaky_relu_02_forward(x):

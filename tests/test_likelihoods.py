@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from scratchvae.gradcheck import assert_gradients_match
-from scratchvae.likelihoods import (
+from scratchvae.lecture.gradcheck import assert_gradients_match
+from scratchvae.lecture.likelihoods import (
     bernoulli_log_likelihood_backward,
     bernoulli_log_likelihood_forward,
     gaussian_log_likelihood_backward,

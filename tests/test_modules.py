@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from scratchvae.gradcheck import directional_check
-from scratchvae.layers import dense_backward, dense_forward, relu_forward
-from scratchvae.modules import (
+from scratchvae.lecture.gradcheck import directional_check
+from scratchvae.engine.dense import dense_backward, dense_forward, relu_forward
+from scratchvae.lecture.modules import (
     ACTIVATIONS,
     MLP,
     Dense,

@@ -1,4 +1,4 @@
-"""Tests for scratchvae.optim and its kernels (scratchvae/kernels.py, optimiser section).
+"""Tests for scratchvae.lecture.optim and its kernels (scratchvae/kernels.py, optimiser section).
 
 Each optimiser is checked against steps worked out by hand, against a closed
 form where there is one, against torch.optim when PyTorch is installed, and
@@ -12,9 +12,9 @@ import re
 import numpy as np
 import pytest
 
-from scratchvae import kernels
-from scratchvae.modules import Dense
-from scratchvae.optim import OPTIMIZERS, SGD, Adagrad, Adam, make_optimizer
+from scratchvae.engine import kernels
+from scratchvae.lecture.modules import Dense
+from scratchvae.lecture.optim import OPTIMIZERS, SGD, Adagrad, Adam, make_optimizer
 
 # name -> build with float64 hyper-parameters that make every term matter
 BUILD = {
@@ -303,7 +303,7 @@ def test_make_optimizer_builds_each_and_names_the_valid_choices():
 # --- kernels against their NumPy references ---------------------------------------
 
 # kernel -> (number of state arrays, scalars). State arrays are drawn >= 0 (s and v are
-# sums of squares); scalars are cast to the arrays' dtype, as scratchvae.optim does.
+# sums of squares); scalars are cast to the arrays' dtype, as scratchvae.lecture.optim does.
 KERNELS = {
     "sgd_update": (1, (0.1, 0.9)),
     "adagrad_update": (1, (0.1, 1e-10)),

@@ -1,7 +1,7 @@
-"""Tests for scratchvae.plots: every figure renders headless, and shows what it claims.
+"""Tests for scratchvae.tools.plots: every figure renders headless, and shows what it claims.
 
 The model here is a small stand-in (linear maps and a sigmoid), so these tests
-do not depend on scratchvae.vae; it records every z it is asked to decode,
+do not depend on scratchvae.lecture.vae; it records every z it is asked to decode,
 which lets the tests check *which* codes a figure decodes.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from scratchvae.plots import (
+from scratchvae.tools.plots import (
     PAD,
     equal_probability_grid,
     inverse_normal_cdf,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import JIT_DISABLED
-from scratchvae.data import load_mnist
-from scratchvae.optim import make_optimizer
-from scratchvae.train import (
+from scratchvae.tools.data import load_mnist
+from scratchvae.lecture.optim import make_optimizer
+from scratchvae.tools.train import (
     History,
     TrainingDiverged,
     evaluate_elbo,
@@ -19,7 +19,7 @@ from scratchvae.train import (
     load_checkpoint,
     prepare_test_set,
 )
-from scratchvae.vae import VAE
+from scratchvae.lecture.vae import VAE
 
 D = 64
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from scratchvae.gaussian import kl_standard_normal_forward
-from scratchvae.gradcheck import MODEL_CHECKS, model_check, numerical_gradient, relative_error
-from scratchvae.vae import FORMAT_VERSION, VAE
+from scratchvae.lecture.gaussian import kl_standard_normal_forward
+from scratchvae.lecture.gradcheck import MODEL_CHECKS, model_check, numerical_gradient, relative_error
+from scratchvae.lecture.vae import FORMAT_VERSION, VAE
 
 
 def tiny(dtype=np.float64, **kwargs):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from scratchvae.gaussian import reparameterize_forward
-from scratchvae.validate import (
+from scratchvae.lecture.gaussian import reparameterize_forward
+from scratchvae.lecture.validate import (
     as_float_array,
     check_finite,
     check_int,

@@ -15,8 +15,8 @@ import argparse
 
 import numpy as np
 
-from scratchvae.gaussian import kl_standard_normal_backward, kl_standard_normal_forward
-from scratchvae.gradcheck import check_op, numerical_gradient
+from scratchvae.lecture.gaussian import kl_standard_normal_backward, kl_standard_normal_forward
+from scratchvae.lecture.gradcheck import check_op, numerical_gradient
 
 parser = argparse.ArgumentParser(description="Tutorial 1: a gradient by hand.")
 parser.add_argument("--quick", action="store_true",

@@ -15,9 +15,9 @@ import argparse
 
 import numpy as np
 
-from scratchvae.gaussian import (gaussian_log_density_forward, kl_standard_normal_forward,
+from scratchvae.lecture.gaussian import (gaussian_log_density_forward, kl_standard_normal_forward,
                                  reparameterize_forward)
-from scratchvae.gradcheck import check_op
+from scratchvae.lecture.gradcheck import check_op
 
 parser = argparse.ArgumentParser(description="Tutorial 2: the reparameterisation.")
 parser.add_argument("--quick", action="store_true", help="fewer samples (a few seconds)")

@@ -20,8 +20,8 @@ import argparse
 
 import numpy as np
 
-from scratchvae.gaussian import kl_full_covariance_forward
-from scratchvae.linear_gaussian import (linear_gaussian_elbo, linear_gaussian_log_marginal,
+from scratchvae.lecture.gaussian import kl_full_covariance_forward
+from scratchvae.lecture.linear_gaussian import (linear_gaussian_elbo, linear_gaussian_log_marginal,
                                         linear_gaussian_posterior)
 
 parser = argparse.ArgumentParser(description="Tutorial 3: the ELBO on an exact model.")

@@ -14,13 +14,13 @@ import argparse
 
 import numpy as np
 
-from scratchvae import data
-from scratchvae.gaussian import (kl_standard_normal_backward, kl_standard_normal_forward,
+from scratchvae.tools import data
+from scratchvae.lecture.gaussian import (kl_standard_normal_backward, kl_standard_normal_forward,
                                  reparameterize_backward, reparameterize_forward)
-from scratchvae.likelihoods import (bernoulli_log_likelihood_backward,
+from scratchvae.lecture.likelihoods import (bernoulli_log_likelihood_backward,
                                     bernoulli_log_likelihood_forward)
-from scratchvae.optim import Adam
-from scratchvae.vae import VAE
+from scratchvae.lecture.optim import Adam
+from scratchvae.lecture.vae import VAE
 
 parser = argparse.ArgumentParser(description="Tutorial 4: one training step by hand.")
 parser.add_argument("--quick", action="store_true", help="a smaller model and batch")

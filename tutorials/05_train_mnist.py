@@ -3,7 +3,7 @@
 Run it:  python tutorials/05_train_mnist.py [--epochs 5] [--out tutorial05] [--quick]
 (--quick: 2000 training images and one epoch, to see it run in seconds.)
 
-Tutorial 4 took one step by hand; scratchvae.train.fit repeats it over epochs
+Tutorial 4 took one step by hand; scratchvae.tools.train.fit repeats it over epochs
 (docs/training.md). Then we draw what the model learned (docs/figures.md), and compare
 two numbers for the test images: the ELBO, which training maximises, and the
 importance-weighted bound L_k (docs/estimators.md#importance-weighted), which is closer
@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchvae import data, plots
-from scratchvae.optim import Adam
-from scratchvae.train import evaluate_elbo, evaluate_log_likelihood, fit, prepare_test_set
-from scratchvae.vae import VAE
+from scratchvae.tools import data
+from scratchvae.tools import plots
+from scratchvae.lecture.optim import Adam
+from scratchvae.tools.train import evaluate_elbo, evaluate_log_likelihood, fit, prepare_test_set
+from scratchvae.lecture.vae import VAE
 
 parser = argparse.ArgumentParser(description="Tutorial 5: train on MNIST and look.")
 parser.add_argument("--epochs", type=int,

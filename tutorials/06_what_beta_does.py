@@ -22,10 +22,12 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
-from scratchvae import data, estimators, plots
-from scratchvae.optim import Adam
-from scratchvae.train import fit, prepare_test_set
-from scratchvae.vae import VAE
+from scratchvae.tools import data
+from scratchvae.lecture import estimators
+from scratchvae.tools import plots
+from scratchvae.lecture.optim import Adam
+from scratchvae.tools.train import fit, prepare_test_set
+from scratchvae.lecture.vae import VAE
 
 parser = argparse.ArgumentParser(description="Tutorial 6: what beta does.")
 parser.add_argument("--epochs", type=int, help="epochs per model (default 8; 1 with --quick)")

@@ -27,7 +27,7 @@ figure, the most matplotlib asks of threaded use (it promises no more).
 Examples
 --------
 >>> import numpy as np
->>> from scratchvae.vae import VAE
+>>> from scratchvae.lecture.vae import VAE
 >>> model = VAE(784, hidden=(16,), latent_dim=2, seed=0)
 >>> fig = plot_samples(model, np.random.default_rng(0), n=16)
 >>> len(fig.axes)
@@ -45,12 +45,12 @@ from matplotlib.colors import BoundaryNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .plot_maths import (  # the numbers behind the figures: plot_maths.py
+from scratchvae.tools.plot_maths import (  # the numbers behind the figures: plot_maths.py
     equal_probability_grid,
     inverse_normal_cdf,
     principal_components,
 )
-from .validate import as_float_array, check_int, check_rng, check_shape, check_unit_interval
+from scratchvae.lecture.validate import as_float_array, check_int, check_rng, check_shape, check_unit_interval
 
 __all__ = [
     "equal_probability_grid",
@@ -175,7 +175,7 @@ def plot_reconstructions(model, x, n=10, image_shape=IMAGE_SHAPE):
     Examples
     --------
     >>> import numpy as np
-    >>> from scratchvae.vae import VAE
+    >>> from scratchvae.lecture.vae import VAE
     >>> model = VAE(784, hidden=(16,), latent_dim=2, seed=0)
     >>> x = np.random.default_rng(0).random((5, 784))
     >>> len(plot_reconstructions(model, x, n=5).axes)
@@ -221,7 +221,7 @@ def plot_samples(model, rng, n=64, image_shape=IMAGE_SHAPE):
     Examples
     --------
     >>> import numpy as np
-    >>> from scratchvae.vae import VAE
+    >>> from scratchvae.lecture.vae import VAE
     >>> model = VAE(784, hidden=(16,), latent_dim=2, seed=0)
     >>> fig = plot_samples(model, np.random.default_rng(0), n=16)
     """
@@ -263,7 +263,7 @@ def plot_interpolation(model, x_a, x_b, n=10, image_shape=IMAGE_SHAPE):
     Examples
     --------
     >>> import numpy as np
-    >>> from scratchvae.vae import VAE
+    >>> from scratchvae.lecture.vae import VAE
     >>> model = VAE(784, hidden=(16,), latent_dim=2, seed=0)
     >>> x = np.random.default_rng(0).random((2, 784))
     >>> fig = plot_interpolation(model, x[0], x[1], n=8)
@@ -323,7 +323,7 @@ def plot_latent_scatter(model, x, y, image_shape=IMAGE_SHAPE):
     Examples
     --------
     >>> import numpy as np
-    >>> from scratchvae.vae import VAE
+    >>> from scratchvae.lecture.vae import VAE
     >>> model = VAE(784, hidden=(16,), latent_dim=5, seed=0)
     >>> rng = np.random.default_rng(0)
     >>> fig = plot_latent_scatter(model, rng.random((50, 784)), rng.integers(0, 10, 50))
@@ -391,7 +391,7 @@ def plot_latent_manifold(model, n=20, image_shape=IMAGE_SHAPE):
 
     Examples
     --------
-    >>> from scratchvae.vae import VAE
+    >>> from scratchvae.lecture.vae import VAE
     >>> model = VAE(784, hidden=(16,), latent_dim=2, seed=0)
     >>> fig = plot_latent_manifold(model, n=5)
     """

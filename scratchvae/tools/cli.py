@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, data, plots
-from .modules import ACTIVATIONS
-from .optim import OPTIMIZERS, make_optimizer
-from .train import (
+from scratchvae import __version__
+from scratchvae.tools import data
+from scratchvae.tools import plots
+from scratchvae.lecture.modules import ACTIVATIONS
+from scratchvae.lecture.optim import OPTIMIZERS, make_optimizer
+from scratchvae.tools.train import (
     TrainingDiverged,
     evaluate_elbo,
     evaluate_log_likelihood,
@@ -30,7 +32,7 @@ from .train import (
     load_checkpoint,
     prepare_test_set,
 )
-from .vae import LIKELIHOODS, VAE
+from scratchvae.lecture.vae import LIKELIHOODS, VAE
 
 __all__ = ["main", "write_figures"]
 
@@ -247,7 +249,7 @@ def _load_data(dataset, data_dir, no_download, limit, train=True):
 
 def gradcheck_command(args):
     """Every op's and the model's gradient check in float64, as a table; 1 if any fails."""
-    from .gradcheck import format_table, run_all
+    from scratchvae.lecture.gradcheck import format_table, run_all
 
     rows = run_all(seed=args.seed)
     print(format_table(rows))
@@ -259,8 +261,7 @@ def gradcheck_command(args):
 
 def bench_command(args):
     """Time one training epoch beside its matrix-product floor and PyTorch; print the table."""
-    from . import bench
-
+    from scratchvae.tools import bench
     repeats = args.repeats or (bench.QUICK_REPEATS if args.quick else 5)
     try:
         images, source = bench.load_images(args.data_dir, not args.no_download, args.quick)
@@ -312,8 +313,7 @@ def _data_flags(parser, dataset=False):
 
 def check_command(args):
     """Mark a student's exercise file (or write a starter file); see docs/exercises.md."""
-    from . import exercises
-
+    from scratchvae.classroom import exercises
     return exercises.main(args.args, prog="scratchvae check")
 
 

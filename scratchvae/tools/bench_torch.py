@@ -58,7 +58,7 @@ def pytorch_contender(images, threads, seed=0):
         import torch
     except ImportError:
         return None
-    from .bench import STANDARD  # here, not at the top: bench imports this module
+    from scratchvae.tools.bench import STANDARD  # here, not at the top: bench imports this module
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)

@@ -1,9 +1,9 @@
 """KL divergence between two full-covariance Gaussians, note 000, eq. (11).
 
-The reference the diagonal KLs of :mod:`scratchvae.gaussian` are tested
+The reference the diagonal KLs of :mod:`scratchvae.lecture.gaussian` are tested
 against, and the KL of an exact posterior (a linear-Gaussian model) that is
 not diagonal. Covariances are factorised, Sigma = L L^T, never inverted.
-Re-exported from :mod:`scratchvae.gaussian`, which holds the diagonal ops.
+Re-exported from :mod:`scratchvae.lecture.gaussian`, which holds the diagonal ops.
 
 k is the dimension in note 000, eq. (11); B the number of pairs in a batch.
 Derivation: docs/gaussian.md#kl-full-covariance
@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.validate import as_float_array, check_no_overflow, check_same_shape, check_shape
+from scratchvae.lecture.validate import as_float_array, check_no_overflow, check_same_shape, check_shape
 
 __all__ = [
     "kl_full_covariance",

@@ -4,14 +4,14 @@
 * :func:`inverse_normal_cdf` -- the standard normal quantile, by bisection;
 * :func:`equal_probability_grid` -- the latent manifold's grid, equal prior mass per tile.
 
-Each is re-exported from :mod:`scratchvae.plots`. Derivations: docs/figures.md.
+Each is re-exported from :mod:`scratchvae.tools.plots`. Derivations: docs/figures.md.
 """
 
 import math
 
 import numpy as np
 
-from .validate import as_float_array, check_int
+from scratchvae.lecture.validate import as_float_array, check_int
 
 __all__ = ["equal_probability_grid", "inverse_normal_cdf", "principal_components"]
 

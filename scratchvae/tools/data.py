@@ -8,7 +8,7 @@ order (the first place holding all four wins):
 3. the user cache, ``$XDG_CACHE_HOME/scratchvae`` or else ``~/.cache/scratchvae``,
 
 each time in the sub-folder ``<root>/<dataset>/``, and downloads them from known mirrors if none
-has them (see :mod:`scratchvae.download`). Every file is checked against its published SHA-256.
+has them (see :mod:`scratchvae.tools.download`). Every file is checked against its published SHA-256.
 
 Guide: docs/data.md
 """
@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import kernels
-from .download import DATASETS, ChecksumError, DownloadError, download, get_spec, sha256_file
-from .validate import as_float_array, check_int, check_out, check_rng, check_unit_interval
+from scratchvae.engine import kernels
+from scratchvae.tools.download import DATASETS, ChecksumError, DownloadError, download, get_spec, sha256_file
+from scratchvae.lecture.validate import as_float_array, check_int, check_out, check_rng, check_unit_interval
 
 __all__ = [
     "DATASETS", "ENV_VAR", "ChecksumError", "DownloadError", "Dataset", "binarize",
@@ -284,7 +284,7 @@ def binarize(x, rng, out=None, rows=None):
     """Dynamic binarisation: a fresh Bernoulli(x) draw, pixel by pixel, each time it is called.
 
     ``x_bin = (u < x)`` with ``u`` uniform, so ``P(x_bin = 1) = x`` (to 2^-17: ``u`` is drawn
-    on a grid of 2^16 points, see :func:`scratchvae.kernels.bernoulli_from_bits`). Called on every
+    on a grid of 2^16 points, see :func:`scratchvae.engine.kernels.bernoulli_from_bits`). Called on every
     minibatch, it gives the model new 0/1 images each epoch: the protocol of the VAE benchmarks
     on MNIST since Burda et al. (2016).
     Derivation: docs/data.md#dynamic-binarisation
@@ -292,7 +292,7 @@ def binarize(x, rng, out=None, rows=None):
     Parameters
     ----------
     x : ndarray of float, any shape, e.g. (B, D); (N, D) if ``rows`` is given
-        Probabilities (pixel intensities) in [0, 1]. Outside :func:`scratchvae.validate.skip_checks`
+        Probabilities (pixel intensities) in [0, 1]. Outside :func:`scratchvae.lecture.validate.skip_checks`
         all of ``x`` is checked on every call, also when ``rows`` picks a few of its rows (about
         0.04 s for the 60 000 MNIST training images): a loop over minibatches should check ``x``
         once and call this inside ``skip_checks()``, as the training loop does.

@@ -11,7 +11,7 @@ so in practice it is estimated from samples of z:
 * :func:`score_function_gradient` and :func:`reparameterized_gradient`: the two
   estimators of the gradient of an expectation that note 003 compares.
 
-:mod:`scratchvae.linear_gaussian` holds the exactly solvable model they are tested on.
+:mod:`scratchvae.lecture.linear_gaussian` holds the exactly solvable model they are tested on.
 
 Sampling layout, shared by every estimator here: the (example, sample) pairs
 are taken example-major, all L samples of example 0, then all of example 1, ...
@@ -29,13 +29,13 @@ import math
 
 import numpy as np
 
-from .gaussian import (
+from scratchvae.lecture.gaussian import (
     gaussian_log_density_backward,
     gaussian_log_density_forward,
     reparameterize_backward,
     reparameterize_forward,
 )
-from .validate import as_float_array, check_int, check_shape
+from scratchvae.lecture.validate import as_float_array, check_int, check_shape
 
 __all__ = [
     "elbo_estimate",
@@ -104,7 +104,7 @@ def elbo_estimate(model, x, n_samples, rng, kl_estimator="analytic", batch_rows=
 
     Parameters
     ----------
-    model : scratchvae.vae.VAE
+    model : scratchvae.lecture.vae.VAE
     x : ndarray, shape (B, D)
     n_samples : int
         L, the number of samples of z per example.
@@ -124,7 +124,7 @@ def elbo_estimate(model, x, n_samples, rng, kl_estimator="analytic", batch_rows=
     Examples
     --------
     >>> import numpy as np
-    >>> from scratchvae.vae import VAE
+    >>> from scratchvae.lecture.vae import VAE
     >>> model = VAE(6, hidden=(4,), latent_dim=2, dtype=np.float64)
     >>> x = np.random.default_rng(0).random((3, 6)).round()
     >>> elbo, rec, kl = elbo_estimate(model, x, 10, np.random.default_rng(1))
@@ -210,7 +210,7 @@ def importance_weighted_bound(model, x, k, rng, batch_rows=20000, progress=None)
 
     Parameters
     ----------
-    model : scratchvae.vae.VAE
+    model : scratchvae.lecture.vae.VAE
     x : ndarray, shape (B, D)
     k : int
         Samples per example (5000 is the usual test-set figure).
@@ -228,7 +228,7 @@ def importance_weighted_bound(model, x, k, rng, batch_rows=20000, progress=None)
     Examples
     --------
     >>> import numpy as np
-    >>> from scratchvae.vae import VAE
+    >>> from scratchvae.lecture.vae import VAE
     >>> model = VAE(6, hidden=(4,), latent_dim=2, dtype=np.float64)
     >>> x = np.random.default_rng(0).random((3, 6)).round()
     >>> bound = importance_weighted_bound(model, x, 100, np.random.default_rng(1))

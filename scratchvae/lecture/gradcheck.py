@@ -17,7 +17,7 @@ Three tools:
 Examples
 --------
 >>> import numpy as np
->>> from scratchvae.layers import tanh_forward, tanh_backward
+>>> from scratchvae.engine.dense import tanh_forward, tanh_backward
 >>> rng = np.random.default_rng(0)
 >>> results = check_op(tanh_forward, tanh_backward, {"x": rng.normal(size=(3, 4))}, rng=rng)
 >>> results[0].passed
@@ -309,10 +309,9 @@ def op_checks(rng):
 
     Inputs are float64, drawn from ``rng``, and kept clear of kinks.
     """
-    from . import gaussian as g
-    from . import layers as ly
-    from . import likelihoods as lk
-
+    from scratchvae.lecture import gaussian as g
+    from scratchvae.engine import dense as ly
+    from scratchvae.lecture import likelihoods as lk
     B, D, K = 3, 5, 4
     normal = lambda *shape: rng.standard_normal(shape)  # noqa: E731
     return [
@@ -358,7 +357,7 @@ MODEL_CHECKS = [
 
 def model_check(activation, likelihood, kl_estimator, h, rng):
     """Directional check of a small float64 VAE's negative ELBO and its backward."""
-    from .vae import VAE
+    from scratchvae.lecture.vae import VAE
 
     model = VAE(12, hidden=(8,), latent_dim=3, activation=activation,
                 likelihood=likelihood, seed=int(rng.integers(2**31)), dtype=np.float64)

@@ -21,13 +21,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae import kernels
-from scratchvae.gaussian_full import (  # the full-covariance KL lives in gaussian_full.py
+from scratchvae.engine import kernels
+from scratchvae.lecture.gaussian_full import (  # the full-covariance KL lives in gaussian_full.py
     kl_full_covariance,
     kl_full_covariance_backward,
     kl_full_covariance_forward,
 )
-from scratchvae.validate import as_float_array, check_no_overflow, check_same_shape, check_shape
+from scratchvae.lecture.validate import as_float_array, check_no_overflow, check_same_shape, check_shape
 
 __all__ = [
     "gaussian_log_density_backward",

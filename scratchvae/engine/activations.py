@@ -6,10 +6,10 @@ Every op is a pair of pure functions, the backward right under its forward::
     dx = relu_backward(dout, cache)
 
 Each works on arrays of any shape: the Numba kernels of
-:mod:`scratchvae.kernels` see flat, contiguous views. The exponentials are
+:mod:`scratchvae.engine.kernels` see flat, contiguous views. The exponentials are
 NumPy ufuncs (vectorised, faster here than a Numba loop calling exp). The
-modules that wrap these ops for networks (:class:`scratchvae.modules.ReLU`,
-...) live in :mod:`scratchvae.modules`; :mod:`scratchvae.layers` re-exports the ops.
+modules that wrap these ops for networks (:class:`scratchvae.lecture.modules.ReLU`,
+...) live in :mod:`scratchvae.lecture.modules`; :mod:`scratchvae.engine.dense` re-exports the ops.
 Derivations: docs/layers.md
 """
 
@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.kernels import (
+from scratchvae.engine.kernels import (
     leaky_relu,
     leaky_relu_grad,
     multiply,
@@ -26,7 +26,7 @@ from scratchvae.kernels import (
     softplus_from_log1p,
     tanh_grad,
 )
-from scratchvae.validate import as_float_array, check_same_shape
+from scratchvae.lecture.validate import as_float_array, check_same_shape
 
 __all__ = [
     "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",

@@ -15,8 +15,8 @@ bit for bit. Guide: docs/training.md
 Examples
 --------
 >>> import numpy as np
->>> from scratchvae.vae import VAE
->>> from scratchvae.optim import make_optimizer
+>>> from scratchvae.lecture.vae import VAE
+>>> from scratchvae.lecture.optim import make_optimizer
 >>> x = np.random.default_rng(0).random((256, 64), dtype=np.float32)
 >>> model = VAE(64, hidden=(16,), latent_dim=2, seed=0)
 >>> history = fit(model, x, epochs=2, batch_size=32,
@@ -33,9 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import data, estimators
-from .validate import as_float_array, check_shape, check_unit_interval, skip_checks
-from .vae import atomic_savez
+from scratchvae.tools import data
+from scratchvae.lecture import estimators
+from scratchvae.lecture.validate import as_float_array, check_shape, check_unit_interval, skip_checks
+from scratchvae.lecture.vae import atomic_savez
 
 __all__ = [
     "BINARIZE",
@@ -158,7 +159,7 @@ def prepare_test_set(x, binarize):
 
     ``"dynamic"``: one Bernoulli draw with the fixed seed :data:`EVAL_SEED` (so
     test ELBOs of different epochs and runs compare the same 0/1 images);
-    ``"fixed"``: the 0.5 threshold of :func:`scratchvae.data.binarize_fixed`;
+    ``"fixed"``: the 0.5 threshold of :func:`scratchvae.tools.data.binarize_fixed`;
     ``None``: the grey levels as they are.
 
     Examples
@@ -193,7 +194,7 @@ def evaluate_elbo(model, x, n_samples=1, seed=EVAL_SEED):
 
     Examples
     --------
-    >>> from scratchvae.vae import VAE
+    >>> from scratchvae.lecture.vae import VAE
     >>> model = VAE(16, hidden=(8,), latent_dim=2, seed=0)
     >>> x = np.random.default_rng(0).random((10, 16)).round()
     >>> evaluate_elbo(model, x) == evaluate_elbo(model, x)
@@ -213,7 +214,7 @@ def evaluate_log_likelihood(model, x, k, seed=EVAL_SEED, progress=True):
 
     Examples
     --------
-    >>> from scratchvae.vae import VAE
+    >>> from scratchvae.lecture.vae import VAE
     >>> model = VAE(16, hidden=(8,), latent_dim=2, seed=0)
     >>> x = np.random.default_rng(0).random((10, 16)).round()
     >>> evaluate_log_likelihood(model, x, k=50, progress=False) > evaluate_elbo(model, x)
@@ -348,7 +349,7 @@ def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0,
         The total number of epochs; a resumed run continues up to it.
     batch_size : int
         Examples per step (the last step of an epoch may have fewer).
-    optimizer : optimizer from :mod:`scratchvae.optim`
+    optimizer : optimizer from :mod:`scratchvae.lecture.optim`
         Built on ``model``'s parameters; ``step()`` applies one update.
     test : ndarray, shape (N_test, D), optional
         Test images in [0, 1]; the test ELBO is measured after each epoch.
@@ -482,7 +483,7 @@ def _check_fit_args(model, train, test, epochs, batch_size, optimizer, binarize,
         raise ValueError(f"kl_warmup_epochs: expected a number >= 0, got {kl_warmup_epochs!r}")
     if optimizer is None:
         raise ValueError("optimizer: expected an optimizer, e.g. "
-                         "scratchvae.optim.make_optimizer('adam', model, 1e-3), got None")
+                         "scratchvae.lecture.optim.make_optimizer('adam', model, 1e-3), got None")
     if resume and checkpoint is None:
         raise ValueError("resume: resume=True needs checkpoint=<path> to resume from")
     if resume and not Path(checkpoint).is_file():

@@ -9,7 +9,7 @@ this is the reconstruction term A of note 000, eqs. (5)-(6).
   p = sigmoid(logits). Computed from the logits, never from p, so that no
   finite logit can produce log(0).
 * Gaussian (notes 003, 004): every pixel is N(mean, exp(log_var)). This is
-  the Gaussian log-density of :mod:`scratchvae.gaussian` with x in the role
+  the Gaussian log-density of :mod:`scratchvae.lecture.gaussian` with x in the role
   of z; the ops here call it, they do not repeat it.
 
 Derivations: docs/likelihoods.md
@@ -19,8 +19,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae import gaussian, kernels, validate
-from scratchvae.activations import exp_neg_abs
+from scratchvae.lecture import gaussian
+from scratchvae.engine import kernels
+from scratchvae.lecture import validate
+from scratchvae.engine.activations import exp_neg_abs
 
 __all__ = [
     "bernoulli_log_likelihood_backward",
@@ -149,7 +151,7 @@ def gaussian_log_likelihood_forward(x, mean, log_var):
 
     with :math:`\mu` = ``mean`` and :math:`v` = ``log_var``, both outputs of
     the decoder (a per-pixel learned variance). The computation is
-    :func:`scratchvae.gaussian.gaussian_log_density_forward` with ``x`` in
+    :func:`scratchvae.lecture.gaussian.gaussian_log_density_forward` with ``x`` in
     the role of ``z``; only the point of view, and the names, differ.
 
     Parameters
@@ -167,7 +169,7 @@ def gaussian_log_likelihood_forward(x, mean, log_var):
     -------
     ll : ndarray, shape (B,)
         :math:`\log p(x_b \mid z_b)` for each example.
-    cache : scratchvae.gaussian.LogDensityCache
+    cache : scratchvae.lecture.gaussian.LogDensityCache
         For the backward pass.
 
     Examples
@@ -210,7 +212,7 @@ def gaussian_log_likelihood_backward(dll, cache):
     ----------
     dll : ndarray, shape (B,)
         Upstream gradient, dL/d(ll).
-    cache : scratchvae.gaussian.LogDensityCache
+    cache : scratchvae.lecture.gaussian.LogDensityCache
         From :func:`gaussian_log_likelihood_forward`.
 
     Returns

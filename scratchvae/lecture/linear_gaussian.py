@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-from .gaussian import kl_standard_normal_forward
-from .validate import as_float_array, check_same_shape, check_shape
+from scratchvae.lecture.gaussian import kl_standard_normal_forward
+from scratchvae.lecture.validate import as_float_array, check_same_shape, check_shape
 
 __all__ = [
     "linear_gaussian_elbo",

@@ -4,14 +4,14 @@
 Bernoulli pixels, Adam with lr 1e-3, batch 128, float32, the 60000 MNIST
 training images: 469 steps) three ways:
 
-* **scratchvae**: the real training loop, :func:`scratchvae.train.fit` for one epoch;
+* **scratchvae**: the real training loop, :func:`scratchvae.tools.train.fit` for one epoch;
 * **floor**: only the 11 matrix products one step needs (:data:`FLOOR_PRODUCTS`),
   in NumPy, on preallocated float32 arrays: what an epoch would cost if every
   element-wise pass, every allocation and all of Python were free. Code that
   leaves these products to the same BLAS cannot go below it;
 * **pytorch** (if installed): the same model written the ordinary way in
   PyTorch eager mode on the CPU, with as many threads as NumPy's BLAS
-  (:func:`scratchvae.bench_torch.pytorch_contender`, re-exported here).
+  (:func:`scratchvae.tools.bench_torch.pytorch_contender`, re-exported here).
 
 Timings on a shared machine drift, so the contenders are not timed one after
 the other. Each round times one epoch of every contender, interleaved: the
@@ -45,11 +45,11 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from . import data
-from .bench_torch import pytorch_contender, torch_version  # the PyTorch twin: bench_torch.py
-from .optim import Adam
-from .train import fit
-from .vae import VAE
+from scratchvae.tools import data
+from scratchvae.tools.bench_torch import pytorch_contender, torch_version  # the PyTorch twin: bench_torch.py
+from scratchvae.lecture.optim import Adam
+from scratchvae.tools.train import fit
+from scratchvae.lecture.vae import VAE
 
 __all__ = [
     "CONTENDERS",
@@ -114,7 +114,7 @@ def _log(line):
 
 
 def _scratchvae_epoch(model, optimizer, images, rng):
-    """Seconds of one epoch of :func:`scratchvae.train.fit` over ``images``.
+    """Seconds of one epoch of :func:`scratchvae.tools.train.fit` over ``images``.
 
     ``fit`` times its epoch loop itself (the record's ``seconds``), around
     exactly the steps a training run takes: minibatch order, dynamic
@@ -322,7 +322,7 @@ def _fresh_python(args, env=None):
 
 
 # Run in the fresh process: import, then two one-step epochs of the standard model.
-_FIRST_STEPS = ("import time; start = time.perf_counter(); from scratchvae import bench; "
+_FIRST_STEPS = ("import time; start = time.perf_counter(); from scratchvae.tools import bench; "
                 "bench._print_first_steps(time.perf_counter() - start)")
 
 
@@ -389,7 +389,7 @@ def gradcheck_cost(seed=0):
     >>> cost["passed"] == cost["checks"]  # doctest: +SKIP
     True
     """
-    from .gradcheck import run_all
+    from scratchvae.lecture.gradcheck import run_all
 
     start = time.perf_counter()
     rows = run_all(seed=seed)
@@ -406,14 +406,14 @@ def gradcheck_cost(seed=0):
 def load_images(data_dir=None, download=True, quick=False):
     """The training images and where they came from: ``(images, source)``.
 
-    MNIST's 60000 training images, found as :func:`scratchvae.data.load_mnist`
+    MNIST's 60000 training images, found as :func:`scratchvae.tools.data.load_mnist`
     finds them. With ``quick``, only the first ``QUICK_STEPS`` minibatches,
     nothing is downloaded, and random grey levels stand in when MNIST is absent.
 
     Parameters
     ----------
     data_dir : str or Path, optional
-        Looked in first, as by :func:`scratchvae.data.find_data_dir`.
+        Looked in first, as by :func:`scratchvae.tools.data.find_data_dir`.
     download : bool
         Fetch MNIST when it is nowhere to be found (never with ``quick``).
     quick : bool
@@ -427,7 +427,7 @@ def load_images(data_dir=None, download=True, quick=False):
 
     Raises
     ------
-    FileNotFoundError, scratchvae.data.ChecksumError
+    FileNotFoundError, scratchvae.tools.data.ChecksumError
         Without ``quick``, if MNIST cannot be found or fetched.
 
     Examples
@@ -610,7 +610,7 @@ def format_report(result):
         "",
         "ratios (median over the rounds of each round's ratio): "
         + ", ".join(f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in r.items()),
-        f"scratchvae: scratchvae.train.fit, one epoch; floor: the {len(FLOOR_PRODUCTS)} matrix "
+        f"scratchvae: scratchvae.tools.train.fit, one epoch; floor: the {len(FLOOR_PRODUCTS)} matrix "
         "products per step alone (NumPy, out=); pytorch: eager mode, torch.bernoulli, "
         f"torch.randn, torch.optim.Adam, {m['blas_threads']} threads.",
     ]

@@ -3,7 +3,7 @@
 An optimiser holds the model's parameter arrays and their gradient arrays,
 and ``step()`` moves every parameter against its gradient, **in place**: the
 arrays are shared with the model, so they are updated, never replaced. Each
-update is one fused pass of a Numba kernel (:mod:`scratchvae.kernels`) over a
+update is one fused pass of a Numba kernel (:mod:`scratchvae.engine.kernels`) over a
 flat view of the array; anything that depends only on the step number, such
 as Adam's bias corrections, is computed once per step here in Python.
 
@@ -27,8 +27,7 @@ import numbers
 
 import numpy as np
 
-from . import kernels
-
+from scratchvae.engine import kernels
 __all__ = ["OPTIMIZERS", "SGD", "Adagrad", "Adam", "Optimizer", "make_optimizer"]
 
 
@@ -71,8 +70,8 @@ class Optimizer:
     ----------
     params : object with ``params`` and ``grads`` dicts, or iterable of (str, ndarray, ndarray)
         Either a model (any object whose ``params`` and ``grads`` are dicts
-        with the same keys, like the modules of :mod:`scratchvae.modules` and
-        :class:`scratchvae.vae.VAE`), taken in sorted key order; or
+        with the same keys, like the modules of :mod:`scratchvae.lecture.modules` and
+        :class:`scratchvae.lecture.vae.VAE`), taken in sorted key order; or
         ``(name, param, grad)`` triples. Each ``param`` must be a C-contiguous
         float32 or float64 array and its ``grad`` an array of the same shape
         and dtype. The model must update ``grad`` in place (``+=``,

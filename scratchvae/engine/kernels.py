@@ -320,7 +320,7 @@ def kl_standard_normal_grad_reference(dkl, mu, log_var):
 #
 # One fused pass per parameter array: read p, g and the optimiser's state,
 # write p and the state, allocate nothing. Arrays are flat views of the
-# parameters; the caller (scratchvae.optim) passes every scalar already cast
+# parameters; the caller (scratchvae.lecture.optim) passes every scalar already cast
 # to the arrays' dtype, because a Python float would make Numba compute a
 # float32 update in float64, and it folds Adam's bias corrections into two
 # per-step scalars, so no element ever calls pow.

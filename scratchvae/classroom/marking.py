@@ -1,7 +1,7 @@
 """The checker: how a student's forward/backward pair is marked, check by check.
 
 :class:`Exercise` says what to mark; the exercises themselves (the list, the
-starter file, :func:`scratchvae.exercises.check` and the command) are in
+starter file, :func:`scratchvae.classroom.exercises.check` and the command) are in
 scratchvae/exercises.py. Each check is worth one point:
 
 * forward: values -- agrees with the reference on seeded random float64 inputs;
@@ -10,7 +10,7 @@ scratchvae/exercises.py. Each check is worth one point:
 * extreme inputs -- forward and backward stay finite and right (logits of +-1e4);
 * backward: values -- on the student's own cache, agrees with the reference;
 * gradient check, your forward -- the backward is the derivative of the
-  student's forward (:func:`scratchvae.gradcheck.check_op`);
+  student's forward (:func:`scratchvae.lecture.gradcheck.check_op`);
 * gradient check, reference forward -- ... and of the reference forward.
 
 A pair that is wrong in the same way twice (the variance used as the scale in
@@ -32,8 +32,8 @@ from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
-from .gaussian import gaussian_log_density_forward, reparameterize_forward
-from .gradcheck import FLOOR, check_op, relative_error
+from scratchvae.lecture.gaussian import gaussian_log_density_forward, reparameterize_forward
+from scratchvae.lecture.gradcheck import FLOOR, check_op, relative_error
 
 __all__ = ["CheckFailed", "Exercise", "Outcome", "Report", "checks_for", "kl_monte_carlo",
            "load", "mark", "reparameterize_moments"]

@@ -1,7 +1,7 @@
 """Modules: the pieces a network is built from.
 
-A module wraps the forward/backward op pairs of :mod:`scratchvae.layers` and
-:mod:`scratchvae.activations` for use in a network. It holds its parameters
+A module wraps the forward/backward op pairs of :mod:`scratchvae.engine.dense` and
+:mod:`scratchvae.engine.activations` for use in a network. It holds its parameters
 in ``params`` and their gradients in ``grads`` (dicts with the same keys),
 keeps the cache of its last ``forward``, and its ``backward`` *adds* the
 parameter gradients into ``grads``, so a module used twice accumulates both
@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from scratchvae.activations import (
+from scratchvae.engine.activations import (
     check_slope,
     leaky_relu_backward,
     leaky_relu_forward,
@@ -29,14 +29,14 @@ from scratchvae.activations import (
     tanh_backward,
     tanh_forward,
 )
-from scratchvae.layers import (
+from scratchvae.engine.dense import (
     INITIALISERS,
     dense_backward,
     dense_forward,
     dense_leaky_relu_backward,
     dense_leaky_relu_forward,
 )
-from scratchvae.validate import check_int, check_rng
+from scratchvae.lecture.validate import check_int, check_rng
 
 __all__ = [
     "Module", "Dense", "DenseLeakyReLU", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Identity",
@@ -123,8 +123,8 @@ class Dense(Module):
     rng : numpy.random.Generator
         Draws the initial weights.
     init : {"he", "glorot", "uniform"}
-        :func:`~scratchvae.layers.he_normal` for a layer feeding a ReLU-family
-        activation, :func:`~scratchvae.layers.glorot_uniform` for tanh, sigmoid or
+        :func:`~scratchvae.engine.dense.he_normal` for a layer feeding a ReLU-family
+        activation, :func:`~scratchvae.engine.dense.glorot_uniform` for tanh, sigmoid or
         a linear output. The bias starts at zero: the random weights already make
         the units differ.
     dtype : float32 or float64
@@ -184,7 +184,7 @@ class DenseLeakyReLU(Dense):
     """:class:`Dense` then :class:`LeakyReLU` (``slope=0``: :class:`ReLU`), fused into one module.
 
     Computes exactly what the two modules compute, with the bias add and the
-    activation in one pass (:func:`~scratchvae.layers.dense_leaky_relu_forward`).
+    activation in one pass (:func:`~scratchvae.engine.dense.dense_leaky_relu_forward`).
     :class:`MLP` builds these for ReLU-family layers.
 
     Derivation: docs/layers.md#dense-relu

@@ -1,6 +1,6 @@
 """Known datasets, checksums and a careful downloader (standard library only).
 
-This is the network half of :mod:`scratchvae.data`; users normally import the names from there.
+This is the network half of :mod:`scratchvae.tools.data`; users normally import the names from there.
 A download is "careful" in three ways, each explained where it happens:
 
 1. every file is checked against a SHA-256 sum published with this package;
@@ -23,7 +23,7 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 from urllib.request import urlopen
 
-from .validate import check_int
+from scratchvae.lecture.validate import check_int
 
 
 class DatasetSpec(NamedTuple):

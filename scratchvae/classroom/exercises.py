@@ -4,8 +4,8 @@ A teacher hands out a starter file, :func:`template`; the student fills in its
 functions; :func:`check` marks them against the package's own implementation.
 From a shell::
 
-    python -m scratchvae.exercises --template student.py   # the starter file
-    python -m scratchvae.exercises student.py              # mark it: a table and a total
+    python -m scratchvae.classroom.exercises --template student.py   # the starter file
+    python -m scratchvae.classroom.exercises student.py              # mark it: a table and a total
 
 Each exercise is one op of the package, a forward/backward pair with the
 package's signatures. The student writes both (their cache may hold whatever
@@ -17,7 +17,7 @@ Guide: docs/exercises.md
 
 Examples
 --------
->>> from scratchvae import layers    # the package's own functions score full marks
+>>> from scratchvae.engine import dense as layers    # the package's own functions score full marks
 >>> report = check(layers, only=["dense"])
 >>> report.score, report.total
 (2, 2)
@@ -31,15 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .gaussian import (
+from scratchvae.lecture.gaussian import (
     kl_standard_normal_backward,
     kl_standard_normal_forward,
     reparameterize_backward,
     reparameterize_forward,
 )
-from .layers import dense_backward, dense_forward, sigmoid_backward, sigmoid_forward
-from .likelihoods import bernoulli_log_likelihood_backward, bernoulli_log_likelihood_forward
-from .marking import (  # the checker: scratchvae/marking.py
+from scratchvae.engine.dense import dense_backward, dense_forward, sigmoid_backward, sigmoid_forward
+from scratchvae.lecture.likelihoods import bernoulli_log_likelihood_backward, bernoulli_log_likelihood_forward
+from scratchvae.classroom.marking import (  # the checker: scratchvae/marking.py
     NOT_ATTEMPTED,
     Exercise,
     Outcome,
@@ -50,7 +50,7 @@ from .marking import (  # the checker: scratchvae/marking.py
     mark,
     reparameterize_moments,
 )
-from .tiny_vae import tiny_vae_backward, tiny_vae_forward  # the last exercise's reference
+from scratchvae.lecture.tiny_vae import tiny_vae_backward, tiny_vae_forward  # the last exercise's reference
 
 __all__ = ["EXERCISES", "Exercise", "Outcome", "Report", "check", "main", "template",
            "tiny_vae_backward", "tiny_vae_forward"]
@@ -249,7 +249,7 @@ def check(path_or_module, only=None):
 
     Examples
     --------
-    >>> from scratchvae import gaussian
+    >>> from scratchvae.lecture import gaussian
     >>> report = check(gaussian, only=["reparameterize", "kl_standard_normal"])
     >>> report.score, report.total
     (10, 10)
@@ -262,7 +262,7 @@ def check(path_or_module, only=None):
         source = str(path_or_module)
         if not Path(source).is_file():
             raise FileNotFoundError(f"{source}: no such file (write a starter file with "
-                                    f"python -m scratchvae.exercises --template {source})")
+                                    f"python -m scratchvae.classroom.exercises --template {source})")
         module, error = load(source)
     outcomes = []
     for index, (name, ex) in enumerate(EXERCISES.items()):
@@ -280,7 +280,7 @@ def check(path_or_module, only=None):
 
 TEMPLATE_HEADER = '''"""Exercises from scratchvae: write each function below, then mark them with
 
-    python -m scratchvae.exercises {name}
+    python -m scratchvae.classroom.exercises {name}
 
 Each function has the signature of the package's own. The checker compares
 yours with the package's on seeded random inputs (float64), checks your
@@ -293,7 +293,9 @@ How the marking works: docs/exercises.md
 
 import numpy as np
 
-from scratchvae import exercises, gaussian, layers, likelihoods  # given forwards, ops to call
+from scratchvae.classroom import exercises  # given forwards
+from scratchvae.lecture import gaussian, likelihoods  # ops to call
+from scratchvae.engine import dense as layers
 '''
 
 
@@ -348,7 +350,7 @@ def _listing():
     return "\n".join(lines)
 
 
-def main(argv=None, prog="python -m scratchvae.exercises"):
+def main(argv=None, prog="python -m scratchvae.classroom.exercises"):
     """Mark a file, write a starter file, or list the exercises; return the exit code.
 
     0 if every check passed (or the starter file was written), 1 if any check

@@ -6,12 +6,12 @@ Every op is a pair of pure functions, the backward right under its forward::
     dx, dW, db = dense_backward(dout, cache)
 
 The activation ops (``relu_forward``, ``sigmoid_backward``, ...) live in
-:mod:`scratchvae.activations` and are re-exported here, so that
-``scratchvae.layers`` offers every op a network is made of. The modules that
-wrap these pairs for building networks (:class:`~scratchvae.modules.Dense`,
-:class:`~scratchvae.modules.MLP`, ...) are in :mod:`scratchvae.modules`.
+:mod:`scratchvae.engine.activations` and are re-exported here, so that
+``scratchvae.engine.dense`` offers every op a network is made of. The modules that
+wrap these pairs for building networks (:class:`~scratchvae.lecture.modules.Dense`,
+:class:`~scratchvae.lecture.modules.MLP`, ...) are in :mod:`scratchvae.lecture.modules`.
 
-Element-wise passes run in the Numba kernels of :mod:`scratchvae.kernels`
+Element-wise passes run in the Numba kernels of :mod:`scratchvae.engine.kernels`
 (flat, contiguous arrays); the exponentials are NumPy ufuncs, which are faster
 here; the matrix products are NumPy's (BLAS). The derivations are in
 ``docs/layers.md``.
@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.activations import (
+from scratchvae.engine.activations import (
     check_slope,
     leaky_relu_backward,
     leaky_relu_forward,
@@ -34,8 +34,8 @@ from scratchvae.activations import (
     tanh_backward,
     tanh_forward,
 )
-from scratchvae.kernels import bias_leaky_relu, leaky_relu_grad_bias
-from scratchvae.validate import as_float_array, check_no_overflow, check_out, check_shape
+from scratchvae.engine.kernels import bias_leaky_relu, leaky_relu_grad_bias
+from scratchvae.lecture.validate import as_float_array, check_no_overflow, check_out, check_shape
 
 __all__ = [
     "dense_forward", "dense_backward", "dense_leaky_relu_forward", "dense_leaky_relu_backward",
@@ -178,7 +178,7 @@ def dense_leaky_relu_forward(x, W, b, slope=0.0):
     r"""``leaky_relu(x @ W + b)`` with the bias add and the activation in one pass.
 
     The same function as :func:`dense_forward` followed by
-    :func:`~scratchvae.activations.leaky_relu_forward` (slope 0: ReLU), and
+    :func:`~scratchvae.engine.activations.leaky_relu_forward` (slope 0: ReLU), and
     the same numbers; fused because a hidden layer's output is read and
     written once instead of three times (see docs/performance.md).
 
@@ -314,7 +314,7 @@ def fan_in_uniform(fan_in, fan_out, rng, dtype=np.float32):
     PyTorch's default for ``nn.Linear`` (its ``kaiming_uniform_`` with
     ``a=sqrt(5)`` reduces to this). The variance :math:`1/(3\,\text{fan\_in})`
     is six times smaller than He's: a network starts closer to linear and
-    its outputs closer to zero. :class:`scratchvae.vae.VAE` uses it, because
+    its outputs closer to zero. :class:`scratchvae.lecture.vae.VAE` uses it, because
     it trained measurably better there (docs/layers.md#initialisation).
 
     Parameters

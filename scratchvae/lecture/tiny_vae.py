@@ -11,14 +11,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .gaussian import (
+from scratchvae.lecture.gaussian import (
     kl_standard_normal_backward,
     kl_standard_normal_forward,
     reparameterize_backward,
     reparameterize_forward,
 )
-from .layers import dense_backward, dense_forward
-from .likelihoods import bernoulli_log_likelihood_backward, bernoulli_log_likelihood_forward
+from scratchvae.engine.dense import dense_backward, dense_forward
+from scratchvae.lecture.likelihoods import bernoulli_log_likelihood_backward, bernoulli_log_likelihood_forward
 
 __all__ = ["TinyVAECache", "tiny_vae_backward", "tiny_vae_forward"]
 
@@ -43,7 +43,7 @@ def tiny_vae_forward(x, eps, W_enc, b_enc, W_dec, b_dec, beta=1.0):
               \ell = z W_{dec} + b_{dec}, \quad
               \text{loss} = \frac1B \sum_b \big[-\log p(x_b | \ell_b) + \beta\,\mathrm{KL}_b\big]
 
-    :class:`scratchvae.vae.VAE` with its hidden layers taken out (docs/vae.md#forward).
+    :class:`scratchvae.lecture.vae.VAE` with its hidden layers taken out (docs/vae.md#forward).
 
     Parameters
     ----------

@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import estimators
-from .gaussian import (
+from scratchvae.lecture import estimators
+from scratchvae.lecture.gaussian import (
     gaussian_log_density_backward,
     gaussian_log_density_forward,
     kl_standard_normal_backward,
@@ -30,15 +30,15 @@ from .gaussian import (
     reparameterize_backward,
     reparameterize_forward,
 )
-from .layers import sigmoid_forward
-from .likelihoods import (
+from scratchvae.engine.dense import sigmoid_forward
+from scratchvae.lecture.likelihoods import (
     bernoulli_log_likelihood_backward,
     bernoulli_log_likelihood_forward,
     gaussian_log_likelihood_backward,
     gaussian_log_likelihood_forward,
 )
-from .modules import MLP, Dense
-from .validate import as_float_array, check_shape
+from scratchvae.lecture.modules import MLP, Dense
+from scratchvae.lecture.validate import as_float_array, check_shape
 
 __all__ = ["VAE", "FORMAT_VERSION", "atomic_savez"]
 
@@ -290,7 +290,7 @@ class VAE:
 
         With ``accumulate=False`` it writes :attr:`grads` instead, which is
         :meth:`zero_grad` and this in one, a pass over every gradient cheaper
-        twice over (see :class:`scratchvae.modules.Module`).
+        twice over (see :class:`scratchvae.lecture.modules.Module`).
 
         The forward's steps, read upwards. With :math:`g` = ``dloss``:
 

@@ -1,9 +1,28 @@
 """scratchvae: the Variational Auto-Encoder built from scratch in NumPy.
 
-Every gradient is written by hand beside the maths it comes from (see
-``docs/``) and checked by finite differences (:mod:`scratchvae.lecture.gradcheck`).
-Modules, in course order: layers, modules, gaussian, likelihoods, vae,
-estimators, optim, data, train, plots; kernels holds the Numba loops they share.
+Every gradient is written by hand beside the maths it comes from (``docs/``)
+and checked by finite differences. Four parts:
+
+* :mod:`scratchvae.lecture`: the course, in plain NumPy, read in this order:
+  tiny_vae, dense, activations, modules, gradcheck, gaussian, gaussian_full,
+  likelihoods, linear_gaussian, vae, estimators, optim, training
+  (``scratchvae/lecture/__init__.py`` says what each holds);
+* :mod:`scratchvae.engine`: the same ops on Numba kernels, for training fast;
+* :mod:`scratchvae.classroom`: exercises and the checker that marks them;
+* :mod:`scratchvae.tools`: the ``scratchvae`` command, data, training loop, plots, benchmark.
 """
 
+from scratchvae.lecture.ops import register_engine
+
 __version__ = "0.1.0"
+
+
+def _numba_ops():
+    # Here, not in the lecture: the lecture never imports the engine. Imported
+    # on first use, so that `import scratchvae` does not load Numba.
+    from scratchvae.engine import NUMBA_OPS
+
+    return NUMBA_OPS
+
+
+register_engine("numba", _numba_ops)

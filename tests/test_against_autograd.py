@@ -10,7 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from scratchvae.lecture.gradcheck import op_checks
+from scratchvae.lecture.ops import LECTURE_OPS
+from scratchvae.tools.gradcheck_report import op_checks
 
 torch = pytest.importorskip("torch")
 
@@ -50,7 +51,7 @@ TORCH = {
 }
 
 
-CHECKS = op_checks(np.random.default_rng(2026))
+CHECKS = op_checks(np.random.default_rng(2026), LECTURE_OPS)
 
 
 def test_every_op_has_a_torch_twin():

@@ -19,10 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchvae.tools.data import (DATASETS, ENV_VAR, ChecksumError, DownloadError, binarize,
+from scratchvae.tools.data import (DATASETS, ENV_VAR, ChecksumError, DownloadError,
                              binarize_fixed, cache_dir, download, find_data_dir, load_mnist,
                              minibatches, read_idx)
-from scratchvae.lecture.validate import skip_checks
 
 # The module object itself (not the function of the same name), to patch its urlopen and specs.
 download_module = importlib.import_module("scratchvae.tools.download")
@@ -442,138 +441,6 @@ def test_unknown_dataset_name():
     for call in (lambda: load_mnist("cifar10"), lambda: find_data_dir("MNIST")):
         with pytest.raises(ValueError, match="dataset: expected one of"):
             call()
-
-
-# ----------------------------------------------------------------------------- binarize
-
-def test_binarize_is_reproducible_and_binary():
-    x = np.random.default_rng(0).random((64, 784))
-    a = binarize(x, np.random.default_rng(42))
-    b = binarize(x, np.random.default_rng(42))
-    c = binarize(x, np.random.default_rng(43))
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, c)
-    assert a.dtype == np.float32 and a.shape == x.shape
-    assert set(np.unique(a)) <= {0.0, 1.0}
-
-
-def test_binarize_mean_matches_x():
-    # Each column is K independent Bernoulli(p) draws, so its mean has standard deviation
-    # sqrt(p (1 - p) / K). A 5-sigma band fails with probability < 6e-7 per column, < 3e-5 for
-    # all 51 together; p = 0 and p = 1 must be exact (u in [0, 1) is never < 0, always < 1).
-    K = 4000
-    p = np.linspace(0.0, 1.0, 51)
-    x = np.broadcast_to(p, (K, p.size))  # (K, 51)
-    mean = binarize(x, np.random.default_rng(7)).mean(axis=0, dtype=np.float64)
-    tolerance = 5 * np.sqrt(p * (1 - p) / K) + 1e-6
-    assert np.all(np.abs(mean - p) <= tolerance), np.max(np.abs(mean - p) / tolerance)
-    assert mean[0] == 0.0 and mean[-1] == 1.0
-
-
-def test_binarize_writes_into_out_and_leaves_global_rng_alone():
-    np.random.seed(0)
-    state = np.random.get_state()[1].copy()
-    x = np.full((3, 4), 0.5, dtype=np.float32)
-    out = np.empty((3, 4), dtype=np.float32)
-    assert binarize(x, np.random.default_rng(0), out=out) is out
-    np.testing.assert_array_equal(np.random.get_state()[1], state)
-
-
-def test_binarize_draws_as_in_published_runs():
-    # Pins which random bits each pixel uses: output element i (C order) compares with the
-    # 16 bits (word[i >> 2] >> 16 (i & 3)) & 0xFFFF. Recorded before rows= existed; a change
-    # here would change every published training run.
-    x = np.random.default_rng(0).random((5, 13)).astype(np.float32)
-    b = binarize(x, np.random.default_rng(1))
-    assert np.packbits(b.astype(bool)).tobytes().hex() == "0eeaf3fe6fa568ed00"
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("rows", [[49, 3, 3, 0, 17, 3, 25], []], ids=["repeats", "empty"])
-def test_binarize_rows_is_bit_for_bit_the_gathered_rows(rows, dtype):
-    # D = 13, so the 4-pixel words straddle rows; rows repeat and come in any order.
-    x = np.random.default_rng(0).random((50, 13)).astype(dtype)
-    rows = np.array(rows, dtype=np.int64)
-    rng_rows, rng_gather = np.random.default_rng(1), np.random.default_rng(1)
-    got = binarize(x, rng_rows, rows=rows)
-    np.testing.assert_array_equal(got, binarize(x[rows], rng_gather))
-    assert got.shape == (len(rows), 13) and got.dtype == np.float32
-    assert rng_rows.bit_generator.state == rng_gather.bit_generator.state
-
-
-def test_binarize_rows_on_mnist_is_the_old_training_step(mnist):
-    # The first minibatches of an epoch, drawn as the training loop draws them.
-    rng_rows, rng_gather = np.random.default_rng(0), np.random.default_rng(0)
-    batches = minibatches(len(mnist.x_train), 128, np.random.default_rng(0))
-    with skip_checks():
-        for _, idx in zip(range(5), batches):
-            np.testing.assert_array_equal(binarize(mnist.x_train, rng_rows, rows=idx),
-                                          binarize(mnist.x_train[idx], rng_gather))
-    assert rng_rows.bit_generator.state == rng_gather.bit_generator.state
-
-
-def test_binarize_rows_writes_into_out():
-    x = np.random.default_rng(0).random((10, 3))
-    rows = np.array([4, 1])
-    out = np.empty((2, 3), dtype=np.float32)
-    assert binarize(x, np.random.default_rng(0), out=out, rows=rows) is out
-    np.testing.assert_array_equal(out, binarize(x[rows], np.random.default_rng(0)))
-    with pytest.raises(ValueError, match=r"out: expected a C-contiguous float32 array of shape "
-                                         r"\(2, 3\), got float32 array of shape \(10, 3\)"):
-        binarize(x, np.random.default_rng(0), out=np.empty((10, 3), np.float32), rows=rows)
-
-
-@pytest.mark.parametrize("rows, message", [
-    (np.array([0.0, 1.0]), r"rows: expected a 1-dimensional array of integer indices, "
-                           r"got float64 of shape \(2,\)"),
-    (np.array([True, False, True, False]), r"integer indices, got bool of shape \(4,\)"),
-    (np.array([[0, 1], [2, 3]], dtype=np.int64), r"rows: expected a 1-dimensional array of "
-                                                 r"integer indices, got int64 of shape \(2, 2\)"),
-    (np.array([0, 4, 1]), r"rows: expected indices in \[0, 4\) \(the rows of x\), "
-                          r"got 4 at index 1"),
-    (np.array([2, 3, -1]), r"rows: expected indices in \[0, 4\) \(the rows of x\), "
-                           r"got -1 at index 2"),
-], ids=["float", "bool", "2-D", "too large", "negative"])
-def test_binarize_rows_errors_name_rows(rows, message):
-    x = np.zeros((4, 3))
-    with pytest.raises(ValueError, match=message):
-        binarize(x, np.random.default_rng(0), rows=rows)
-    # Checked inside skip_checks too: the kernel does not check bounds.
-    with skip_checks(), pytest.raises(ValueError, match=message):
-        binarize(x, np.random.default_rng(0), rows=rows)
-
-
-@pytest.mark.parametrize("x, message", [
-    (np.array([0.5, 1.5]), r"x: expected values in \[0, 1\], got 1.5 at index \(1,\)"),
-    (np.array([-0.1, 0.5]), r"x: expected values in \[0, 1\], got -0.1"),
-    (np.array([np.nan, 0.5]), "x: expected finite values, got nan"),
-    (np.array([0, 255], dtype=np.uint8), r"x: expected values in \[0, 1\], got 255.0"),
-])
-def test_binarize_rejects_x_outside_unit_interval(x, message):
-    with pytest.raises(ValueError, match=message):
-        binarize(x, np.random.default_rng(0))
-    with pytest.raises(ValueError, match=message):
-        binarize_fixed(x)
-
-
-def test_binarize_argument_errors():
-    x = np.zeros((2, 3))
-    with pytest.raises(ValueError, match="rng: expected a numpy.random.Generator"):
-        binarize(x, np.random)
-    with pytest.raises(ValueError, match=r"out: expected a C-contiguous float32 array of shape \(2, 3\)"):
-        binarize(x, np.random.default_rng(0), out=np.empty((2, 3)))
-    with pytest.raises(ValueError, match=r"x: expected a 2-dimensional array \(N, D\) when rows "
-                                         r"is given, got shape \(6,\)"):
-        binarize(x.reshape(-1), np.random.default_rng(0), rows=np.array([0]))
-
-
-def test_binarize_fixed_is_a_threshold():
-    x = np.array([[0.0, 0.49, 0.5, 0.51, 1.0]])
-    np.testing.assert_array_equal(binarize_fixed(x), [[0, 0, 0, 1, 1]])
-    np.testing.assert_array_equal(binarize_fixed(x, threshold=0.0), [[0, 1, 1, 1, 1]])
-    assert binarize_fixed(x).dtype == np.float32
-    with pytest.raises(ValueError, match="threshold: expected a number in"):
-        binarize_fixed(x, threshold=1.0)
 
 
 # ----------------------------------------------------------------------------- minibatches

@@ -28,7 +28,8 @@ PERFECT = """
         reparameterize_backward,
         reparameterize_forward,
     )
-    from scratchvae.engine.dense import dense_backward, sigmoid_backward, sigmoid_forward
+    from scratchvae.lecture.activations import sigmoid_backward, sigmoid_forward
+    from scratchvae.lecture.dense import dense_backward
     from scratchvae.lecture.likelihoods import (
         bernoulli_log_likelihood_backward,
         bernoulli_log_likelihood_forward,
@@ -99,7 +100,7 @@ BUGS = {
     "tiny VAE without the KL path into mu and log_var": ("tiny_vae", """
         import numpy as np
         from scratchvae.lecture import gaussian
-        from scratchvae.engine import dense as layers
+        from scratchvae.lecture import dense as layers
         from scratchvae.lecture import likelihoods
         def tiny_vae_backward(dloss, cache):
             dreconstruction = np.full(cache.batch, -dloss / cache.batch)

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from scratchvae.lecture import gaussian as g
+from scratchvae.lecture import gaussian_full as gf
 from scratchvae.lecture.gradcheck import assert_gradients_match
 
 shapes = st.tuples(st.integers(1, 4), st.integers(1, 5))  # (B, D_z)
@@ -271,7 +272,7 @@ def kl_full_covariance_of_sym(mu0, cov0, mu1, cov1):
     serves. (The gradient of the trace/log-det formula at a symmetric point is
     that symmetric G; a non-symmetric "gradient" would be wrong here.)
     """
-    return g.kl_full_covariance_forward(mu0, sym(cov0), mu1, sym(cov1))
+    return gf.kl_full_covariance_forward(mu0, sym(cov0), mu1, sym(cov1))
 
 
 def spd(rng, batch, k, scale=1.0):
@@ -293,8 +294,8 @@ def full_pairs(draw, mu_scale=1.0, cov_scales=(1.0, 1.0)):
 
 @given(full_pairs())
 def test_kl_full_covariance_gradcheck(pair):
-    _, cache = g.kl_full_covariance_forward(*pair)
-    grads = g.kl_full_covariance_backward(np.ones(pair[0].shape[:-1]), cache)
+    _, cache = gf.kl_full_covariance_forward(*pair)
+    grads = gf.kl_full_covariance_backward(np.ones(pair[0].shape[:-1]), cache)
     # Random matrices leave no structure to steer clear of, so keep every
     # gradient entry >= 1e-4 in size (see the module docstring) by filtering.
     # The sizes come from the backward under test; that is safe: a wrong
@@ -302,7 +303,7 @@ def test_kl_full_covariance_gradcheck(pair):
     # returned zeros would filter out everything, which Hypothesis reports.
     assume(min(np.abs(d).min() for d in grads) >= 1e-4)
     inputs = dict(zip(["mu0", "cov0", "mu1", "cov1"], pair))
-    assert_gradients_match(kl_full_covariance_of_sym, g.kl_full_covariance_backward, inputs)
+    assert_gradients_match(kl_full_covariance_of_sym, gf.kl_full_covariance_backward, inputs)
     for dcov in grads[1::2]:
         np.testing.assert_allclose(dcov, sym(dcov), rtol=1e-12, atol=1e-15)
 
@@ -322,7 +323,7 @@ def test_kl_full_covariance_matches_monte_carlo(rng):
     cov0, cov1 = spd(rng, (), k), spd(rng, (), k)
     z = mu0 + rng.standard_normal((n, k)) @ np.linalg.cholesky(cov0).T  # (n, k), rows ~ q
     estimate, se = monte_carlo(log_density_full(z, mu0, cov0) - log_density_full(z, mu1, cov1))
-    kl, _ = g.kl_full_covariance_forward(mu0, cov0, mu1, cov1)
+    kl, _ = gf.kl_full_covariance_forward(mu0, cov0, mu1, cov1)
     assert abs(estimate - kl) <= 4 * se
 
 
@@ -338,11 +339,11 @@ def test_kl_diagonal_matches_full_covariance(data):
     eye = np.eye(shape[1])  # (D_z, D_z)
     cov0, cov1 = eye * np.exp(log_var0)[:, None, :], eye * np.exp(log_var1)[:, None, :]  # (B, D_z, D_z)
     kl, cache = g.kl_diagonal_forward(mu0, log_var0, mu1, log_var1)
-    kl_full, cache_full = g.kl_full_covariance_forward(mu0, cov0, mu1, cov1)
+    kl_full, cache_full = gf.kl_full_covariance_forward(mu0, cov0, mu1, cov1)
     np.testing.assert_allclose(kl_full, kl, rtol=1e-10, atol=1e-14)
     dkl = np.ones(shape[0])
     dmu0, dlog_var0, dmu1, dlog_var1 = g.kl_diagonal_backward(dkl, cache)
-    dmu0_f, dcov0, dmu1_f, dcov1 = g.kl_full_covariance_backward(dkl, cache_full)
+    dmu0_f, dcov0, dmu1_f, dcov1 = gf.kl_full_covariance_backward(dkl, cache_full)
     np.testing.assert_allclose(dmu0_f, dmu0, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(dmu1_f, dmu1, rtol=1e-10, atol=1e-12)
     diag0, diag1 = np.diagonal(dcov0, 0, 1, 2), np.diagonal(dcov1, 0, 1, 2)  # (B, D_z)
@@ -356,28 +357,28 @@ def test_kl_of_a_distribution_to_itself_is_zero(rng):
     assert (g.kl_standard_normal_forward(zeros, zeros)[0] == 0).all()
     assert (g.kl_diagonal_forward(mu, log_var, mu, log_var)[0] == 0).all()
     mu, cov = rng.standard_normal((4, 3)), spd(rng, (4,), 3)
-    np.testing.assert_allclose(g.kl_full_covariance_forward(mu, cov, mu, cov)[0], 0, atol=1e-14)
+    np.testing.assert_allclose(gf.kl_full_covariance_forward(mu, cov, mu, cov)[0], 0, atol=1e-14)
 
 
 def test_kl_full_covariance_single_is_batch_of_one(rng):
     mu0, mu1 = rng.standard_normal(3), rng.standard_normal(3)
     cov0, cov1 = spd(rng, (), 3), spd(rng, (), 3)
-    kl, cache = g.kl_full_covariance_forward(mu0, cov0, mu1, cov1)
-    batch, cache_batch = g.kl_full_covariance_forward(mu0[None], cov0[None], mu1[None], cov1[None])
+    kl, cache = gf.kl_full_covariance_forward(mu0, cov0, mu1, cov1)
+    batch, cache_batch = gf.kl_full_covariance_forward(mu0[None], cov0[None], mu1[None], cov1[None])
     assert isinstance(kl, np.ndarray) and kl.shape == () and batch.shape == (1,)
     assert kl == batch[0]
-    grads = g.kl_full_covariance_backward(np.ones(()), cache)
-    for single, batched in zip(grads, g.kl_full_covariance_backward(np.ones(1), cache_batch)):
+    grads = gf.kl_full_covariance_backward(np.ones(()), cache)
+    for single, batched in zip(grads, gf.kl_full_covariance_backward(np.ones(1), cache_batch)):
         np.testing.assert_array_equal(single, batched[0])
-    assert g.kl_full_covariance is g.kl_full_covariance_forward
+    assert gf.kl_full_covariance is gf.kl_full_covariance_forward
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @given(pair=full_pairs(mu_scale=1e3, cov_scales=(1e-3, 1e3)) | full_pairs(cov_scales=(1e3, 1e-3)))
 def test_kl_full_covariance_extremes(dtype, pair):
     mu0, cov0, mu1, cov1 = (x.astype(dtype) for x in pair)
-    kl, cache = g.kl_full_covariance_forward(mu0, sym(cov0), mu1, sym(cov1))
-    grads = g.kl_full_covariance_backward(np.ones(kl.shape, dtype), cache)
+    kl, cache = gf.kl_full_covariance_forward(mu0, sym(cov0), mu1, sym(cov1))
+    grads = gf.kl_full_covariance_backward(np.ones(kl.shape, dtype), cache)
     assert kl.dtype == dtype and all(d.dtype == dtype for d in grads)
     assert all_finite(kl, *grads) and (kl >= 0).all()
 
@@ -447,15 +448,15 @@ ASYMMETRIC = np.array([[2.0, 0.5], [0.4, 1.0]])
         (lambda: g.kl_diagonal_forward(M, M, M, NAN), r"^log_var1: expected finite"),
         (lambda: g.gaussian_log_density_forward(np.zeros((1, 3)), M, M), r"^z: expected shape"),
         (lambda: g.gaussian_log_density_forward(M, M, INF), r"^log_var: expected finite"),
-        (lambda: g.kl_full_covariance_forward(np.zeros(2), NOT_SPD, np.zeros(2), np.eye(2)),
+        (lambda: gf.kl_full_covariance_forward(np.zeros(2), NOT_SPD, np.zeros(2), np.eye(2)),
          r"^cov0: expected a symmetric positive-definite matrix, got smallest eigenvalue -1"),
-        (lambda: g.kl_full_covariance_forward(np.zeros(2), np.eye(2), np.zeros(2), ASYMMETRIC),
+        (lambda: gf.kl_full_covariance_forward(np.zeros(2), np.eye(2), np.zeros(2), ASYMMETRIC),
          r"^cov1: expected a symmetric positive-definite matrix, got \[0, 1\] = 0.5 but \[1, 0\] = 0.4"),
-        (lambda: g.kl_full_covariance_forward(np.zeros(2), np.eye(2), np.zeros(3), np.eye(2)),
+        (lambda: gf.kl_full_covariance_forward(np.zeros(2), np.eye(2), np.zeros(3), np.eye(2)),
          r"^mu1: expected shape \(2,\)"),
-        (lambda: g.kl_full_covariance_forward(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2)),
+        (lambda: gf.kl_full_covariance_forward(np.zeros(2), np.eye(3), np.zeros(2), np.eye(2)),
          r"^cov0: expected shape \(2, 2\)"),
-        (lambda: g.kl_full_covariance_forward(np.zeros(2), np.eye(2), np.zeros(2), np.eye(2) * np.nan),
+        (lambda: gf.kl_full_covariance_forward(np.zeros(2), np.eye(2), np.zeros(2), np.eye(2) * np.nan),
          r"^cov1: expected finite values"),
         (lambda: g.kl_standard_normal_backward(np.ones(3), g.kl_standard_normal_forward(M, M)[1]),
          r"^dkl: expected shape \(2\)"),

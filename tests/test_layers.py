@@ -1,4 +1,4 @@
-"""The dense layer, the activations and initialisation (scratchvae/layers.py)."""
+"""The lecture's dense layer, activations and initialisation (scratchvae/lecture/dense.py, activations.py)."""
 
 import re
 
@@ -9,11 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from scratchvae.lecture.gradcheck import assert_gradients_match
-from scratchvae.engine.dense import (
-    dense_backward,
-    dense_forward,
-    dense_leaky_relu_backward,
-    dense_leaky_relu_forward,
+from scratchvae.lecture.dense import dense_backward, dense_forward
+from scratchvae.lecture.activations import (
     leaky_relu_backward,
     leaky_relu_forward,
     relu_backward,
@@ -26,7 +23,6 @@ from scratchvae.engine.dense import (
     tanh_forward,
 )
 from scratchvae.lecture.modules import Dense
-from scratchvae.lecture.validate import skip_checks
 
 
 def leaky_relu_02_forward(x):
@@ -233,56 +229,6 @@ def test_leaky_relu_rejects_bad_slope(slope):
 
 
 # --- Dense + (leaky) ReLU, fused ---------------------------------------------------
-
-
-@pytest.mark.parametrize("slope", [0.0, 0.1])
-def test_dense_leaky_relu_gradcheck(slope, rng):
-    x = rng.normal(size=(4, 5))
-    W = rng.normal(size=(5, 3))
-    b = rng.normal(size=3)
-    # keep every pre-activation clear of the kink at 0 (the stencil spans +-2e-3)
-    b += np.where(np.abs(x @ W + b) < 0.05, 0.2, 0.0).max(axis=0)
-    assert np.abs(x @ W + b).min() > 0.01
-    assert_gradients_match(
-        lambda x, W, b: dense_leaky_relu_forward(x, W, b, slope),
-        dense_leaky_relu_backward,
-        {"x": x, "W": W, "b": b},
-    )
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("slope", [0.0, 0.01])
-def test_fused_dense_relu_equals_the_composition(dtype, slope, rng):
-    """Same function, same numbers: the fusion only saves passes over memory."""
-    x, W, b = (rng.normal(size=s).astype(dtype) for s in [(6, 5), (5, 4), (4,)])
-    dout = rng.normal(size=(6, 4)).astype(dtype)
-    fused, fused_cache = dense_leaky_relu_forward(x, W, b, slope)
-    pre, dense_cache = dense_forward(x, W, b)
-    out, act_cache = leaky_relu_forward(pre, slope)
-    np.testing.assert_array_equal(fused, out)
-    dx, dW, db = dense_backward(leaky_relu_backward(dout, act_cache), dense_cache)
-    fdx, fdW, fdb = dense_leaky_relu_backward(dout, fused_cache)
-    tol = 1e-6 if dtype == np.float32 else 1e-14
-    for got, want in ((fdx, dx), (fdW, dW), (fdb, db)):
-        assert got.dtype == dtype
-        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
-    assert dense_leaky_relu_backward(dout, fused_cache, input_grad=False)[0] is None
-
-
-@pytest.mark.parametrize("backward", [dense_backward, dense_leaky_relu_backward])
-def test_backward_out_must_fit_the_parameters(backward, rng):
-    """A wrong out array is refused, even inside skip_checks: a kernel would write past its end."""
-    W, b = rng.normal(size=(3, 2)), np.zeros(2)
-    forward = dense_forward if backward is dense_backward else dense_leaky_relu_forward
-    _, cache = forward(rng.normal(size=(4, 3)), W, b)
-    dout = rng.normal(size=(4, 2))
-    dW, db = np.empty_like(W), np.empty_like(b)
-    assert backward(dout, cache, out=(dW, db))[1] is dW
-    with skip_checks():
-        for out, name in [((dW, np.empty(3)), "out[1]"), ((dW.T, db), "out[0]"),
-                          ((dW.astype(np.float32), db), "out[0]"), ((dW, [0.0, 0.0]), "out[1]")]:
-            with pytest.raises(ValueError, match=rf"^{re.escape(name)}: expected a C-contiguous"):
-                backward(dout, cache, out=out)
 
 
 # --- Initialisation ------------------------------------------------------------

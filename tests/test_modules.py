@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 
 from scratchvae.lecture.gradcheck import directional_check
-from scratchvae.engine.dense import dense_backward, dense_forward, relu_forward
+from scratchvae.lecture.activations import relu_forward
+from scratchvae.lecture.dense import dense_backward, dense_forward
 from scratchvae.lecture.modules import (
+    LeakyReLU,
     ACTIVATIONS,
     MLP,
     Dense,
-    DenseLeakyReLU,
     Identity,
     ReLU,
     Sequential,
@@ -105,12 +106,11 @@ def test_sequential_exposes_childrens_arrays_under_prefixed_names(rng):
 
 def test_mlp_builds_dense_activation_pairs(rng):
     encoder = MLP([784, 400], "relu", rng=rng)
-    # ReLU-family layers come fused with their Dense layer
-    assert [type(m) for m in encoder.modules] == [DenseLeakyReLU]
-    assert encoder.modules[0].init == "he" and encoder.modules[0].slope == 0.0
+    assert [type(m) for m in encoder.modules] == [Dense, ReLU]
+    assert encoder.modules[0].init == "he"
     leaky = MLP([5, 4, 3], "leaky_relu", rng=rng, final_activation="identity")
-    assert [type(m) for m in leaky.modules] == [DenseLeakyReLU, Dense, Identity]
-    assert leaky.modules[0].slope == 0.01
+    assert [type(m) for m in leaky.modules] == [Dense, LeakyReLU, Dense, Identity]
+    assert leaky.modules[1].slope == 0.01
     model = small_mlp(rng)
     assert [type(m) for m in model.modules] == [Dense, Tanh] * 2 + [Dense, Identity]
     assert all(m.init == "glorot" for m in model.modules[::2])

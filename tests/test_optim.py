@@ -13,14 +13,19 @@ import numpy as np
 import pytest
 
 from scratchvae.engine import kernels
+from scratchvae.engine import optim as fast
 from scratchvae.lecture.modules import Dense
 from scratchvae.lecture.optim import OPTIMIZERS, SGD, Adagrad, Adam, make_optimizer
 
 # name -> build with float64 hyper-parameters that make every term matter
+# (the engine's optimisers, "<name>-numba", must pass every test the lecture's pass)
 BUILD = {
     "sgd": lambda params: SGD(params, lr=0.1, momentum=0.9),
     "adagrad": lambda params: Adagrad(params, lr=0.1),
     "adam": lambda params: Adam(params, lr=0.01),
+    "sgd-numba": lambda params: fast.SGD(params, lr=0.1, momentum=0.9),
+    "adagrad-numba": lambda params: fast.Adagrad(params, lr=0.1),
+    "adam-numba": lambda params: fast.Adam(params, lr=0.01),
 }
 
 
@@ -35,16 +40,19 @@ def make(name, p0, dtype=np.float64, **kwargs):
     """Return (param, grad buffer, optimiser) for a one-parameter problem."""
     w = np.array(p0, dtype=dtype)
     dw = np.zeros_like(w)
-    opt = OPTIMIZERS[name]([("w", w, dw)], **kwargs) if kwargs else BUILD[name]([("w", w, dw)])
+    base, _, engine = name.partition("-")
+    classes = fast.ENGINE_OPTIMIZERS if engine == "numba" else OPTIMIZERS
+    opt = classes[base]([("w", w, dw)], **kwargs) if kwargs else BUILD[name]([("w", w, dw)])
     return w, dw, opt
 
 
 # --- steps worked out by hand -------------------------------------------------
 
 
-def test_sgd_steps_by_hand():
+@pytest.mark.parametrize("engine", ["", "-numba"])
+def test_sgd_steps_by_hand(engine):
     # v = mu v + g;  p = p - lr v,  with lr = 0.1, mu = 0.5, p0 = (1, -2), v0 = 0.
-    w, dw, opt = make("sgd", [1.0, -2.0], lr=0.1, momentum=0.5)
+    w, dw, opt = make("sgd" + engine, [1.0, -2.0], lr=0.1, momentum=0.5)
     expected = [
         # g1 = (1, 2):  v = (1, 2);                       p = (1 - 0.1, -2 - 0.2)
         ([1.0, 2.0], [0.9, -2.2]),
@@ -56,25 +64,27 @@ def test_sgd_steps_by_hand():
     for g, p in expected:
         run(opt, dw, [g])
         np.testing.assert_allclose(w, p, rtol=1e-14)
-    np.testing.assert_allclose(opt.state["v"][0], [1.75, 2.5], rtol=1e-14)
+    np.testing.assert_allclose(opt.state["u"][0], [1.75, 2.5], rtol=1e-14)
 
 
-def test_sgd_momentum_is_a_geometric_series():
+@pytest.mark.parametrize("engine", ["", "-numba"])
+def test_sgd_momentum_is_a_geometric_series(engine):
     # On a constant g, v_t = g (1 + mu + ... + mu^(t-1)) = g (1 - mu^t) / (1 - mu), so
     # p_T = p0 - lr sum_{t=1..T} v_t = p0 - lr g / (1 - mu) * (T - mu (1 - mu^T) / (1 - mu)).
     lr, mu, g = 0.1, 0.9, np.array([0.5, -3.0])
-    w, dw, opt = make("sgd", [1.0, 2.0], lr=lr, momentum=mu)
+    w, dw, opt = make("sgd" + engine, [1.0, 2.0], lr=lr, momentum=mu)
     for T in range(1, 21):
         run(opt, dw, [g])
         series = T - mu * (1 - mu**T) / (1 - mu)
         np.testing.assert_allclose(w, [1.0, 2.0] - lr * g / (1 - mu) * series, rtol=1e-13)
-        np.testing.assert_allclose(opt.state["v"][0], g * (1 - mu**T) / (1 - mu), rtol=1e-13)
+        np.testing.assert_allclose(opt.state["u"][0], g * (1 - mu**T) / (1 - mu), rtol=1e-13)
 
 
-def test_adagrad_steps_by_hand():
+@pytest.mark.parametrize("engine", ["", "-numba"])
+def test_adagrad_steps_by_hand(engine):
     # s = s + g^2;  p = p - lr g / (sqrt(s) + eps),  lr = 0.1, p0 = (1, -2), s0 = 0.
     # eps = 1e-10 moves these numbers by less than 1e-11.
-    w, dw, opt = make("adagrad", [1.0, -2.0], lr=0.1)
+    w, dw, opt = make("adagrad" + engine, [1.0, -2.0], lr=0.1)
     expected = [
         # g1 = (3, -4): s = (9, 16), sqrt = (3, 4);   p = (1 - 0.1, -2 + 0.1)
         ([3.0, -4.0], [0.9, -1.9]),
@@ -89,12 +99,13 @@ def test_adagrad_steps_by_hand():
     np.testing.assert_allclose(opt.state["s"][0], [169.0, 25.0], rtol=1e-14)
 
 
-def test_adam_steps_by_hand():
+@pytest.mark.parametrize("engine", ["", "-numba"])
+def test_adam_steps_by_hand(engine):
     # m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  m^ = m / (1 - b1^t);  v^ = v / (1 - b2^t);
     # p = p - lr m^ / (sqrt(v^) + eps).  With lr = 0.1, b1 = 0.5, b2 = 0.75 and the gradients
     # below, sqrt(v^) = (2, 4) at every step; eps = 1 is large on purpose, so that adding it
     # to sqrt(v) instead of sqrt(v^) would give other numbers.
-    w, dw, opt = make("adam", [1.0, -2.0], lr=0.1, betas=(0.5, 0.75), eps=1.0)
+    w, dw, opt = make("adam" + engine, [1.0, -2.0], lr=0.1, betas=(0.5, 0.75), eps=1.0)
     expected = [
         # t=1, g = (2, -4): m = (1, -2), v = (1, 4); m^ = m / 0.5 = (2, -4), v^ = v / 0.25 = (4, 16)
         #   step = 0.1 (2 / (2 + 1), -4 / (4 + 1))
@@ -201,7 +212,8 @@ def test_state_dict_round_trip_continues_bit_identically(name, dtype, rng):
     random_steps(opt, params, grads[3:])
 
     # A fresh optimiser with another learning rate: loading must restore that too.
-    restored = OPTIMIZERS[name](saved_params, lr=0.5)
+    base, _, engine = name.partition("-")
+    restored = (fast.ENGINE_OPTIMIZERS if engine else OPTIMIZERS)[base](saved_params, lr=0.5)
     buffer.seek(0)
     with np.load(buffer, allow_pickle=False) as npz:
         restored.load_state_dict(dict(npz))
@@ -337,7 +349,7 @@ def test_update_kernel_matches_reference(name, dtype, rng):
 
 # name -> (torch optimiser with the same settings as BUILD, our state name -> torch's)
 TORCH = {
-    "sgd": (lambda t, ps: t.optim.SGD(ps, lr=0.1, momentum=0.9), {"v": "momentum_buffer"}),
+    "sgd": (lambda t, ps: t.optim.SGD(ps, lr=0.1, momentum=0.9), {"u": "momentum_buffer"}),
     "adagrad": (lambda t, ps: t.optim.Adagrad(ps, lr=0.1), {"s": "sum"}),
     "adam": (lambda t, ps: t.optim.Adam(ps, lr=0.01), {"m": "exp_avg", "v": "exp_avg_sq"}),
 }

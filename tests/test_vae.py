@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from scratchvae.lecture.gaussian import kl_standard_normal_forward
-from scratchvae.lecture.gradcheck import MODEL_CHECKS, model_check, numerical_gradient, relative_error
+from scratchvae.lecture.gradcheck import numerical_gradient, relative_error
+from scratchvae.tools.gradcheck_report import MODEL_CHECKS, model_check
 from scratchvae.lecture.vae import FORMAT_VERSION, VAE
 
 

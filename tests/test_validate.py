@@ -1,4 +1,4 @@
-"""The argument checks: messages that name the argument, and the skip_checks switch."""
+"""The argument checks: messages that name the argument."""
 
 import numpy as np
 import pytest
@@ -13,8 +13,6 @@ from scratchvae.lecture.validate import (
     check_same_shape,
     check_shape,
     check_unit_interval,
-    checks_enabled,
-    skip_checks,
 )
 
 
@@ -41,38 +39,13 @@ def test_as_float_array_keeps_float_precision_and_converts_integers():
     assert as_float_array("x", [True, False]).dtype == np.float64
 
 
-def test_skip_checks_lets_values_through_and_restores_itself():
-    bad = np.array([[np.nan, 2.0]])
-    assert checks_enabled()
-    with skip_checks():
-        assert not checks_enabled()
-        assert check_finite("x", bad) is bad
-        check_unit_interval("x", bad)
-        check_shape("x", bad, (5, 5))
-        # An op inside the block does not scan its inputs.
-        z, _ = reparameterize_forward(bad, np.zeros_like(bad), np.zeros_like(bad))
-        assert np.isnan(z[0, 0])
-    assert checks_enabled()
-    with pytest.raises(ValueError, match="mu: expected finite values"):
-        reparameterize_forward(bad, np.zeros_like(bad), np.zeros_like(bad))
-
-
-def test_skip_checks_restores_after_an_exception():
-    with pytest.raises(RuntimeError):
-        with skip_checks():
-            raise RuntimeError("boom")
-    assert checks_enabled()
-
-
-def test_check_int_and_check_rng_hold_even_inside_skip_checks():
-    """Counts and generators are single values, checked always."""
-    with skip_checks():
-        assert check_int("k", np.int64(3)) == 3
-        for bad in (0, 2.5, True, "3"):
-            with pytest.raises(ValueError, match=r"^k: expected an integer >= 1, got "):
-                check_int("k", bad)
-        assert check_int("n", 0, minimum=0) == 0
-        rng = np.random.default_rng(0)
-        assert check_rng(rng) is rng
-        with pytest.raises(ValueError, match=r"^rng: expected a numpy.random.Generator .* got module$"):
-            check_rng(np.random)
+def test_check_int_and_check_rng():
+    assert check_int("k", np.int64(3)) == 3
+    for bad in (0, 2.5, True, "3"):
+        with pytest.raises(ValueError, match=r"^k: expected an integer >= 1, got "):
+            check_int("k", bad)
+    assert check_int("n", 0, minimum=0) == 0
+    rng = np.random.default_rng(0)
+    assert check_rng(rng) is rng
+    with pytest.raises(ValueError, match=r"^rng: expected a numpy.random.Generator .* got module$"):
+        check_rng(np.random)

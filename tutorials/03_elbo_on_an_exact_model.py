@@ -20,7 +20,7 @@ import argparse
 
 import numpy as np
 
-from scratchvae.lecture.gaussian import kl_full_covariance_forward
+from scratchvae.lecture.gaussian_full import kl_full_covariance_forward
 from scratchvae.lecture.linear_gaussian import (linear_gaussian_elbo, linear_gaussian_log_marginal,
                                         linear_gaussian_posterior)
 

@@ -20,6 +20,7 @@ from scratchvae.lecture.gaussian import (kl_standard_normal_backward, kl_standar
 from scratchvae.lecture.likelihoods import (bernoulli_log_likelihood_backward,
                                     bernoulli_log_likelihood_forward)
 from scratchvae.lecture.optim import Adam
+from scratchvae.lecture.training import binarize
 from scratchvae.lecture.vae import VAE
 
 parser = argparse.ArgumentParser(description="Tutorial 4: one training step by hand.")
@@ -35,7 +36,7 @@ def show(name, array):
 
 # --- The batch and the model -------------------------------------------------------
 mnist = data.load_mnist()  # x_train: (60000, 784) grey levels in [0, 1]
-x = data.binarize(mnist.x_train[:B], rng)  # (B, 784): each pixel a fresh 0/1 draw
+x = binarize(mnist.x_train[:B], rng)  # (B, 784): each pixel a fresh 0/1 draw
 model = VAE(784, hidden=hidden, latent_dim=D_z, seed=0)  # float32, as for training
 eps = rng.standard_normal((B, D_z), dtype=np.float32)  # (B, D_z): the noise, drawn once
 print(f"A {784}-{hidden[0]}-{D_z} VAE, a batch of B = {B} binarised MNIST digits.\n")

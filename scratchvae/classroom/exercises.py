@@ -17,7 +17,7 @@ Guide: docs/exercises.md
 
 Examples
 --------
->>> from scratchvae.engine import dense as layers    # the package's own functions score full marks
+>>> from scratchvae.lecture import dense as layers    # the package's own functions score full marks
 >>> report = check(layers, only=["dense"])
 >>> report.score, report.total
 (2, 2)
@@ -37,7 +37,8 @@ from scratchvae.lecture.gaussian import (
     reparameterize_backward,
     reparameterize_forward,
 )
-from scratchvae.engine.dense import dense_backward, dense_forward, sigmoid_backward, sigmoid_forward
+from scratchvae.lecture.activations import sigmoid_backward, sigmoid_forward
+from scratchvae.lecture.dense import dense_backward, dense_forward
 from scratchvae.lecture.likelihoods import bernoulli_log_likelihood_backward, bernoulli_log_likelihood_forward
 from scratchvae.classroom.marking import (  # the checker: scratchvae/marking.py
     NOT_ATTEMPTED,
@@ -295,7 +296,7 @@ import numpy as np
 
 from scratchvae.classroom import exercises  # given forwards
 from scratchvae.lecture import gaussian, likelihoods  # ops to call
-from scratchvae.engine import dense as layers
+from scratchvae.lecture import activations, dense
 '''
 
 

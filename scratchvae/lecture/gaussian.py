@@ -9,8 +9,8 @@ q(z | x) = N(mu, diag(exp(log_var))) (note 000, eq. (7)). These ops turn
 * ``kl_diagonal``: KL between two diagonal Gaussians (note 000, eq. (11));
 * ``gaussian_log_density``: log q(z), which the estimator L^A needs.
 
-The full-covariance KL of note 000, eq. (11), lives in scratchvae/gaussian_full.py
-and is re-exported here.
+The full-covariance KL of note 000 (11) is the next module,
+:mod:`scratchvae.lecture.gaussian_full`.
 
 B is the batch size, D_z the latent dimension.
 Derivations: docs/gaussian.md
@@ -21,12 +21,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.engine import kernels
-from scratchvae.lecture.gaussian_full import (  # the full-covariance KL lives in gaussian_full.py
-    kl_full_covariance,
-    kl_full_covariance_backward,
-    kl_full_covariance_forward,
-)
 from scratchvae.lecture.validate import as_float_array, check_no_overflow, check_same_shape, check_shape
 
 __all__ = [
@@ -34,9 +28,6 @@ __all__ = [
     "gaussian_log_density_forward",
     "kl_diagonal_backward",
     "kl_diagonal_forward",
-    "kl_full_covariance",
-    "kl_full_covariance_backward",
-    "kl_full_covariance_forward",
     "kl_standard_normal_backward",
     "kl_standard_normal_forward",
     "reparameterize_backward",
@@ -60,6 +51,12 @@ def _rows(params, data=None):
         check_same_shape(name, x, first, arrays[first])
     dtype = np.result_type(*(arrays[n] for n in params))
     return [np.ascontiguousarray(x, dtype=dtype) for x in arrays.values()]
+
+
+def upstream(name, g, dtype, shape):
+    """An upstream gradient, checked (real, finite, ``shape``) and cast to ``dtype``."""
+    g = as_float_array(name, g)
+    return check_shape(name, g, shape).astype(dtype, copy=False)
 
 
 # --- Reparameterisation: z = mu + sigma * eps ---------------------------------
@@ -112,10 +109,10 @@ def reparameterize_forward(mu, log_var, eps):
     # 10; and the KL needs log det Sigma = sum(log_var) as it is. sigma is
     # exp(log_var / 2), not sqrt(exp(log_var)), which would overflow for half
     # the range of log_var.
-    z = np.empty_like(mu)  # (B, D_z)
-    sigma = np.empty_like(mu)  # (B, D_z)
-    # sigma = exp(log_var / 2);  z = mu + sigma * eps   (one fused pass, flat views)
-    kernels.reparameterize(mu.ravel(), log_var.ravel(), eps.ravel(), z.ravel(), sigma.ravel())
+    # sigma = exp(log_var / 2), the standard deviation
+    sigma = np.exp(0.5 * log_var)  # (B, D_z)
+    # note 000 (8): z = mu + sigma * eps
+    z = mu + sigma * eps  # (B, D_z)
     check_no_overflow("z", z, mu=mu, log_var=log_var, eps=eps)
     return z, ReparameterizeCache(eps, sigma)
 
@@ -150,10 +147,11 @@ def reparameterize_backward(dz, cache):
     (array([[1.]]), array([[1.]]))
     """
     eps, sigma = cache
-    dz = np.ascontiguousarray(check_shape("dz", np.asarray(dz, dtype=sigma.dtype), sigma.shape))
-    dmu, dlog_var = np.empty_like(sigma), np.empty_like(sigma)  # (B, D_z) each
-    # dmu = dz;  dlog_var = dz * eps * sigma / 2
-    kernels.reparameterize_grad(dz.ravel(), eps.ravel(), sigma.ravel(), dmu.ravel(), dlog_var.ravel())
+    dz = upstream("dz", dz, sigma.dtype, sigma.shape)
+    # dz_j / dmu_j = 1:  dmu = dz
+    dmu = dz.copy()  # (B, D_z)
+    # dz_j / dlog_var_j = eps_j * d sigma_j / d log_var_j = eps_j * sigma_j / 2
+    dlog_var = dz * eps * sigma / 2  # (B, D_z)
     return dmu, dlog_var
 
 
@@ -195,9 +193,11 @@ def kl_standard_normal_forward(mu, log_var):
     array([0.5])
     """
     mu, log_var = _rows({"mu": mu, "log_var": log_var})
-    kl = np.empty(mu.shape[0], dtype=mu.dtype)  # (B,)
-    # kl_b = 1/2 sum_j (expm1(log_var) - log_var + mu^2), one fused pass per row
-    kernels.kl_standard_normal(mu, log_var, kl)
+    # note 000 (13): KL_b = 1/2 sum_j (exp(log_var_j) - 1 - log_var_j + mu_j^2).
+    # exp(v) - 1 is written expm1(v): near v = 0, exp(v) - 1 - v (true value
+    # v^2/2) loses every digit and can even come out negative; expm1(v) - v
+    # keeps them, and is >= 0 in floating point too.
+    kl = 0.5 * np.sum(np.expm1(log_var) - log_var + mu**2, axis=1)  # (B,)
     check_no_overflow("kl", kl, mu=mu, log_var=log_var)
     return kl, KLStandardNormalCache(mu, log_var)
 
@@ -231,10 +231,11 @@ def kl_standard_normal_backward(dkl, cache):
     (array([[2.]]), array([[0.]]))
     """
     mu, log_var = cache
-    dkl = check_shape("dkl", np.asarray(dkl, dtype=mu.dtype), (mu.shape[0],))
-    dmu, dlog_var = np.empty_like(mu), np.empty_like(mu)  # (B, D_z) each
-    # dmu = dkl * mu;  dlog_var = dkl * expm1(log_var) / 2
-    kernels.kl_standard_normal_grad(dkl, mu, log_var, dmu, dlog_var)
+    g = upstream("dkl", dkl, mu.dtype, (mu.shape[0],))[:, None]  # (B, 1), broadcast along each row
+    # dKL/dmu_j = mu_j
+    dmu = g * mu  # (B, D_z)
+    # dKL/dlog_var_j = (exp(log_var_j) - 1) / 2
+    dlog_var = 0.5 * g * np.expm1(log_var)  # (B, D_z)
     return dmu, dlog_var
 
 
@@ -328,8 +329,7 @@ def kl_diagonal_backward(dkl, cache):
     [-1.0, 0.0, 1.0, -0.5]
     """
     gap, inv_var1, expm1_t = cache
-    dkl = check_shape("dkl", np.asarray(dkl, dtype=gap.dtype), (gap.shape[0],))
-    g = dkl[:, None]  # (B, 1), broadcast along each row
+    g = upstream("dkl", dkl, gap.dtype, (gap.shape[0],))[:, None]  # (B, 1), broadcast along each row
     # dKL/dmu1 = (mu1 - mu0) / sigma1^2 = -dKL/dmu0
     dmu1 = g * gap * inv_var1  # (B, D_z)
     # dKL/dlog_var0 = (r - 1) / 2
@@ -419,8 +419,7 @@ def gaussian_log_density_backward(dlogq, cache):
     (array([[-1.]]), array([[1.]]), array([[0.]]))
     """
     u, inv_sigma = cache
-    dlogq = check_shape("dlogq", np.asarray(dlogq, dtype=u.dtype), (u.shape[0],))
-    g = dlogq[:, None]  # (B, 1)
+    g = upstream("dlogq", dlogq, u.dtype, (u.shape[0],))[:, None]  # (B, 1)
     # d log q / dz = -u / sigma = -d log q / dmu
     dz = -g * u * inv_sigma  # (B, D_z)
     # d log q / dlog_var = (u^2 - 1) / 2

@@ -19,10 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.lecture import gaussian
-from scratchvae.engine import kernels
-from scratchvae.lecture import validate
-from scratchvae.engine.activations import exp_neg_abs
+from scratchvae.lecture import gaussian, validate
+from scratchvae.lecture.activations import sigmoid_forward, softplus_forward
 
 __all__ = [
     "bernoulli_log_likelihood_backward",
@@ -36,7 +34,7 @@ class BernoulliCache(NamedTuple):
     """What :func:`bernoulli_log_likelihood_backward` needs."""
 
     x: np.ndarray  # (B, D) the data, in the dtype of logits
-    sigma: np.ndarray  # (B, D) sigmoid(logits), the predicted pixel probabilities
+    p: np.ndarray  # (B, D) sigmoid(logits), the predicted pixel probabilities
 
 
 def bernoulli_log_likelihood_forward(x, logits):
@@ -95,14 +93,12 @@ def bernoulli_log_likelihood_forward(x, logits):
     #   softplus(l) = log(1 + e^l) = max(l, 0) + log1p(exp(-|l|))
     # exponentiates only non-positive numbers: nothing overflows, log1p of a
     # number in (0, 1] is never log(0), and no 1 - p is ever formed.
-    e = exp_neg_abs(logits)  # (B, D) exp(-|l|), in (0, 1]
-    sigma = np.empty_like(logits)  # (B, D)
-    ll = np.empty(logits.shape[0], dtype=logits.dtype)  # (B,)
-    # ll_b = sum_j x_bj l_bj - max(l_bj, 0);  sigma = sigmoid(l), from e
-    kernels.bernoulli_terms(x, logits, e, sigma, ll)
-    # ll_b -= sum_j log1p(exp(-|l_bj|)), the rest of softplus; e is reused
-    ll -= np.log1p(e, out=e).sum(axis=1)  # (B,)
-    return ll, BernoulliCache(x, sigma)
+    # eq. (4): log p(x | l) = sum_j x_j l_j - softplus(l_j), per row (softplus in its stable form)
+    ll = np.sum(x * logits - softplus_forward(logits)[0], axis=1)  # (B,)
+    validate.check_no_overflow("ll", ll, logits=logits)
+    # p = sigmoid(l), the predicted pixel probabilities, for the backward
+    p = sigmoid_forward(logits)[0]  # (B, D)
+    return ll, BernoulliCache(x, p)
 
 
 def bernoulli_log_likelihood_backward(dll, cache):
@@ -126,7 +122,7 @@ def bernoulli_log_likelihood_backward(dll, cache):
     Returns
     -------
     dlogits : ndarray, shape (B, D)
-        ``dll[:, None] * (x - sigma)``, in the dtype of the logits.
+        ``dll[:, None] * (x - p)``, in the dtype of the logits.
 
     Examples
     --------
@@ -135,12 +131,11 @@ def bernoulli_log_likelihood_backward(dll, cache):
     >>> bernoulli_log_likelihood_backward(np.ones(1), cache)
     array([[ 0.5, -0.5]])
     """
-    x, sigma = cache
-    dll = validate.check_shape("dll", np.asarray(dll, dtype=sigma.dtype), (sigma.shape[0],))
-    dlogits = np.empty_like(sigma)  # (B, D)
-    # dlogits_bj = dll_b * (x_bj - sigma_bj)
-    kernels.bernoulli_grad(dll, x, sigma, dlogits)
-    return dlogits
+    x, p = cache
+    dll = validate.as_float_array("dll", dll)
+    dll = validate.check_shape("dll", dll, (p.shape[0],)).astype(p.dtype, copy=False)
+    # eq. (7): d/dl_bj = dll_b * (x_bj - p_bj): data minus prediction
+    return dll[:, None] * (x - p)  # (B, D)
 
 
 def gaussian_log_likelihood_forward(x, mean, log_var):
@@ -181,17 +176,14 @@ def gaussian_log_likelihood_forward(x, mean, log_var):
     True
     """
     # Checked here, under this op's own names, so that an error says "mean"
-    # or "x" where the shared density would say "mu" or "z".
+    # or "x" where the density below would say "mu" or "z".
     mean = validate.as_float_array("mean", mean, ndim=2)
     log_var = validate.as_float_array("log_var", log_var, ndim=2)
     x = validate.as_float_array("x", x, ndim=2)
     validate.check_same_shape("log_var", log_var, "mean", mean)
     validate.check_same_shape("x", x, "mean", mean)
     # The same formula as q(z | x) in the encoder: x plays z, mean plays mu.
-    # Its own checks would scan the arrays a second time, under the wrong names.
-    with validate.skip_checks(), np.errstate(over="ignore", invalid="ignore"):  # checked below
-        ll, cache = gaussian.gaussian_log_density_forward(x, mean, log_var)  # (B,)
-    validate.check_no_overflow("ll", ll, x=x, mean=mean, log_var=log_var)
+    ll, cache = gaussian.gaussian_log_density_forward(x, mean, log_var)  # (B,)
     return ll, cache
 
 

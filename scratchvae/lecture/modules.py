@@ -1,7 +1,7 @@
 """Modules: the pieces a network is built from.
 
-A module wraps the forward/backward op pairs of :mod:`scratchvae.engine.dense` and
-:mod:`scratchvae.engine.activations` for use in a network. It holds its parameters
+A module wraps the forward/backward op pairs of :mod:`scratchvae.lecture.dense` and
+:mod:`scratchvae.lecture.activations` for use in a network. It holds its parameters
 in ``params`` and their gradients in ``grads`` (dicts with the same keys),
 keeps the cache of its last ``forward``, and its ``backward`` *adds* the
 parameter gradients into ``grads``, so a module used twice accumulates both
@@ -12,11 +12,11 @@ and :class:`MLP` chain them.
 Derivation: docs/layers.md#modules
 """
 
-import functools
+from types import SimpleNamespace
 
 import numpy as np
 
-from scratchvae.engine.activations import (
+from scratchvae.lecture.activations import (
     check_slope,
     leaky_relu_backward,
     leaky_relu_forward,
@@ -29,18 +29,12 @@ from scratchvae.engine.activations import (
     tanh_backward,
     tanh_forward,
 )
-from scratchvae.engine.dense import (
-    INITIALISERS,
-    dense_backward,
-    dense_forward,
-    dense_leaky_relu_backward,
-    dense_leaky_relu_forward,
-)
+from scratchvae.lecture.dense import INITIALISERS, dense_backward, dense_forward
 from scratchvae.lecture.validate import check_int, check_rng
 
 __all__ = [
-    "Module", "Dense", "DenseLeakyReLU", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Identity",
-    "ACTIVATIONS", "activation_module", "Sequential", "MLP",
+    "Module", "Dense", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Identity",
+    "ACTIVATIONS", "activation_module", "Sequential", "MLP", "LECTURE_MODULES",
 ]
 
 
@@ -123,8 +117,8 @@ class Dense(Module):
     rng : numpy.random.Generator
         Draws the initial weights.
     init : {"he", "glorot", "uniform"}
-        :func:`~scratchvae.engine.dense.he_normal` for a layer feeding a ReLU-family
-        activation, :func:`~scratchvae.engine.dense.glorot_uniform` for tanh, sigmoid or
+        :func:`~scratchvae.lecture.dense.he_normal` for a layer feeding a ReLU-family
+        activation, :func:`~scratchvae.lecture.dense.glorot_uniform` for tanh, sigmoid or
         a linear output. The bias starts at zero: the random weights already make
         the units differ.
     dtype : float32 or float64
@@ -155,74 +149,46 @@ class Dense(Module):
         self.input_grad = True
 
     def forward(self, x):
-        out, self.cache = self._forward_op(x, self.params["W"], self.params["b"])
+        out, self.cache = dense_forward(x, self.params["W"], self.params["b"])
         return out
 
     def backward(self, dout, accumulate=True):
         # The cache holds W itself: step the optimiser after backward, not between.
-        if not accumulate:
-            # The matrix product writes dW straight into the gradient buffer.
-            return self._backward_op(dout, self._last_cache(), self.input_grad,
-                                     (self.grads["W"], self.grads["b"]))[0]
-        dx, dW, db = self._backward_op(dout, self._last_cache(), self.input_grad, None)
-        self.grads["W"] += dW
-        self.grads["b"] += db
+        dx, dW, db = dense_backward(dout, self._last_cache(), self.input_grad)
+        self.store_grads(accumulate, W=dW, b=db)
         return dx
 
-    def _forward_op(self, x, W, b):
-        return dense_forward(x, W, b)
-
-    def _backward_op(self, dout, cache, input_grad, out):
-        return dense_backward(dout, cache, input_grad, out)
+    def store_grads(self, accumulate, **grads):
+        """Add each gradient into ``self.grads`` (or write it there, if not ``accumulate``)."""
+        for name, grad in grads.items():
+            if accumulate:
+                self.grads[name] += grad
+            else:
+                self.grads[name][...] = grad
 
     def __repr__(self):
         D_in, D_out = self.params["W"].shape
         return f"{type(self).__name__}({D_in}, {D_out}, init={self.init!r}, dtype={self.dtype})"
 
 
-class DenseLeakyReLU(Dense):
-    """:class:`Dense` then :class:`LeakyReLU` (``slope=0``: :class:`ReLU`), fused into one module.
-
-    Computes exactly what the two modules compute, with the bias add and the
-    activation in one pass (:func:`~scratchvae.engine.dense.dense_leaky_relu_forward`).
-    :class:`MLP` builds these for ReLU-family layers.
-
-    Derivation: docs/layers.md#dense-relu
-    """
-
-    def __init__(self, in_features, out_features, rng, slope=0.0, init="he", dtype=np.float32):
-        super().__init__(in_features, out_features, rng, init, dtype)
-        self.slope = check_slope(slope)
-
-    def _forward_op(self, x, W, b):
-        return dense_leaky_relu_forward(x, W, b, self.slope)
-
-    def _backward_op(self, dout, cache, input_grad, out):
-        return dense_leaky_relu_backward(dout, cache, input_grad, out)
-
-    def __repr__(self):
-        return f"{super().__repr__()[:-1]}, slope={self.slope})"
-
-
 class Activation(Module):
     """A module with no parameters around one forward/backward pair.
 
+    A subclass names its pair as ``forward_op`` and ``backward_op``; the
+    engine's modules are the same classes with the engine's pair.
     ``init`` names the weight initialisation for a :class:`Dense` layer that
     feeds this activation (:class:`MLP` uses it).
     """
 
     init = "glorot"
-
-    def __init__(self, forward, backward):
-        super().__init__()
-        self._forward, self._backward = forward, backward
+    forward_op = backward_op = None
 
     def forward(self, x):
-        out, self.cache = self._forward(x)
+        out, self.cache = self.forward_op(x)
         return out
 
     def backward(self, dout, accumulate=True):
-        return self._backward(dout, self._last_cache())
+        return self.backward_op(dout, self._last_cache())
 
 
 class ReLU(Activation):
@@ -232,9 +198,7 @@ class ReLU(Activation):
     """
 
     init = "he"
-
-    def __init__(self):
-        super().__init__(relu_forward, relu_backward)
+    forward_op, backward_op = staticmethod(relu_forward), staticmethod(relu_backward)
 
 
 class LeakyReLU(Activation):
@@ -244,14 +208,17 @@ class LeakyReLU(Activation):
     """
 
     init = "he"
+    backward_op = staticmethod(leaky_relu_backward)
 
     def __init__(self, slope=0.01):
+        super().__init__()
         self.slope = check_slope(slope)
-        forward = functools.partial(leaky_relu_forward, slope=self.slope)
-        super().__init__(forward, leaky_relu_backward)
+
+    def forward_op(self, x):
+        return leaky_relu_forward(x, self.slope)
 
     def __repr__(self):
-        return f"LeakyReLU(slope={self.slope})"
+        return f"{type(self).__name__}(slope={self.slope})"
 
 
 class Tanh(Activation):
@@ -260,8 +227,7 @@ class Tanh(Activation):
     Derivation: docs/layers.md#tanh
     """
 
-    def __init__(self):
-        super().__init__(tanh_forward, tanh_backward)
+    forward_op, backward_op = staticmethod(tanh_forward), staticmethod(tanh_backward)
 
 
 class Sigmoid(Activation):
@@ -270,8 +236,7 @@ class Sigmoid(Activation):
     Derivation: docs/layers.md#sigmoid
     """
 
-    def __init__(self):
-        super().__init__(sigmoid_forward, sigmoid_backward)
+    forward_op, backward_op = staticmethod(sigmoid_forward), staticmethod(sigmoid_backward)
 
 
 class Softplus(Activation):
@@ -281,9 +246,7 @@ class Softplus(Activation):
     """
 
     init = "he"  # a smooth ReLU
-
-    def __init__(self):
-        super().__init__(softplus_forward, softplus_backward)
+    forward_op, backward_op = staticmethod(softplus_forward), staticmethod(softplus_backward)
 
 
 class Identity(Module):
@@ -299,21 +262,22 @@ class Identity(Module):
 
 
 ACTIVATIONS = {
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "tanh": Tanh,
-    "sigmoid": Sigmoid,
-    "softplus": Softplus,
-    "identity": Identity,
+    "relu": "ReLU",
+    "leaky_relu": "LeakyReLU",
+    "tanh": "Tanh",
+    "sigmoid": "Sigmoid",
+    "softplus": "Softplus",
+    "identity": "Identity",
 }
+"""An activation's name (the ``activation=`` argument) -> its module class's name."""
 
 
-def _activation_class(argname, name):
-    """``ACTIVATIONS[name]``, or a ValueError naming ``argname`` and the choices."""
+def _activation_class(argname, name, modules=None):
+    """The class for activation ``name`` in ``modules``, or a ValueError naming ``argname``."""
     if not isinstance(name, str) or name not in ACTIVATIONS:
         choices = ", ".join(map(repr, ACTIVATIONS))
         raise ValueError(f"{argname}: expected one of {choices}, got {name!r}")
-    return ACTIVATIONS[name]
+    return getattr(modules or LECTURE_MODULES, ACTIVATIONS[name])
 
 
 def activation_module(activation, **kwargs):
@@ -382,9 +346,6 @@ class Sequential(Module):
 class MLP(Sequential):
     """Dense layers, each followed by an activation: ``Dense, act, Dense, act, ...``.
 
-    A ReLU or leaky ReLU after a Dense layer is fused with it into one
-    :class:`DenseLeakyReLU` module (same numbers, fewer passes over memory).
-
     Parameters
     ----------
     sizes : sequence of int
@@ -400,46 +361,57 @@ class MLP(Sequential):
     init : {"he", "glorot", "uniform"}, optional
         Default: each layer's is chosen by the activation that follows it
         ("he" for relu, leaky_relu, softplus; "glorot" otherwise).
+    modules : namespace of module classes, optional
+        Where ``Dense``, ``ReLU``, ... come from: :data:`LECTURE_MODULES` (the
+        default, this file's classes) or an engine's (a model passes
+        ``ops.modules``, see :mod:`scratchvae.lecture.ops`). An engine may
+        also offer ``DenseReLU``, a Dense layer and its (leaky) ReLU fused
+        into one module; the lecture's is None, so here a ReLU is always a
+        module of its own.
 
     Examples
     --------
-    >>> MLP([784, 400], "relu", rng=np.random.default_rng(0))  # fused: one module
+    >>> MLP([784, 400], "relu", rng=np.random.default_rng(0))
     MLP(
-      (0) DenseLeakyReLU(784, 400, init='he', dtype=float32, slope=0.0)
-    )
-    >>> MLP([2, 3], "tanh", rng=np.random.default_rng(0))
-    MLP(
-      (0) Dense(2, 3, init='glorot', dtype=float32)
-      (1) Tanh()
+      (0) Dense(784, 400, init='he', dtype=float32)
+      (1) ReLU()
     )
     >>> decoder = MLP([20, 400, 784], "relu", rng=np.random.default_rng(0),
     ...               final_activation="identity")
     >>> [type(m).__name__ for m in decoder.modules]
-    ['DenseLeakyReLU', 'Dense', 'Identity']
+    ['Dense', 'ReLU', 'Dense', 'Identity']
 
     Derivation: docs/layers.md#modules
     """
 
     def __init__(self, sizes, activation="relu", rng=None, dtype=np.float32,
-                 final_activation=None, init=None):
+                 final_activation=None, init=None, modules=None):
+        modules = modules or LECTURE_MODULES
         sizes = list(sizes)
         if len(sizes) < 2:
             raise ValueError(f"sizes: expected at least two layer widths, got {sizes!r}")
         for i, size in enumerate(sizes):
             check_int(f"sizes[{i}]", size)
-        hidden = _activation_class("activation", activation)
+        hidden = _activation_class("activation", activation, modules)
         last = hidden
         if final_activation is not None:
-            last = _activation_class("final_activation", final_activation)
-        modules = []
+            last = _activation_class("final_activation", final_activation, modules)
+        layers = []
         n_layers = len(sizes) - 1
         for k in range(n_layers):
             act = last if k == n_layers - 1 else hidden
             args = (sizes[k], sizes[k + 1], rng)
-            if act in (ReLU, LeakyReLU):
-                # One fused module: the bias add and the activation in one pass.
-                slope = act().slope if act is LeakyReLU else 0.0
-                modules.append(DenseLeakyReLU(*args, slope, init or act.init, dtype))
+            if modules.DenseReLU is not None and act in (modules.ReLU, modules.LeakyReLU):
+                # The engine's fused module: the bias add and the activation in one pass.
+                slope = act().slope if act is modules.LeakyReLU else 0.0
+                layers.append(modules.DenseReLU(*args, slope, init or act.init, dtype))
             else:
-                modules += [Dense(*args, init or act.init, dtype), act()]
-        super().__init__(*modules)
+                layers += [modules.Dense(*args, init or act.init, dtype), act()]
+        super().__init__(*layers)
+
+
+LECTURE_MODULES = SimpleNamespace(
+    Dense=Dense, ReLU=ReLU, LeakyReLU=LeakyReLU, Tanh=Tanh, Sigmoid=Sigmoid,
+    Softplus=Softplus, Identity=Identity, DenseReLU=None,
+)
+"""The lecture's module classes, by name: what :class:`MLP` builds from by default."""

@@ -3,9 +3,9 @@
 An optimiser holds the model's parameter arrays and their gradient arrays,
 and ``step()`` moves every parameter against its gradient, **in place**: the
 arrays are shared with the model, so they are updated, never replaced. Each
-update is one fused pass of a Numba kernel (:mod:`scratchvae.engine.kernels`) over a
-flat view of the array; anything that depends only on the step number, such
-as Adam's bias corrections, is computed once per step here in Python.
+optimiser's ``update`` is its textbook rule in NumPy, one line per formula;
+the engine's optimisers (:mod:`scratchvae.engine.optim`) compute the same
+numbers in one fused kernel pass per array.
 
 The update rules match ``torch.optim.SGD``, ``torch.optim.Adagrad`` and
 ``torch.optim.Adam`` with their default options (``tests/test_optim.py``
@@ -22,12 +22,10 @@ Examples
 array([ 0.9, -1.9])
 """
 
-import math
 import numbers
 
 import numpy as np
 
-from scratchvae.engine import kernels
 __all__ = ["OPTIMIZERS", "SGD", "Adagrad", "Adam", "Optimizer", "make_optimizer"]
 
 
@@ -63,8 +61,8 @@ def _decay_rates(name, value):
 class Optimizer:
     """Base class: parameter bookkeeping, ``step``, ``state_dict``, ``load_state_dict``.
 
-    A subclass names its kernel, its per-parameter state arrays and its
-    hyper-parameters, and says which scalars the kernel gets at step ``t``.
+    A subclass names its per-parameter state arrays and its hyper-parameters,
+    and writes ``update``: the rule that moves one parameter array.
 
     Parameters
     ----------
@@ -91,32 +89,22 @@ class Optimizer:
 
     name = ""  # prefix of the state_dict keys
     state_names = ()  # per-parameter state arrays, e.g. ("m", "v")
+    nonnegative = ()  # state arrays that can never be negative (sums of squares)
     hypers = {}  # hyper-parameter name -> its check, e.g. {"lr": _positive}
-    kernel = None  # kernels.<name>_update(p, g, *state, *scalars), in place
 
     def __init__(self, params):
         self.params = _collect_params(params)
         self.state = {s: [np.zeros_like(p) for _, p, _ in self.params] for s in self.state_names}
         self.t = 0
-        # The kernel's array arguments (p, g, *state) for each parameter, as
-        # flat views made once, so that a step allocates no arrays.
-        self._calls = []  # (dtype, [p, g, *state]) per parameter
-        for k, (_, p, g) in enumerate(self.params):
-            state = [self.state[s][k] for s in self.state_names]
-            self._calls.append((p.dtype.type, [_flat(a) for a in (p, g, *state)]))
-        self._dtypes = {dtype for dtype, _ in self._calls}
 
     def step(self):
         """Update every parameter in place from its current gradient."""
         self.t += 1
-        scalars = self.scalars()
-        # Scalars in the arrays' dtype keep a float32 update in float32 arithmetic.
-        typed = {dtype: [dtype(s) for s in scalars] for dtype in self._dtypes}
-        for dtype, arrays in self._calls:
-            self.kernel(*arrays, *typed[dtype])
+        for k, (_, p, g) in enumerate(self.params):
+            self.update(p, g, *(self.state[s][k] for s in self.state_names))
 
-    def scalars(self):
-        """The kernel's scalar arguments at step ``self.t``, as Python floats."""
+    def update(self, p, g, *state):
+        """Move the parameter ``p`` against its gradient ``g``, in place, at step ``self.t``."""
         raise NotImplementedError
 
     def _set_hypers(self, **values):
@@ -155,7 +143,7 @@ class Optimizer:
         """Restore from :meth:`state_dict`'s output; later steps are then bit-identical.
 
         Everything is checked before anything changes. State arrays are
-        copied into the existing buffers (the kernels hold views of them).
+        copied into the existing buffers (the engine's kernels hold views of them).
 
         Parameters
         ----------
@@ -189,18 +177,24 @@ class Optimizer:
                         f"state[{key!r}]: expected {arr.dtype} of shape {arr.shape}, "
                         f"got {saved.dtype} of shape {saved.shape}"
                     )
+                if not np.isfinite(saved).all() or (s in self.nonnegative and (saved < 0).any()):
+                    sign = " and >= 0" if s in self.nonnegative else ""
+                    raise ValueError(f"state[{key!r}]: expected finite values{sign}")
                 copies.append((arr, saved))
+        t = np.asarray(state[f"{self.name}.t"])
+        if t.shape != () or t.dtype.kind not in "iu" or t < 0:
+            raise ValueError(f"state[{self.name + '.t'!r}]: expected a step count >= 0, got {t}")
         for arr, saved in copies:
             arr[...] = saved
         for h, value in hypers.items():
             setattr(self, h, value)
-        self.t = int(state[f"{self.name}.t"])
+        self.t = int(t)
 
 
 class SGD(Optimizer):
     r"""Stochastic gradient descent, with optional (heavy-ball) momentum.
 
-    .. math:: v \leftarrow \mu v + g, \qquad p \leftarrow p - \eta\, v
+    .. math:: u \leftarrow \mu u + g, \qquad p \leftarrow p - \eta\, u
 
     This is PyTorch's form of momentum (``torch.optim.SGD``, no dampening,
     no Nesterov): the velocity sums gradients and ``lr`` scales the sum, so
@@ -222,22 +216,23 @@ class SGD(Optimizer):
     >>> import numpy as np
     >>> w, dw = np.array([1.0]), np.array([0.5])
     >>> opt = SGD([("w", w, dw)], lr=0.1, momentum=0.9)
-    >>> opt.step(); opt.step()          # v = 0.5, then 0.9 * 0.5 + 0.5 = 0.95
+    >>> opt.step(); opt.step()          # u = 0.5, then 0.9 * 0.5 + 0.5 = 0.95
     >>> w.round(6)                      # 1 - 0.1 * 0.5 - 0.1 * 0.95
     array([0.855])
     """
 
     name = "sgd"
-    state_names = ("v",)
+    state_names = ("u",)
     hypers = {"lr": _positive, "momentum": _decay_rate}
-    kernel = staticmethod(kernels.sgd_update)
 
     def __init__(self, params, lr, momentum=0.0):
         self._set_hypers(lr=lr, momentum=momentum)
         super().__init__(params)
 
-    def scalars(self):
-        return self.lr, self.momentum
+    def update(self, p, g, u):
+        # eq. (2): the velocity u <- momentum * u + g, then p <- p - lr * u
+        u[...] = self.momentum * u + g
+        p -= self.lr * u
 
 
 class Adagrad(Optimizer):
@@ -270,15 +265,17 @@ class Adagrad(Optimizer):
 
     name = "adagrad"
     state_names = ("s",)
+    nonnegative = ("s",)
     hypers = {"lr": _positive, "eps": _positive}
-    kernel = staticmethod(kernels.adagrad_update)
 
     def __init__(self, params, lr=0.01, eps=1e-10):
         self._set_hypers(lr=lr, eps=eps)
         super().__init__(params)
 
-    def scalars(self):
-        return self.lr, self.eps
+    def update(self, p, g, s):
+        # eq. (4): the sum of squared gradients s <- s + g^2, then the step
+        s += g**2
+        p -= self.lr * g / (np.sqrt(s) + self.eps)
 
 
 class Adam(Optimizer):
@@ -292,11 +289,7 @@ class Adam(Optimizer):
     with :math:`\hat m = m / (1 - \beta_1^t)`, :math:`\hat v = v / (1 - \beta_2^t)`.
     This is the variant with :math:`\epsilon` added to :math:`\sqrt{\hat v}`,
     as in ``torch.optim.Adam`` (not TensorFlow's, which adds it to
-    :math:`\sqrt{v}`). The kernel gets the corrections folded into two
-    per-step scalars, :math:`\alpha_t = \eta \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)`
-    and :math:`\hat\epsilon_t = \epsilon \sqrt{1 - \beta_2^t}`, and computes
-    :math:`p - \alpha_t m / (\sqrt{v} + \hat\epsilon_t)`, the same number.
-    See docs/optim.md#adam.
+    :math:`\sqrt{v}`). See docs/optim.md#adam.
 
     Parameters
     ----------
@@ -321,21 +314,23 @@ class Adam(Optimizer):
 
     name = "adam"
     state_names = ("m", "v")
+    nonnegative = ("v",)
     hypers = {"lr": _positive, "betas": _decay_rates, "eps": _positive}
-    kernel = staticmethod(kernels.adam_update)
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
         self._set_hypers(lr=lr, betas=betas, eps=eps)
         super().__init__(params)
 
-    def scalars(self):
+    def update(self, p, g, m, v):
         beta1, beta2 = self.betas
-        # The bias corrections, folded (docs/optim.md#adam, eq. (10)):
-        # alpha_t = lr sqrt(1 - beta2^t) / (1 - beta1^t),  eps_hat_t = eps sqrt(1 - beta2^t)
-        root = math.sqrt(1 - beta2**self.t)
-        alpha_t, eps_hat_t = self.lr * root / (1 - beta1**self.t), self.eps * root
-        # The kernel's moving averages use only 1 - beta: m += (1 - beta1) (g - m).
-        return 1 - beta1, 1 - beta2, alpha_t, eps_hat_t
+        # eq. (5): moving averages of the gradient and of its square
+        m[...] = beta1 * m + (1 - beta1) * g
+        v[...] = beta2 * v + (1 - beta2) * g**2
+        # eq. (7): the bias corrections (both averages start at 0)
+        m_hat = m / (1 - beta1**self.t)
+        v_hat = v / (1 - beta2**self.t)
+        # eq. (8): p <- p - lr * m_hat / (sqrt(v_hat) + eps)
+        p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
 # --- for the command line -----------------------------------------------------
@@ -350,7 +345,9 @@ def make_optimizer(name, params, lr):
     ----------
     name : {"sgd", "adagrad", "adam"}
     params : model or iterable of (name, param, grad)
-        See :class:`Optimizer`.
+        See :class:`Optimizer`. A model that carries an engine's ops (a
+        :class:`~scratchvae.lecture.vae.VAE`) gets that engine's optimiser;
+        anything else gets the lecture's.
     lr : float
         Learning rate, > 0.
 
@@ -364,9 +361,10 @@ def make_optimizer(name, params, lr):
     >>> make_optimizer("adam", [("w", np.zeros(3), np.zeros(3))], 1e-3).betas
     (0.9, 0.999)
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"name: expected one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    return OPTIMIZERS[name](params, lr=lr)
+    optimizers = params.ops.optimizers if hasattr(params, "ops") else OPTIMIZERS
+    if name not in optimizers:
+        raise ValueError(f"name: expected one of {', '.join(optimizers)}, got {name!r}")
+    return optimizers[name](params, lr=lr)
 
 
 # --- parameters -----------------------------------------------------------------
@@ -404,9 +402,3 @@ def _collect_params(params):
                              f"of shape {getattr(g, 'shape', None)}")
     return triples
 
-
-def _flat(a):
-    """A 1-D view of the C-contiguous array ``a`` (the kernels write through it)."""
-    flat = a.reshape(-1)
-    assert np.shares_memory(flat, a), "reshape(-1) copied instead of returning a view"
-    return flat

@@ -17,7 +17,7 @@ from scratchvae.lecture.gaussian import (
     reparameterize_backward,
     reparameterize_forward,
 )
-from scratchvae.engine.dense import dense_backward, dense_forward
+from scratchvae.lecture.dense import dense_backward, dense_forward
 from scratchvae.lecture.likelihoods import bernoulli_log_likelihood_backward, bernoulli_log_likelihood_forward
 
 __all__ = ["TinyVAECache", "tiny_vae_backward", "tiny_vae_forward"]

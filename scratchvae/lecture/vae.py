@@ -22,23 +22,9 @@ from typing import NamedTuple
 import numpy as np
 
 from scratchvae.lecture import estimators
-from scratchvae.lecture.gaussian import (
-    gaussian_log_density_backward,
-    gaussian_log_density_forward,
-    kl_standard_normal_backward,
-    kl_standard_normal_forward,
-    reparameterize_backward,
-    reparameterize_forward,
-)
-from scratchvae.engine.dense import sigmoid_forward
-from scratchvae.lecture.likelihoods import (
-    bernoulli_log_likelihood_backward,
-    bernoulli_log_likelihood_forward,
-    gaussian_log_likelihood_backward,
-    gaussian_log_likelihood_forward,
-)
-from scratchvae.lecture.modules import MLP, Dense
-from scratchvae.lecture.validate import as_float_array, check_shape
+from scratchvae.lecture.modules import MLP
+from scratchvae.lecture.ops import get_ops
+from scratchvae.lecture.validate import as_float_array, check_int, check_rng, check_shape, check_unit_interval
 
 __all__ = ["VAE", "FORMAT_VERSION", "atomic_savez"]
 
@@ -84,6 +70,11 @@ class VAE:
         Seeds the initial weights, so a configuration and a seed give one model.
     dtype : numpy dtype
         float32 for training, float64 for gradient checks.
+    engine : {"numba", "numpy"}
+        Whose ops the model runs on: the Numba engine's (fast; the default)
+        or the lecture's (plain NumPy, to read and step through in a
+        debugger). The numbers agree to float32 rounding; see
+        :mod:`scratchvae.lecture.ops`. Not saved with the model.
 
     Examples
     --------
@@ -107,6 +98,7 @@ class VAE:
         beta=1.0,
         seed=0,
         dtype=np.float32,
+        engine="numba",
     ):
         self.config = _check_config(
             input_dim=input_dim,
@@ -118,6 +110,7 @@ class VAE:
             seed=seed,
             dtype=np.dtype(dtype).name,
         )
+        self.ops = get_ops(engine)
         self.input_dim, self.latent_dim = int(input_dim), int(latent_dim)
         self.likelihood, self.beta = likelihood, float(beta)
         self.dtype = np.dtype(dtype)
@@ -130,13 +123,15 @@ class VAE:
         # test ELBO -102.26 / -102.40 against -103.15 / -102.77 with He
         # initialisation (docs/layers.md#initialisation).
         init = "uniform"
-        self.encoder = MLP([input_dim, *hidden], activation, rng=rng, dtype=dtype, init=init)
-        self.encoder_head = Dense(hidden[-1], 2 * latent_dim, rng, init=init, dtype=dtype)
+        modules = self.ops.modules
+        self.encoder = MLP([input_dim, *hidden], activation, rng, dtype, init=init, modules=modules)
+        self.encoder_head = modules.Dense(hidden[-1], 2 * latent_dim, rng, init, dtype)
         # Decoder p(x | z): z (B, D_z) -> h (B, H) -> logits (B, D), or
         # [mean | log_var] (B, 2 D) for the Gaussian likelihood.
-        self.decoder = MLP([latent_dim, *hidden[::-1]], activation, rng=rng, dtype=dtype, init=init)
+        self.decoder = MLP([latent_dim, *hidden[::-1]], activation, rng, dtype, init=init,
+                           modules=modules)
         outputs = input_dim if likelihood == "bernoulli" else 2 * input_dim
-        self.decoder_head = Dense(hidden[0], outputs, rng, init=init, dtype=dtype)
+        self.decoder_head = modules.Dense(hidden[0], outputs, rng, init, dtype)
         # x is data: the first layer's backward need not compute dx (one of
         # the eight matrix products per step).
         self.encoder.modules[0].input_grad = False
@@ -184,7 +179,7 @@ class VAE:
         check_shape("z", z, (None, self.latent_dim))
         out = self.decoder_output(z)
         if self.likelihood == "bernoulli":
-            return sigmoid_forward(out)[0]
+            return self.ops.sigmoid_forward(out)[0]
         return out[:, : self.input_dim]
 
     def reconstruct(self, x):
@@ -197,9 +192,9 @@ class VAE:
         With ``mean=True`` (the default, for pictures) return the mean of
         p(x | z) instead of a draw from it.
         """
-        if int(n) < 1:
-            raise ValueError(f"n: expected a positive number of samples, got {n}")
-        z = rng.standard_normal((int(n), self.latent_dim)).astype(self.dtype)
+        n = check_int("n", n)
+        check_rng(rng)
+        z = rng.standard_normal((n, self.latent_dim)).astype(self.dtype)
         x_mean = self.decode(z)
         if mean:
             return x_mean
@@ -213,9 +208,9 @@ class VAE:
     def log_likelihood_forward(self, x, out):
         """log p(x | z) from the decoder's output ``out``: (ll (B,), cache)."""
         if self.likelihood == "bernoulli":
-            return bernoulli_log_likelihood_forward(x, out)
+            return self.ops.bernoulli_log_likelihood_forward(x, out)
         D = self.input_dim
-        return gaussian_log_likelihood_forward(x, out[:, :D], out[:, D:])
+        return self.ops.gaussian_log_likelihood_forward(x, out[:, :D], out[:, D:])
 
     def log_likelihood_backward(self, dll, cache):
         """Gradient of log p(x | z) with respect to the decoder's output.
@@ -223,8 +218,8 @@ class VAE:
         Derivation: docs/vae.md#backward
         """
         if self.likelihood == "bernoulli":
-            return bernoulli_log_likelihood_backward(dll, cache)
-        dmean, dlog_var = gaussian_log_likelihood_backward(dll, cache)
+            return self.ops.bernoulli_log_likelihood_backward(dll, cache)
+        dmean, dlog_var = self.ops.gaussian_log_likelihood_backward(dll, cache)
         return np.concatenate([dmean, dlog_var], axis=1)  # (B, 2 D)
 
     def negative_elbo_forward(self, x, eps, beta=None, kl_estimator="analytic"):
@@ -258,27 +253,30 @@ class VAE:
             For :meth:`negative_elbo_backward`; its ``reconstruction`` and
             ``kl`` fields hold the two terms per example.
         """
+        ops = self.ops
         x = self.as_input(x)
         eps = as_float_array("eps", eps, ndim=2).astype(self.dtype, copy=False)
         check_shape("eps", eps, (x.shape[0], self.latent_dim))
-        beta = self.beta if beta is None else float(beta)
+        if len(x) == 0:
+            raise ValueError("x: expected at least one example, got an empty batch")
+        beta = self.beta if beta is None else _check_beta(beta)
         if kl_estimator not in KL_ESTIMATORS:
             raise ValueError(f"kl_estimator: expected one of {KL_ESTIMATORS}, got {kl_estimator!r}")
         # 1. Encoder: q(z | x) = N(mu, diag exp(log_var))          note 000, eq. (7)
         mu, log_var = self._encode(x)  # (B, D_z) each
         # 2. Reparameterise: z = mu + exp(log_var / 2) * eps        note 000, eq. (8)
-        z, reparameterize = reparameterize_forward(mu, log_var, eps)  # (B, D_z)
+        z, reparameterize = ops.reparameterize_forward(mu, log_var, eps)  # (B, D_z)
         # 3. Decoder and reconstruction term: log p(x | z)          note 000, eq. (9)
         reconstruction, likelihood = self.log_likelihood_forward(x, self.decoder_output(z))
         # 4. KL term: KL(q(z | x) || N(0, I))
         if kl_estimator == "analytic":
             # in closed form (L^B)                                  note 000, eq. (13)
-            kl, kl_cache = kl_standard_normal_forward(mu, log_var)  # (B,)
+            kl, kl_cache = ops.kl_standard_normal_forward(mu, log_var)  # (B,)
         else:
             # or at the sample: log q(z | x) - log N(z; 0, I) (L^A)   note 004, eq. (9)
-            log_q, q_cache = gaussian_log_density_forward(z, mu, log_var)  # (B,)
+            log_q, q_cache = ops.gaussian_log_density_forward(z, mu, log_var)  # (B,)
             zero = np.zeros_like(z)
-            log_p, p_cache = gaussian_log_density_forward(z, zero, zero)  # (B,)
+            log_p, p_cache = ops.gaussian_log_density_forward(z, zero, zero)  # (B,)
             kl, kl_cache = log_q - log_p, (q_cache, p_cache)
         # 5. loss = (1/B) sum_b [ -reconstruction_b + beta * kl_b ]
         loss = float(np.mean(beta * kl - reconstruction))
@@ -303,6 +301,7 @@ class VAE:
 
         Derivation: docs/vae.md#backward
         """
+        ops = self.ops
         B = cache.kl.shape[0]
         dtype = self.dtype
         # 5. Loss -> the two terms (per example).
@@ -313,15 +312,15 @@ class VAE:
         dz = self.decoder.backward(self.decoder_head.backward(dout, accumulate), accumulate)  # (B, D_z)
         # 4. KL -> (mu, log_var) directly (and -> z, for the Monte Carlo KL).
         if cache.kl_estimator == "analytic":
-            dmu_kl, dlog_var_kl = kl_standard_normal_backward(dkl, cache.kl_cache)
+            dmu_kl, dlog_var_kl = ops.kl_standard_normal_backward(dkl, cache.kl_cache)
         else:
             q_cache, p_cache = cache.kl_cache
             # kl = log q - log p: dkl flows into log q with +1, into log p with -1.
-            dz_q, dmu_kl, dlog_var_kl = gaussian_log_density_backward(dkl, q_cache)
-            dz_p = gaussian_log_density_backward(-dkl, p_cache)[0]
+            dz_q, dmu_kl, dlog_var_kl = ops.gaussian_log_density_backward(dkl, q_cache)
+            dz_p = ops.gaussian_log_density_backward(-dkl, p_cache)[0]
             dz = dz + dz_q + dz_p  # (B, D_z)
         # 2. z -> (mu, log_var): the path through the sample.
-        dmu, dlog_var = reparameterize_backward(dz, cache.reparameterize)
+        dmu, dlog_var = ops.reparameterize_backward(dz, cache.reparameterize)
         # Both paths into (mu, log_var) add.
         dstats = np.concatenate([dmu + dmu_kl, dlog_var + dlog_var_kl], axis=1)  # (B, 2 D_z)
         # 1. (mu, log_var) -> encoder head -> encoder.
@@ -349,8 +348,11 @@ class VAE:
     # --- saving -----------------------------------------------------------
 
     def state_dict(self):
-        """Configuration, format version and parameters, as arrays for ``np.savez``."""
-        state = {f"param/{k}": v for k, v in self.params.items()}
+        """Configuration, format version and a copy of the parameters, as arrays for ``np.savez``.
+
+        Copies, so that a snapshot taken now does not change as training goes on.
+        """
+        state = {f"param/{k}": v.copy() for k, v in self.params.items()}
         state["config"] = np.array(json.dumps(self.config))
         state["format_version"] = np.array(FORMAT_VERSION)
         return state
@@ -374,7 +376,7 @@ class VAE:
         atomic_savez(path, self.state_dict())
 
     @classmethod
-    def from_state_dict(cls, state, source="state"):
+    def from_state_dict(cls, state, source="state", engine="numba"):
         """Build a model from a :meth:`state_dict` (e.g. a loaded .npz)."""
         if "format_version" not in state or "config" not in state:
             raise ValueError(f"{source}: not a scratchvae checkpoint (no format_version/config)")
@@ -385,24 +387,31 @@ class VAE:
                 f"version {FORMAT_VERSION}"
             )
         config = json.loads(str(state["config"]))
-        model = cls(**config)
+        model = cls(**config, engine=engine)
         model.load_state_dict(state)
         return model
 
     @classmethod
-    def load(cls, path):
-        """Read a model written by :meth:`save` (or a training checkpoint)."""
+    def load(cls, path, engine="numba"):
+        """Read a model written by :meth:`save` (or a training checkpoint), to run on ``engine``."""
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as npz:
                 state = dict(npz)
         except (OSError, ValueError) as err:
             raise ValueError(f"{path}: cannot be read as a scratchvae checkpoint ({err})") from err
-        return cls.from_state_dict(state, source=str(path))
+        return cls.from_state_dict(state, source=str(path), engine=engine)
 
     def as_input(self, x):
-        """``x`` checked (finite, (B, input_dim)) and cast to the model's dtype."""
+        """``x`` checked (finite, (B, input_dim), in [0, 1] for Bernoulli pixels), in the model's dtype.
+
+        The model's one check of its data: the engine's ops check only shapes,
+        so this is where a value out of range is caught, whichever the engine
+        (a pass over the batch, under 1 % of a training step).
+        """
         x = as_float_array("x", x, ndim=2).astype(self.dtype, copy=False)
+        if self.likelihood == "bernoulli":
+            check_unit_interval("x", x)
         return check_shape("x", x, (None, self.input_dim))
 
 
@@ -418,11 +427,21 @@ def _check_config(**config):
         )
     if config["likelihood"] not in LIKELIHOODS:
         raise ValueError(f"likelihood: expected one of {LIKELIHOODS}, got {config['likelihood']!r}")
-    if not float(config["beta"]) >= 0:
-        raise ValueError(f"beta: expected a non-negative KL weight, got {config['beta']!r}")
+    _check_beta(config["beta"])
     if config["dtype"] not in ("float32", "float64"):
         raise ValueError(f"dtype: expected float32 or float64, got {config['dtype']!r}")
     return {**config, "hidden": [int(h) for h in hidden], "beta": float(config["beta"])}
+
+
+def _check_beta(beta):
+    """The KL weight as a float, finite and >= 0, or a ValueError naming it."""
+    try:
+        value = float(beta)
+    except (TypeError, ValueError):
+        value = np.nan
+    if not 0 <= value < np.inf:  # False for NaN too
+        raise ValueError(f"beta: expected a finite KL weight >= 0, got {beta!r}")
+    return value
 
 
 def atomic_savez(path, arrays):

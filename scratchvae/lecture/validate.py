@@ -6,18 +6,14 @@ expected and what was given, so a student who passes the wrong thing learns
 
     ValueError: logits: expected shape (128, 784) to match x, got (128, 783)
 
-The ops call these at the top of every ``*_forward``; backward functions trust
-their cache (it was made by a checked forward) and only check ``dout``'s shape.
-
-Inside ``with skip_checks():`` the checks pass everything through unexamined.
-The training loop uses that: it checks the data once, before the first step,
-and the loss after every step, which any NaN or infinity reaching a forward
-pass would make non-finite. Per step, the checks it skips would scan every
-weight matrix and activation for NaN, about 0.25 s of a 3-s MNIST epoch.
+Every lecture op calls these at its own entry: a forward checks its
+arguments, a backward checks ``dout`` (its cache was made by a checked
+forward). The engine's ops (:mod:`scratchvae.engine`) call only the cheap
+ones, which look at shapes and dtypes, never at every value: a kernel must
+not read or write past the end of an array, whatever it is given, but
+scanning each activation for NaN would cost a tenth of a training step; the
+model checks its data once at its entry instead, and training checks the loss.
 """
-
-import contextlib
-import contextvars
 
 import numpy as np
 
@@ -31,34 +27,9 @@ __all__ = [
     "check_same_shape",
     "check_shape",
     "check_unit_interval",
-    "checks_enabled",
-    "skip_checks",
 ]
 
-_enabled = contextvars.ContextVar("scratchvae_checks", default=True)
-
-
-def checks_enabled():
-    """True unless inside :func:`skip_checks`."""
-    return _enabled.get()
-
-
-@contextlib.contextmanager
-def skip_checks():
-    """Let the ops trust their arguments for the duration of a ``with`` block.
-
-    For loops whose inputs are known good (see the module docstring); errors
-    that are not about argument values, such as a wrong number of arguments,
-    still raise.
-    """
-    token = _enabled.set(False)
-    try:
-        yield
-    finally:
-        _enabled.reset(token)
-
-
-def as_float_array(name, x, ndim=None):
+def as_float_array(name, x, ndim=None, finite=True):
     """Return ``x`` as a float32 or float64 array, or raise a clear error.
 
     Integer and boolean input is converted to float64; float32 and float64 are
@@ -72,6 +43,9 @@ def as_float_array(name, x, ndim=None):
         The value to check.
     ndim : int or tuple of int, optional
         Allowed number(s) of dimensions.
+    finite : bool
+        Also check that every value is finite (a pass over the array; the
+        engine's ops skip it).
 
     Returns
     -------
@@ -79,8 +53,6 @@ def as_float_array(name, x, ndim=None):
         ``x`` as a float32 or float64 array (not copied when already one).
     """
     x = np.asarray(x)
-    if not _enabled.get() and x.dtype in (np.float32, np.float64):
-        return x
     if x.dtype not in (np.float32, np.float64):
         if x.dtype.kind not in "biuf":
             raise ValueError(f"{name}: expected a real-valued array, got dtype {x.dtype}")
@@ -92,13 +64,11 @@ def as_float_array(name, x, ndim=None):
             raise ValueError(
                 f"{name}: expected a {want}-dimensional array, got shape {x.shape}"
             )
-    return check_finite(name, x)
+    return check_finite(name, x) if finite else x
 
 
 def check_finite(name, x):
     """Raise if ``x`` holds NaN or infinity; say where the first one is."""
-    if not _enabled.get():
-        return x
     finite = np.isfinite(x)
     if not finite.all():
         where = tuple(int(i) for i in np.argwhere(~finite)[0])
@@ -111,7 +81,7 @@ def check_finite(name, x):
 
 def check_no_overflow(out_name, out, **inputs):
     """Raise if finite inputs overflowed to inf or NaN in ``out``, giving the inputs' ranges."""
-    if _enabled.get() and not np.isfinite(out).all():
+    if not np.isfinite(out).all():
         ranges = ", ".join(f"{n} in [{x.min():.4g}, {x.max():.4g}]" for n, x in inputs.items())
         raise ValueError(
             f"{out_name}: expected a finite result, got an overflow in {out.dtype} for "
@@ -121,11 +91,7 @@ def check_no_overflow(out_name, out, **inputs):
 
 
 def check_int(name, n, minimum=1):
-    """Return ``n`` as an int, or raise unless it is an integer >= ``minimum``.
-
-    Counts and sizes are checked always, even inside :func:`skip_checks`:
-    they are single numbers, not arrays to scan.
-    """
+    """Return ``n`` as an int, or raise unless it is an integer >= ``minimum``."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {n!r}")
     return int(n)
@@ -134,9 +100,8 @@ def check_int(name, n, minimum=1):
 def check_out(name, out, shape, dtype):
     """Raise unless ``out`` is a C-contiguous array of ``shape`` and ``dtype`` to write a result into.
 
-    Checked always, even inside :func:`skip_checks`: it looks at the array's
-    header, not its values, and a Numba kernel writing into a wrong-sized
-    array would not stop at its end.
+    A Numba kernel writing into a wrong-sized array would not stop at its
+    end, so the engine checks every output array it is handed.
     """
     shape, dtype = tuple(shape), np.dtype(dtype)
     ok = (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype
@@ -161,8 +126,6 @@ def check_rng(rng, name="rng"):
 
 def check_shape(name, x, shape):
     """Raise unless ``x.shape`` matches ``shape`` (``None`` matches any size)."""
-    if not _enabled.get():
-        return x
     ok = x.ndim == len(shape) and all(
         want is None or want == got for want, got in zip(shape, x.shape)
     )
@@ -174,7 +137,7 @@ def check_shape(name, x, shape):
 
 def check_same_shape(name, x, other_name, other):
     """Raise unless ``x`` has the same shape as ``other``."""
-    if _enabled.get() and x.shape != other.shape:
+    if x.shape != other.shape:
         raise ValueError(
             f"{name}: expected shape {other.shape} to match {other_name}, got {x.shape}"
         )
@@ -183,8 +146,6 @@ def check_same_shape(name, x, other_name, other):
 
 def check_unit_interval(name, x):
     """Raise unless every value of ``x`` lies in [0, 1]."""
-    if not _enabled.get():
-        return x
     outside = (x < 0) | (x > 1)
     if outside.any():
         where = tuple(int(i) for i in np.argwhere(outside)[0])

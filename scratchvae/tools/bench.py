@@ -389,7 +389,7 @@ def gradcheck_cost(seed=0):
     >>> cost["passed"] == cost["checks"]  # doctest: +SKIP
     True
     """
-    from scratchvae.lecture.gradcheck import run_all
+    from scratchvae.tools.gradcheck_report import run_all
 
     start = time.perf_counter()
     rows = run_all(seed=seed)

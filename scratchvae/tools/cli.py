@@ -249,7 +249,7 @@ def _load_data(dataset, data_dir, no_download, limit, train=True):
 
 def gradcheck_command(args):
     """Every op's and the model's gradient check in float64, as a table; 1 if any fails."""
-    from scratchvae.lecture.gradcheck import format_table, run_all
+    from scratchvae.tools.gradcheck_report import format_table, run_all
 
     rows = run_all(seed=args.seed)
     print(format_table(rows))

@@ -22,7 +22,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.engine import kernels
 from scratchvae.tools.download import DATASETS, ChecksumError, DownloadError, download, get_spec, sha256_file
 from scratchvae.lecture.validate import as_float_array, check_int, check_out, check_rng, check_unit_interval
 
@@ -280,95 +279,12 @@ def _as_rows(images_path, labels_path):
     return x, labels
 
 
-def binarize(x, rng, out=None, rows=None):
-    """Dynamic binarisation: a fresh Bernoulli(x) draw, pixel by pixel, each time it is called.
-
-    ``x_bin = (u < x)`` with ``u`` uniform, so ``P(x_bin = 1) = x`` (to 2^-17: ``u`` is drawn
-    on a grid of 2^16 points, see :func:`scratchvae.engine.kernels.bernoulli_from_bits`). Called on every
-    minibatch, it gives the model new 0/1 images each epoch: the protocol of the VAE benchmarks
-    on MNIST since Burda et al. (2016).
-    Derivation: docs/data.md#dynamic-binarisation
-
-    Parameters
-    ----------
-    x : ndarray of float, any shape, e.g. (B, D); (N, D) if ``rows`` is given
-        Probabilities (pixel intensities) in [0, 1]. Outside :func:`scratchvae.lecture.validate.skip_checks`
-        all of ``x`` is checked on every call, also when ``rows`` picks a few of its rows (about
-        0.04 s for the 60 000 MNIST training images): a loop over minibatches should check ``x``
-        once and call this inside ``skip_checks()``, as the training loop does.
-    rng : numpy.random.Generator
-        The source of randomness; the global ``np.random`` state is never used.
-    out : ndarray of float32 with the shape of the result, optional
-        Where to write the result (saves an allocation per minibatch).
-    rows : 1-D ndarray of int, optional
-        Integer indices; binarise ``x[rows]`` without copying those rows first. Each must lie in
-        [0, N); they are checked on every call, even inside ``skip_checks()`` (the kernel does
-        not check bounds). The result is bit for bit ``binarize(x[rows], rng)``, and leaves
-        ``rng`` in the same state.
-
-    Returns
-    -------
-    ndarray of float32, shape of ``x``, or (len(rows), D) if ``rows`` is given
-        Zeros and ones.
-
-    Examples
-    --------
-    >>> x = np.array([[0.0, 0.5, 1.0]])
-    >>> b = binarize(x, np.random.default_rng(0))
-    >>> b.dtype, b[0, 0].item(), b[0, 2].item()
-    (dtype('float32'), 0.0, 1.0)
-    >>> train = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
-    >>> binarize(train, np.random.default_rng(0), rows=np.array([2, 1]))
-    array([[0., 1.],
-           [1., 1.]], dtype=float32)
-    """
-    check_rng(rng)
-    x = check_unit_interval("x", as_float_array("x", x))
-    if rows is None:
-        # All of x as the one row of a table (a view when x is contiguous).
-        table, rows = x.reshape(1, -1), np.zeros(1, dtype=np.intp)  # (1, x.size), (1,)
-        shape = x.shape
-    else:
-        table, rows = x, _check_rows(rows, x)  # (N, D), (B,)
-        shape = (len(rows), x.shape[1])
-    out = np.empty(shape, dtype=np.float32) if out is None else check_out("out", out, shape, np.float32)
-    # P(u < x) = x for u ~ U(0, 1): the comparison is a Bernoulli(x) draw. The
-    # kernel makes four 16-bit uniforms u from each raw 64-bit random word and
-    # compares in the same pass, so P(1) = round(2^16 x) / 2^16, within 2^-17
-    # of x (exact at 0 and 1), for a third of the cost of float draws. Output
-    # element i (C order) takes word i // 4, so rows=idx and x[idx] draw alike.
-    bits = rng.bit_generator.random_raw((out.size + 3) // 4)  # (ceil(B D / 4),) uint64
-    kernels.bernoulli_from_bits(table, rows, bits, out.reshape(len(rows), table.shape[1]))
-    return out
-
-
-def _check_rows(rows, x):
-    """Return ``rows`` as ``intp`` indices of rows of the 2-D ``x``, or raise naming the fault.
-
-    Checked even inside ``skip_checks()``, like counts: it costs O(B), not a scan of ``x``, and
-    the compiled kernel does not check bounds, so a bad index would read outside ``x``.
-    """
-    if x.ndim != 2:
-        raise ValueError(f"x: expected a 2-dimensional array (N, D) when rows is given, "
-                         f"got shape {x.shape}")
-    rows = np.asarray(rows)
-    if rows.ndim != 1 or rows.dtype.kind not in "iu":
-        raise ValueError(f"rows: expected a 1-dimensional array of integer indices, "
-                         f"got {rows.dtype} of shape {rows.shape}")
-    # Row numbers count from 0: negative indices, which NumPy counts from the end, are refused.
-    outside = (rows < 0) | (rows >= len(x))  # (B,)
-    if outside.any():
-        where = int(np.flatnonzero(outside)[0])
-        raise ValueError(f"rows: expected indices in [0, {len(x)}) (the rows of x), "
-                         f"got {rows[where]} at index {where}")
-    return rows.astype(np.intp, copy=False)
-
-
 def binarize_fixed(x, threshold=0.5):
     """Deterministic binarisation: ``x_bin = 1 if x > threshold else 0``, the same every time.
 
     This is thresholding, not the "statically binarised MNIST" of Larochelle & Murray (2011),
-    which is one random draw frozen for good; to imitate that, call :func:`binarize` once with
+    which is one random draw frozen for good; to imitate that, call
+    :func:`scratchvae.lecture.training.binarize` once with
     a fixed seed and keep the result. Guide: docs/data.md#dynamic-binarisation
 
     Parameters

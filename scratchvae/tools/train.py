@@ -35,7 +35,9 @@ import numpy as np
 
 from scratchvae.tools import data
 from scratchvae.lecture import estimators
-from scratchvae.lecture.validate import as_float_array, check_shape, check_unit_interval, skip_checks
+from scratchvae.lecture.training import binarize as binarize_dynamic
+from scratchvae.lecture.training import kl_weight, train_step
+from scratchvae.lecture.validate import as_float_array, check_shape, check_unit_interval
 from scratchvae.lecture.vae import atomic_savez
 
 __all__ = [
@@ -47,7 +49,6 @@ __all__ = [
     "evaluate_elbo",
     "evaluate_log_likelihood",
     "fit",
-    "kl_weight",
     "load_checkpoint",
     "prepare_test_set",
     "save_checkpoint",
@@ -127,30 +128,6 @@ class History:
                 writer.writerow({k: "" if v is None else v for k, v in record.items()})
 
 
-# --- the KL weight -------------------------------------------------------------
-
-
-def kl_weight(step, steps_per_epoch, warmup_epochs, beta):
-    r"""The KL weight for global step ``step`` (1, 2, ...) under a linear warm-up.
-
-    .. math:: \beta_s = \beta \,\min\!\Big(1, \frac{s}{T}\Big),
-              \qquad T = \text{warmup\_epochs} \times \text{steps\_per\_epoch}
-
-    so the weight climbs from about 0 to ``beta`` over the first
-    ``warmup_epochs`` epochs and stays there; ``warmup_epochs=0`` is no warm-up.
-    Guide: docs/training.md#kl-warm-up
-
-    Examples
-    --------
-    >>> [kl_weight(s, 10, 2, 1.0) for s in (1, 10, 20, 30)]
-    [0.05, 0.5, 1.0, 1.0]
-    """
-    ramp_steps = warmup_epochs * steps_per_epoch
-    if ramp_steps <= 0:
-        return float(beta)
-    return float(beta) * min(1.0, step / ramp_steps)
-
-
 # --- evaluation ----------------------------------------------------------------
 
 
@@ -169,7 +146,7 @@ def prepare_test_set(x, binarize):
     True
     """
     if binarize == "dynamic":
-        return data.binarize(x, np.random.default_rng(EVAL_SEED))
+        return binarize_dynamic(x, np.random.default_rng(EVAL_SEED))
     if binarize == "fixed":
         return data.binarize_fixed(x)
     return x
@@ -200,10 +177,9 @@ def evaluate_elbo(model, x, n_samples=1, seed=EVAL_SEED):
     >>> evaluate_elbo(model, x) == evaluate_elbo(model, x)
     True
     """
-    x = model.as_input(x)  # once here, so the ops need not check every chunk
+    x = model.as_input(x)
     rng = np.random.default_rng(seed)
-    with skip_checks():
-        elbo = estimators.elbo_lb(model, x, n_samples, rng, batch_rows=EVAL_ROWS)[0]  # (N,)
+    elbo = estimators.elbo_lb(model, x, n_samples, rng, batch_rows=EVAL_ROWS)[0]  # (N,)
     return float(np.mean(elbo))
 
 
@@ -426,23 +402,15 @@ def _train_epoch(model, optimizer, train, train_x, rng, epoch, epochs, batch_siz
         for step, idx in enumerate(data.minibatches(len(train), batch_size, rng), start=1):
             global_step = (epoch - 1) * steps_per_epoch + step
             beta = kl_weight(global_step, steps_per_epoch, kl_warmup_epochs, model.beta)
-            # The data were checked once, up front, so the ops need not check
-            # every array again; if the parameters blow up, the overflow or
-            # NaN reaches the loss, which is checked every step instead.
-            with skip_checks(), np.errstate(over="ignore", invalid="ignore"):
-                # A fresh 0/1 image per use (dynamic), or the pre-binarised rows.
-                # (rows=idx reads the minibatch's rows in place: no copy of them first)
-                x = data.binarize(train, rng, rows=idx) if binarize == "dynamic" else train_x[idx]  # (B, D)
-                eps = rng.standard_normal((len(idx), model.latent_dim), dtype=model.dtype)  # (B, D_z)
-                # loss = (1/B) sum_b [ -log p(x_b | z_b) + beta KL_b ]
-                loss, cache = model.negative_elbo_forward(x, eps, beta=beta)
-                if not np.isfinite(loss):
-                    raise TrainingDiverged(
-                        _diverged_message(model, epoch, step, steps_per_epoch, f"the loss is {loss}")
-                    )
-                # The gradients are written, not added: no zero_grad needed.
-                model.negative_elbo_backward(1.0, cache, accumulate=False)
-            optimizer.step()
+            # The data were checked once, up front; an overflow or NaN from the
+            # parameters reaches the loss, which train_step checks every step.
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    loss, cache = train_step(model, optimizer, train_x, idx, rng, beta,
+                                             binarized=binarize != "dynamic")
+            except FloatingPointError as err:
+                raise TrainingDiverged(
+                    _diverged_message(model, epoch, step, steps_per_epoch, str(err))) from None
             reconstruction_sum += float(np.sum(cache.reconstruction))
             kl_sum += float(np.sum(cache.kl))
             elapsed = time.perf_counter() - start

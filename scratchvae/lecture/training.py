@@ -1,0 +1,170 @@
+"""Training: binarise a minibatch, and one step of gradient descent on the negative ELBO.
+
+:func:`train_step` is the whole of training, one minibatch at a time::
+
+    x = binarize(images, rng, rows)             # 1. fresh 0/1 pixels
+    eps = rng.standard_normal((B, D_z))         # 2. the noise of the sampler
+    loss, cache = model.negative_elbo_forward(x, eps, beta)   # 3. forward
+    model.negative_elbo_backward(1.0, cache)    # 4. backward
+    optimizer.step()                            # 5. update
+
+:func:`scratchvae.tools.train.fit` is the tool around it: epochs, shuffling,
+progress, history, checkpoints and resume.
+
+Derivations: docs/training.md, docs/data.md#dynamic-binarisation
+"""
+
+import numpy as np
+
+from scratchvae.lecture.validate import as_float_array, check_rng, check_unit_interval
+
+__all__ = ["binarize", "check_rows", "kl_weight", "train_step"]
+
+
+def binarize(x, rng, rows=None):
+    """Dynamic binarisation: a fresh Bernoulli(x) draw, pixel by pixel, each time it is called.
+
+    ``x_bin = (u < x)`` with ``u`` uniform, so ``P(x_bin = 1) = x`` (to
+    2^-17: ``u`` is drawn on a grid of 2^16 points). Called on every
+    minibatch, it gives the model new 0/1 images each epoch: the protocol of
+    the VAE benchmarks on MNIST since Burda et al. (2016).
+
+    Parameters
+    ----------
+    x : ndarray of float, any shape, e.g. (B, D); (N, D) if ``rows`` is given
+        Probabilities (pixel intensities) in [0, 1].
+    rng : numpy.random.Generator
+        The source of randomness; the global ``np.random`` state is never used.
+    rows : 1-D ndarray of int, optional
+        Binarise only these rows of ``x``: ``binarize(x, rng, rows)`` is
+        ``binarize(x[rows], rng)``, bit for bit (the engine's version reads
+        the rows in place instead of copying them out first).
+
+    Returns
+    -------
+    ndarray of float32, shape of ``x``, or (len(rows), D) if ``rows`` is given
+        Zeros and ones.
+
+    Examples
+    --------
+    >>> x = np.array([[0.0, 0.5, 1.0]])
+    >>> b = binarize(x, np.random.default_rng(0))
+    >>> b.dtype, b[0, 0].item(), b[0, 2].item()
+    (dtype('float32'), 0.0, 1.0)
+
+    Derivation: docs/data.md#dynamic-binarisation
+    """
+    check_rng(rng)
+    x = check_unit_interval("x", as_float_array("x", x))
+    if rows is not None:
+        x = x[check_rows(rows, x)]  # (B, D)
+    # 16 random bits per pixel: four 16-bit integers k in [0, 2^16) from each
+    # raw 64-bit word of the generator, low bits first (a third of the cost
+    # of drawing a float per pixel)
+    words = rng.bit_generator.random_raw((x.size + 3) // 4)  # (ceil(n / 4),) uint64
+    shifts = np.array([0, 16, 32, 48], dtype=np.uint64)
+    k = (words[:, None] >> shifts) & np.uint64(0xFFFF)  # (ceil(n / 4), 4)
+    k = k.reshape(-1)[: x.size].reshape(x.shape)  # pixel i takes the i-th 16 bits
+    # u = (k + 1/2) / 2^16: uniform on a grid of 2^16 points inside (0, 1)
+    u = (k + 0.5) / 65536
+    # x_bin = 1 where u < x: P(x_bin = 1) = round(2^16 x) / 2^16, within 2^-17 of x
+    return (u < x).astype(np.float32)
+
+
+def check_rows(rows, x):
+    """``rows`` as ``intp`` indices of rows of the 2-D ``x``, or a ValueError naming the fault."""
+    if x.ndim != 2:
+        raise ValueError(f"x: expected a 2-dimensional array (N, D) when rows is given, "
+                         f"got shape {x.shape}")
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or rows.dtype.kind not in "iu":
+        raise ValueError(f"rows: expected a 1-dimensional array of integer indices, "
+                         f"got {rows.dtype} of shape {rows.shape}")
+    # Row numbers count from 0: negative indices, which NumPy counts from the end, are refused.
+    outside = (rows < 0) | (rows >= len(x))  # (B,)
+    if outside.any():
+        where = int(np.flatnonzero(outside)[0])
+        raise ValueError(f"rows: expected indices in [0, {len(x)}) (the rows of x), "
+                         f"got {rows[where]} at index {where}")
+    return rows.astype(np.intp, copy=False)
+
+
+def kl_weight(step, steps_per_epoch, warmup_epochs, beta):
+    r"""The KL weight for global step ``step`` (1, 2, ...) under a linear warm-up.
+
+    .. math:: \beta_s = \beta \,\min\!\Big(1, \frac{s}{T}\Big),
+              \qquad T = \text{warmup\_epochs} \times \text{steps\_per\_epoch}
+
+    so the weight climbs from about 0 to ``beta`` over the first
+    ``warmup_epochs`` epochs and stays there; ``warmup_epochs=0`` is no warm-up.
+    Guide: docs/training.md#kl-warm-up
+
+    Examples
+    --------
+    >>> [kl_weight(s, 10, 2, 1.0) for s in (1, 10, 20, 30)]
+    [0.05, 0.5, 1.0, 1.0]
+    """
+    ramp_steps = warmup_epochs * steps_per_epoch
+    if ramp_steps <= 0:
+        return float(beta)
+    return float(beta) * min(1.0, step / ramp_steps)
+
+
+def train_step(model, optimizer, images, rows, rng, beta=None, binarized=False):
+    """One step of minibatch gradient descent on the negative ELBO.
+
+    Parameters
+    ----------
+    model : scratchvae.lecture.vae.VAE
+        Its parameters are updated in place; its engine's ops do the work.
+    optimizer : optimizer from :mod:`scratchvae.lecture.optim` (or the engine's)
+        Built on ``model``'s parameters.
+    images : ndarray, shape (N, D)
+        The training set, grey levels in [0, 1].
+    rows : 1-D ndarray of int
+        The minibatch: which rows of ``images`` to use, B of them.
+    rng : numpy.random.Generator
+        Draws the binarisation and the noise eps.
+    beta : float, optional
+        This step's KL weight; default ``model.beta``.
+    binarized : bool
+        True when ``images`` are already 0/1 (or grey levels the model takes
+        as they are, for a Gaussian decoder): then step 1 only picks the rows.
+
+    Returns
+    -------
+    loss : float
+        The minibatch's negative ELBO, before the update.
+    cache : scratchvae.lecture.vae.ElboCache
+        Its ``reconstruction`` and ``kl`` fields hold the two terms per example.
+
+    Raises
+    ------
+    FloatingPointError
+        If the loss is NaN or infinite; the parameters are then left as they
+        were, not updated from a meaningless gradient.
+
+    Examples
+    --------
+    >>> from scratchvae.lecture.vae import VAE
+    >>> from scratchvae.lecture.optim import Adam
+    >>> model = VAE(4, hidden=(3,), latent_dim=2, engine="numpy")
+    >>> images = np.random.default_rng(0).random((10, 4))
+    >>> rng = np.random.default_rng(1)
+    >>> loss, cache = train_step(model, Adam(model), images, np.arange(5), rng)
+    >>> round(loss, 2)
+    3.05
+    """
+    # 1. binarise: each pixel of the minibatch is 1 with probability its grey level
+    x = images[rows] if binarized else model.ops.binarize(images, rng, rows)  # (B, D)
+    # 2. the noise of the reparameterisation, eps ~ N(0, I)
+    eps = rng.standard_normal((len(x), model.latent_dim), dtype=model.dtype)  # (B, D_z)
+    # 3. forward: loss = (1/B) sum_b [-log p(x_b | z_b) + beta KL(q(z | x_b) || p(z))]
+    loss, cache = model.negative_elbo_forward(x, eps, beta=beta)
+    if not np.isfinite(loss):
+        raise FloatingPointError(f"the loss is {loss}")
+    # 4. backward: d loss / d theta for every parameter, written into model.grads
+    model.negative_elbo_backward(1.0, cache, accumulate=False)
+    # 5. update: one optimiser step against the gradients
+    optimizer.step()
+    return loss, cache

@@ -27,10 +27,11 @@ FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 
 
 def modules():
+    """Every module of the package, subpackages included."""
     return [
-        importlib.import_module(f"scratchvae.{m.name}")
-        for m in pkgutil.iter_modules(scratchvae.__path__)
-        if m.name not in ("__main__",)
+        importlib.import_module(m.name)
+        for m in pkgutil.walk_packages(scratchvae.__path__, "scratchvae.")
+        if not m.name.endswith("__main__")
     ]
 
 

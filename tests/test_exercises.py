@@ -16,12 +16,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scratchvae.classroom import marking
-from scratchvae.classroom.exercises import (EXERCISES, check, main, template, tiny_vae_backward,
+from scratchvae.lecture.tiny_vae import tiny_vae_backward
+from scratchvae.classroom.exercises import (EXERCISES, check, main, template,
                                   tiny_vae_forward)
 from scratchvae.lecture.gradcheck import assert_gradients_match
 
 PERFECT = """
-    from scratchvae.classroom.exercises import tiny_vae_backward
+    from scratchvae.lecture.tiny_vae import tiny_vae_backward
     from scratchvae.lecture.gaussian import (
         kl_standard_normal_backward,
         kl_standard_normal_forward,

@@ -12,7 +12,8 @@ package's signatures. The student writes both (their cache may hold whatever
 their backward needs), or only the backward when the exercise gives the
 forward. This file holds the exercises (:data:`EXERCISES`, in course order),
 :func:`check`, :func:`template` and the command; the checks and the report are
-in scratchvae/marking.py, the tiny VAE of the last exercise in scratchvae/tiny_vae.py.
+in scratchvae/classroom/marking.py, the tiny VAE of the last exercise in
+scratchvae/lecture/tiny_vae.py.
 Guide: docs/exercises.md
 
 Examples
@@ -40,7 +41,7 @@ from scratchvae.lecture.gaussian import (
 from scratchvae.lecture.activations import sigmoid_backward, sigmoid_forward
 from scratchvae.lecture.dense import dense_backward, dense_forward
 from scratchvae.lecture.likelihoods import bernoulli_log_likelihood_backward, bernoulli_log_likelihood_forward
-from scratchvae.classroom.marking import (  # the checker: scratchvae/marking.py
+from scratchvae.classroom.marking import (  # the checker: scratchvae/classroom/marking.py
     NOT_ATTEMPTED,
     Exercise,
     Outcome,
@@ -53,8 +54,7 @@ from scratchvae.classroom.marking import (  # the checker: scratchvae/marking.py
 )
 from scratchvae.lecture.tiny_vae import tiny_vae_backward, tiny_vae_forward  # the last exercise's reference
 
-__all__ = ["EXERCISES", "Exercise", "Outcome", "Report", "check", "main", "template",
-           "tiny_vae_backward", "tiny_vae_forward"]
+__all__ = ["EXERCISES", "Exercise", "Outcome", "Report", "check", "main", "template"]
 
 
 # --- The exercises, in course order -----------------------------------------------
@@ -92,7 +92,7 @@ EXERCISES = {ex.name: ex for ex in [
         tasks={"dense_backward": ("dout, cache", """
             Gradients of out = x @ W + b for x, W and b, one example per row.
 
-            The forward is given, layers.dense_forward(x, W, b); its cache is
+            The forward is given, dense.dense_forward(x, W, b); its cache is
             DenseCache(x, W) with x of shape (B, D_in) and W of shape (D_in, D_out).
             dout = dL/d(out) has shape (B, D_out). Return (dx, dW, db), shaped
             like x, W and b. Read: docs/layers.md#dense""")},
@@ -139,7 +139,7 @@ EXERCISES = {ex.name: ex for ex in [
 
             mu, log_var and eps have shape (B, D_z); log_var is the log of the
             variance; eps is standard normal noise drawn by the caller. Return
-            (z, cache). Read: note 000, eq. (8); docs/gaussian.md#reparameterisation"""),
+            (z, cache). Read: note 000 (8); docs/gaussian.md#reparameterisation"""),
                "reparameterize_backward": ("dz, cache", """
             (dmu, dlog_var) from dz = dL/dz. eps is noise, not a parameter: no gradient.
 
@@ -161,13 +161,13 @@ EXERCISES = {ex.name: ex for ex in [
             KL(N(mu, diag(exp(log_var))) || N(0, I)) for each row: shape (B,).
 
             mu and log_var have shape (B, D_z). Return (kl, cache).
-            Read: note 000, eqs. (11)-(13); docs/gaussian.md#kl-standard-normal"""),
+            Read: note 000 (11)-(13); docs/gaussian.md#kl-standard-normal"""),
                "kl_standard_normal_backward": ("dkl, cache", """
             (dmu, dlog_var), each (B, D_z), from dkl = dL/d(kl) of shape (B,).
 
             Read: docs/gaussian.md#kl-standard-normal""")},
         hints={"kl": "KL = 1/2 sum_j (exp(log_var_j) + mu_j^2 - 1 - log_var_j), one number "
-                     "per row (note 000, eq. (13))",
+                     "per row (note 000 (13))",
                "mu": "differentiate 1/2 mu^2, and scale each row by its dkl",
                "log_var": "differentiate 1/2 (exp(log_var) - log_var), and scale each row by "
                           "its dkl"}),
@@ -201,10 +201,10 @@ EXERCISES = {ex.name: ex for ex in [
         tasks={"tiny_vae_backward": ("dloss, cache", """
             (dW_enc, db_enc, dW_dec, db_dec): the gradients of the tiny VAE's loss.
 
-            The forward is given: exercises.tiny_vae_forward(x, eps, W_enc, b_enc,
+            The forward is given: tiny_vae.tiny_vae_forward(x, eps, W_enc, b_enc,
             W_dec, b_dec, beta). Read it first: its cache holds each op's cache
             (encoder, reparameterize, decoder, likelihood, kl), beta and the batch
-            size. Call the ops' backwards (layers.dense_backward,
+            size. Call the ops' backwards (dense.dense_backward,
             gaussian.reparameterize_backward, gaussian.kl_standard_normal_backward,
             likelihoods.bernoulli_log_likelihood_backward) in the right order.
             Read: docs/vae.md#backward""")},
@@ -294,9 +294,7 @@ How the marking works: docs/exercises.md
 
 import numpy as np
 
-from scratchvae.classroom import exercises  # given forwards
-from scratchvae.lecture import gaussian, likelihoods  # ops to call
-from scratchvae.lecture import activations, dense
+from scratchvae.lecture import activations, dense, gaussian, likelihoods, tiny_vae  # ops to call
 '''
 
 

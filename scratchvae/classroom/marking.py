@@ -2,7 +2,7 @@
 
 :class:`Exercise` says what to mark; the exercises themselves (the list, the
 starter file, :func:`scratchvae.classroom.exercises.check` and the command) are in
-scratchvae/exercises.py. Each check is worth one point:
+scratchvae/classroom/exercises.py. Each check is worth one point:
 
 * forward: values -- agrees with the reference on seeded random float64 inputs;
 * forward: maths -- a property that needs no reference: the moments of a sample,

@@ -1,6 +1,6 @@
 """Estimators of the ELBO and of log p(x).
 
-The ELBO of one example is an expectation over z ~ q(z | x) (note 004, eqs. (4)-(5)),
+The ELBO of one example is an expectation over z ~ q(z | x) (note 004 (4)-(5)),
 so in practice it is estimated from samples of z:
 
 * :func:`elbo_la` and :func:`elbo_lb`: note 004's estimators L^A (eq. (9)) and
@@ -79,7 +79,7 @@ def _noise(rng, n_examples, n_samples, model):
     return rng.standard_normal((n_examples * n_samples, model.latent_dim), dtype=model.dtype)
 
 
-# --- L^A and L^B (note 004, eqs. (8)-(10)) ----------------------------------------
+# --- L^A and L^B (note 004 (8)-(10)) ----------------------------------------
 
 
 def elbo_estimate(model, x, n_samples, rng, kl_estimator="analytic", batch_rows=20000):
@@ -95,7 +95,7 @@ def elbo_estimate(model, x, n_samples, rng, kl_estimator="analytic", batch_rows=
               \mathcal{L}^A_b = \frac1L \sum_l \big[\log p(x_b, z_{bl}) - \log q(z_{bl}|x_b)\big]
               \quad\text{(monte_carlo)}
 
-    (note 004, eqs. (10) and (9)). Gradients come free: the loss on ``x_rep``
+    (note 004 (10) and (9)). Gradients come free: the loss on ``x_rep``
     is the mean over its B L rows, which is :math:`-\frac1B \sum_b \mathcal{L}_b`
     (for ``beta = 1``), so ``model.negative_elbo_backward`` after
     ``model.negative_elbo_forward(x_rep, eps, kl_estimator=...)`` is the
@@ -319,7 +319,7 @@ def reparameterized_gradient(df, mu, log_var, eps):
     .. math:: \nabla E_\varepsilon[f(\mu + e^{v/2} \odot \varepsilon)]
               = E_\varepsilon[\nabla f(z)\, \partial z / \partial(\mu, v)]
 
-    the chain rule through z (note 003; note 000, eq. (10)).
+    the chain rule through z (note 003; note 000 (10)).
     Derivation: docs/estimators.md#score-function
 
     Parameters

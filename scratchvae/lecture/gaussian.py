@@ -1,12 +1,12 @@
 """The Gaussian latent layer: the sample z, the KL terms and the log-density.
 
 The encoder gives each example a diagonal Gaussian
-q(z | x) = N(mu, diag(exp(log_var))) (note 000, eq. (7)). These ops turn
+q(z | x) = N(mu, diag(exp(log_var))) (note 000 (7)). These ops turn
 (mu, log_var) into the pieces of the ELBO:
 
 * ``reparameterize``: a sample z = mu + sigma * eps that gradients pass through;
 * ``kl_standard_normal``: KL(q || N(0, I)) in closed form, the regulariser of L^B;
-* ``kl_diagonal``: KL between two diagonal Gaussians (note 000, eq. (11));
+* ``kl_diagonal``: KL between two diagonal Gaussians (note 000 (11));
 * ``gaussian_log_density``: log q(z), which the estimator L^A needs.
 
 The full-covariance KL of note 000 (11) is the next module,
@@ -74,7 +74,7 @@ def reparameterize_forward(mu, log_var, eps):
 
     .. math:: z = \mu + \sigma \odot \varepsilon, \qquad \sigma = e^{v/2}, \qquad v = \log \sigma^2
 
-    note 000, eq. (8) with :math:`\Sigma^{1/2} = \operatorname{diag}(\sigma)`, and note 001.
+    note 000 (8) with :math:`\Sigma^{1/2} = \operatorname{diag}(\sigma)`, and note 001.
 
     Parameters
     ----------
@@ -170,7 +170,7 @@ def kl_standard_normal_forward(mu, log_var):
 
     .. math:: \mathrm{KL} = \tfrac12 \sum_j \left(e^{v_j} - 1 - v_j + \mu_j^2\right)
 
-    note 000, eq. (13) with :math:`\Sigma = \operatorname{diag} e^{v}`
+    note 000 (13) with :math:`\Sigma = \operatorname{diag} e^{v}`
     (trace :math:`\sum_j e^{v_j}`, log-determinant :math:`\sum_j v_j`).
 
     Parameters
@@ -257,7 +257,7 @@ def kl_diagonal_forward(mu0, log_var0, mu1, log_var1):
               + (\mu_{1j} - \mu_{0j})^2 e^{-v_{1j}}\right), \qquad
               r_j = \frac{\sigma_{0j}^2}{\sigma_{1j}^2} = e^{v_{0j} - v_{1j}}
 
-    note 000, eq. (11) with both covariances diagonal.
+    note 000 (11) with both covariances diagonal.
 
     Parameters
     ----------

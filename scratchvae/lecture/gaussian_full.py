@@ -1,11 +1,12 @@
-"""KL divergence between two full-covariance Gaussians, note 000, eq. (11).
+"""KL divergence between two full-covariance Gaussians, note 000 (11).
 
 The reference the diagonal KLs of :mod:`scratchvae.lecture.gaussian` are tested
 against, and the KL of an exact posterior (a linear-Gaussian model) that is
-not diagonal. Covariances are factorised, Sigma = L L^T, never inverted.
-Re-exported from :mod:`scratchvae.lecture.gaussian`, which holds the diagonal ops.
+not diagonal. Each covariance is factorised, Sigma = C C^T (Cholesky), and
+every product with Sigma^{-1} is computed by triangular solves with C
+(:func:`solve_lower`): Sigma itself is never inverted.
 
-k is the dimension in note 000, eq. (11); B the number of pairs in a batch.
+k is the dimension in note 000 (11); B the number of pairs in a batch.
 Derivation: docs/gaussian.md#kl-full-covariance
 """
 
@@ -15,19 +16,15 @@ import numpy as np
 
 from scratchvae.lecture.validate import as_float_array, check_no_overflow, check_same_shape, check_shape
 
-__all__ = [
-    "kl_full_covariance",
-    "kl_full_covariance_backward",
-    "kl_full_covariance_forward",
-]
+__all__ = ["kl_full_covariance_backward", "kl_full_covariance_forward", "solve_lower"]
 
 
 class KLFullCovarianceCache(NamedTuple):
     """What :func:`kl_full_covariance_backward` needs (float64, batched)."""
 
-    chol0: np.ndarray  # (B, k, k) L0, with Sigma0 = L0 L0^T
-    chol1: np.ndarray  # (B, k, k) L1, with Sigma1 = L1 L1^T
-    a: np.ndarray  # (B, k) L1^{-1} (mu1 - mu0)
+    C0: np.ndarray  # (B, k, k) Cholesky factor of Sigma0 = C0 C0^T
+    C1: np.ndarray  # (B, k, k) Cholesky factor of Sigma1 = C1 C1^T
+    a: np.ndarray  # (B, k) C1^{-1} (mu1 - mu0)
     dtype: np.dtype  # the inputs' precision, for the gradients
     single: bool  # True if one distribution was given, not a batch
 
@@ -39,17 +36,19 @@ def _gaussian_pair(mu0, cov0, mu1, cov1):
     shape = mu0.shape + mu0.shape[-1:]  # (k, k) or (B, k, k)
     cov0 = check_shape("cov0", as_float_array("cov0", cov0), shape)
     cov1 = check_shape("cov1", as_float_array("cov1", cov1), shape)
+    if 0 in mu0.shape:
+        raise ValueError(f"mu0: expected at least one pair of at least one dimension, got shape {mu0.shape}")
     dtype = np.result_type(mu0, cov0, mu1, cov1)
     single = mu0.ndim == 1
     # Work in float64 whatever the inputs: a k x k factorisation is cheap, and
-    # note 000, eq. (11), subtracts numbers of similar size (trace, k, log-dets).
+    # note 000 (11), subtracts numbers of similar size (trace, k, log-dets).
     # A single pair becomes a batch of one (ndmin adds the leading axis).
     pair = [np.array(x, dtype=np.float64, ndmin=x.ndim + single) for x in (mu0, cov0, mu1, cov1)]
     return (*pair, dtype, single)
 
 
 def _cholesky(name, cov, dtype):
-    """Lower Cholesky factors L, ``cov = L L^T``, of a stack (B, k, k); or a ValueError naming ``name``.
+    """Lower Cholesky factors C, ``cov = C C^T``, of a stack (B, k, k); or a ValueError naming ``name``.
 
     Symmetric means to 1e-10 of the largest entry, or 100 rounding units of
     ``dtype`` if that is coarser (a float32 product A @ A.T is not exactly symmetric).
@@ -75,13 +74,13 @@ def _cholesky(name, cov, dtype):
 
 
 def kl_full_covariance_forward(mu0, cov0, mu1, cov1):
-    r"""KL(N(mu0, cov0) || N(mu1, cov1)) between k-dimensional Gaussians, note 000, eq. (11).
+    r"""KL(N(mu0, cov0) || N(mu1, cov1)) between k-dimensional Gaussians, note 000 (11).
 
     .. math:: \mathrm{KL} = \tfrac12 \left(\operatorname{Tr}(\Sigma_1^{-1}\Sigma_0)
               + \delta^\top \Sigma_1^{-1} \delta - k
               + \log\frac{\det \Sigma_1}{\det \Sigma_0}\right), \qquad \delta = \mu_1 - \mu_0
 
-    computed from Cholesky factors :math:`\Sigma = L L^\top`, never from an inverse.
+    computed from Cholesky factors :math:`\Sigma = C C^\top` by triangular solves, never from an inverse.
 
     Parameters
     ----------
@@ -102,32 +101,57 @@ def kl_full_covariance_forward(mu0, cov0, mu1, cov1):
     >>> import numpy as np
     >>> cov0 = np.array([[2.0, 0.5], [0.5, 1.0]])  # trace 3, determinant 1.75
     >>> kl, _ = kl_full_covariance_forward(np.zeros(2), cov0, np.zeros(2), np.eye(2))
-    >>> bool(np.isclose(kl, 0.5 * (3 - 2 - np.log(1.75))))  # note 000, eq. (13)
+    >>> bool(np.isclose(kl, 0.5 * (3 - 2 - np.log(1.75))))  # note 000 (13)
     True
     """
     mu0, cov0, mu1, cov1, dtype, single = _gaussian_pair(mu0, cov0, mu1, cov1)
-    chol0, chol1 = _cholesky("cov0", cov0, dtype), _cholesky("cov1", cov1, dtype)  # (B, k, k) each
-    # M = L1^{-1} L0, so that Tr(Sigma1^{-1} Sigma0) = Tr(M M^T) = sum_ij M_ij^2
-    m = np.linalg.solve(chol1, chol0)  # (B, k, k)
-    # a = L1^{-1} delta, so that delta^T Sigma1^{-1} delta = |a|^2
-    a = np.linalg.solve(chol1, (mu1 - mu0)[..., None])[..., 0]  # (B, k)
-    # log det Sigma = 2 sum_i log L_ii, so with s_i = 2 log(L0_ii / L1_ii):
+    C0, C1 = _cholesky("cov0", cov0, dtype), _cholesky("cov1", cov1, dtype)  # (B, k, k) each
+    # M = C1^{-1} C0, so that Tr(Sigma1^{-1} Sigma0) = Tr(M M^T) = sum_ij M_ij^2
+    m = solve_lower(C1, C0)  # (B, k, k), lower triangular
+    # a = C1^{-1} delta, so that delta^T Sigma1^{-1} delta = |a|^2
+    a = solve_lower(C1, (mu1 - mu0)[..., None])[..., 0]  # (B, k)
+    # log det Sigma = 2 sum_i log C_ii, so with s_i = 2 log(C0_ii / C1_ii):
     # log(det Sigma1 / det Sigma0) = -sum_i s_i
-    diag0, diag1 = np.diagonal(chol0, axis1=1, axis2=2), np.diagonal(chol1, axis1=1, axis2=2)  # (B, k)
+    diag0, diag1 = np.diagonal(C0, axis1=1, axis2=2), np.diagonal(C1, axis1=1, axis2=2)  # (B, k)
     s = 2 * (np.log(diag0) - np.log(diag1))  # (B, k)
     # M is lower triangular with M_ii^2 = exp(s_i). Grouping each exp(s_i) with
     # a -1 and a -s_i leaves terms that are all >= 0:
     # KL = 1/2 [sum_i (expm1(s_i) - s_i) + sum_{i > j} M_ij^2 + |a|^2]
-    # (solve pivots, so M's upper triangle holds rounding noise, not zeros: tril drops it)
     below = np.sum(np.tril(m, -1) ** 2, axis=(1, 2))  # (B,)
     kl = 0.5 * (np.sum(np.expm1(s) - s, axis=1) + below + np.sum(a**2, axis=1))  # (B,)
     check_no_overflow("kl", kl, cov0=cov0, cov1=cov1)
     kl = kl.astype(dtype).reshape(()) if single else kl.astype(dtype)  # () or (B,)
-    return kl, KLFullCovarianceCache(chol0, chol1, a, dtype, single)
+    return kl, KLFullCovarianceCache(C0, C1, a, dtype, single)
 
 
-# The name the issue asked for; the same function, returning (kl, cache).
-kl_full_covariance = kl_full_covariance_forward
+def solve_lower(C, B):
+    r"""X with :math:`C X = B`, for lower-triangular :math:`C`: forward substitution.
+
+    Row i of :math:`C X = B` reads :math:`\sum_{j \le i} C_{ij} X_j = B_i`, and
+    rows above i are solved already, so :math:`X_i = (B_i - \sum_{j < i}
+    C_{ij} X_j) / C_{ii}`: k steps, no pivoting, no inverse.
+
+    Parameters
+    ----------
+    C : ndarray, shape (N, k, k)
+        Lower triangular, non-zero diagonal (a Cholesky factor).
+    B : ndarray, shape (N, k, m)
+
+    Returns
+    -------
+    X : ndarray, shape (N, k, m)
+
+    Examples
+    --------
+    >>> C = np.array([[[2.0, 0.0], [1.0, 1.0]]])
+    >>> solve_lower(C, np.array([[[2.0], [3.0]]]))[0, :, 0]  # 2 x0 = 2; x0 + x1 = 3
+    array([1., 2.])
+    """
+    X = np.zeros(np.broadcast_shapes(C.shape[:-1], B.shape[:-1]) + B.shape[-1:])  # (N, k, m)
+    for i in range(C.shape[-1]):
+        # X_i = (B_i - sum_{j < i} C_ij X_j) / C_ii
+        X[:, i] = (B[:, i] - np.einsum("nj,njm->nm", C[:, i, :i], X[:, :i])) / C[:, i, i, None]
+    return X
 
 
 def kl_full_covariance_backward(dkl, cache):
@@ -170,19 +194,20 @@ def kl_full_covariance_backward(dkl, cache):
     >>> [float(g.item()) for g in kl_full_covariance_backward(np.ones(()), cache)]
     [-0.25, -0.375, 0.25, 0.0625]
     """
-    chol0, chol1, a, dtype, single = cache
+    C0, C1, a, dtype, single = cache
     shape = () if single else (a.shape[0],)
-    dkl = check_shape("dkl", np.asarray(dkl, dtype=np.float64), shape).reshape(-1)  # (B,)
-    eye = np.eye(a.shape[-1])  # (k, k)
-    inv_chol1 = np.linalg.solve(chol1, eye)  # (B, k, k) L1^{-1}
-    inv_chol0 = np.linalg.solve(chol0, eye)  # (B, k, k) L0^{-1}
-    # Sigma^{-1} = L^{-T} L^{-1}
-    prec1 = inv_chol1.swapaxes(1, 2) @ inv_chol1  # (B, k, k)
-    prec0 = inv_chol0.swapaxes(1, 2) @ inv_chol0  # (B, k, k)
-    # Sigma1^{-1} delta = L1^{-T} a
-    w = (inv_chol1.swapaxes(1, 2) @ a[..., None])[..., 0]  # (B, k)
-    # Sigma1^{-1} Sigma0 Sigma1^{-1} = N N^T with N = Sigma1^{-1} L0
-    n = prec1 @ chol0  # (B, k, k)
+    dkl = as_float_array("dkl", dkl)
+    dkl = check_shape("dkl", dkl, shape).astype(np.float64).reshape(-1)  # (B,)
+    # The gradients need Sigma^{-1} itself: from the triangular inverses,
+    # C^{-1} = solve_lower(C, I), as Sigma^{-1} = C^{-T} C^{-1}
+    eye = np.broadcast_to(np.eye(a.shape[-1]), C0.shape)  # (B, k, k)
+    inv_C1, inv_C0 = solve_lower(C1, eye), solve_lower(C0, eye)  # (B, k, k) each
+    prec1 = inv_C1.swapaxes(1, 2) @ inv_C1  # (B, k, k)
+    prec0 = inv_C0.swapaxes(1, 2) @ inv_C0  # (B, k, k)
+    # Sigma1^{-1} delta = C1^{-T} a
+    w = (inv_C1.swapaxes(1, 2) @ a[..., None])[..., 0]  # (B, k)
+    # Sigma1^{-1} Sigma0 Sigma1^{-1} = N N^T with N = Sigma1^{-1} C0
+    n = prec1 @ C0  # (B, k, k)
     g = dkl[:, None, None]  # (B, 1, 1)
     dmu1 = dkl[:, None] * w  # (B, k)
     dcov0 = 0.5 * g * (prec1 - prec0)  # (B, k, k)

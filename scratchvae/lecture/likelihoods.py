@@ -3,7 +3,7 @@
 The decoder network maps a latent sample z to the parameters of a
 distribution over images; these ops score the data x under that
 distribution, one number per example. Evaluated at one sample z ~ q(z | x),
-this is the reconstruction term A of note 000, eqs. (5)-(6).
+this is the reconstruction term A of note 000 (5)-(6).
 
 * Bernoulli (note 001): every pixel is a coin with probability
   p = sigmoid(logits). Computed from the logits, never from p, so that no

@@ -4,7 +4,7 @@
 
 Everything the VAE can only estimate is known here in closed form: log p(x),
 the true posterior p(z | x), and the ELBO of any diagonal Gaussian q. So the
-identities of note 000, eqs. (1)-(3), can be checked to rounding error:
+identities of note 000 (1)-(3), can be checked to rounding error:
 ELBO(q) <= log p(x), with equality exactly when q is the posterior, and
 log p(x) - ELBO(q) = KL(q || p(z | x)). The tests of the estimators use it
 as ground truth.

@@ -129,7 +129,7 @@ class Optimizer:
         >>> import numpy as np
         >>> opt = SGD([("w", np.zeros(2), np.ones(2))], lr=0.1, momentum=0.9)
         >>> sorted(opt.state_dict())
-        ['sgd.lr', 'sgd.momentum', 'sgd.t', 'sgd.v.w']
+        ['sgd.lr', 'sgd.momentum', 'sgd.t', 'sgd.u.w']
         """
         out = {f"{self.name}.t": np.array(self.t, dtype=np.int64)}
         for h in self.hypers:

@@ -1,10 +1,13 @@
-"""The smallest VAE, the reference for the last exercise: one dense layer each way.
+"""The whole idea in sixty lines: the smallest VAE, one dense layer each way. Start reading here.
 
-Its backward is the whole chain of docs/vae.md#backward in a few lines, with
-the two paths into mu and log_var in plain sight. The exercise list in
-scratchvae/exercises.py marks a student's backward against it; it is
-re-exported there as ``exercises.tiny_vae_forward`` and ``exercises.tiny_vae_backward``.
-Derivation: docs/exercises.md#tiny-vae
+The encoder is one dense layer from the pixels to the mean and log-variance of
+q(z | x); a sample z = mu + sigma * eps goes through one dense layer to the
+decoder's logits; the loss is the negative ELBO, reconstruction plus KL. Its
+backward is the whole chain of docs/vae.md#backward in a few lines, with the
+two paths into mu and log_var in plain sight. Every later module of the
+lecture takes one of these steps and looks at it closely;
+:class:`scratchvae.lecture.vae.VAE` is this model with hidden layers.
+Derivation: docs/vae.md#forward
 """
 
 from typing import NamedTuple

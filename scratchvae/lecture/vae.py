@@ -229,7 +229,7 @@ class VAE:
                   + \beta\, \mathrm{KL}(q(z | x_b) \,\|\, \mathcal{N}(0, I)) \big],
                   \quad z_b = \mu_b + \sigma_b \odot \varepsilon_b
 
-        (note 000, eqs. (6), (9), (13): note 004's estimator L^B with one
+        (note 000 (6), (9), (13): note 004's estimator L^B with one
         sample; with ``kl_estimator="monte_carlo"`` the KL is replaced by
         its one-sample estimate log q(z|x) - log p(z), which gives L^A).
         Derivation: docs/vae.md#forward
@@ -262,18 +262,18 @@ class VAE:
         beta = self.beta if beta is None else _check_beta(beta)
         if kl_estimator not in KL_ESTIMATORS:
             raise ValueError(f"kl_estimator: expected one of {KL_ESTIMATORS}, got {kl_estimator!r}")
-        # 1. Encoder: q(z | x) = N(mu, diag exp(log_var))          note 000, eq. (7)
+        # 1. Encoder: q(z | x) = N(mu, diag exp(log_var))          note 000 (7)
         mu, log_var = self._encode(x)  # (B, D_z) each
-        # 2. Reparameterise: z = mu + exp(log_var / 2) * eps        note 000, eq. (8)
+        # 2. Reparameterise: z = mu + exp(log_var / 2) * eps        note 000 (8)
         z, reparameterize = ops.reparameterize_forward(mu, log_var, eps)  # (B, D_z)
-        # 3. Decoder and reconstruction term: log p(x | z)          note 000, eq. (9)
+        # 3. Decoder and reconstruction term: log p(x | z)          note 000 (9)
         reconstruction, likelihood = self.log_likelihood_forward(x, self.decoder_output(z))
         # 4. KL term: KL(q(z | x) || N(0, I))
         if kl_estimator == "analytic":
-            # in closed form (L^B)                                  note 000, eq. (13)
+            # in closed form (L^B)                                  note 000 (13)
             kl, kl_cache = ops.kl_standard_normal_forward(mu, log_var)  # (B,)
         else:
-            # or at the sample: log q(z | x) - log N(z; 0, I) (L^A)   note 004, eq. (9)
+            # or at the sample: log q(z | x) - log N(z; 0, I) (L^A)   note 004 (9)
             log_q, q_cache = ops.gaussian_log_density_forward(z, mu, log_var)  # (B,)
             zero = np.zeros_like(z)
             log_p, p_cache = ops.gaussian_log_density_forward(z, zero, zero)  # (B,)

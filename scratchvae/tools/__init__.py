@@ -1,1 +1,7 @@
-"""placeholder"""
+"""The tools around the course: the ``scratchvae`` command, data, the training loop, figures, the benchmark.
+
+``cli`` (the command), ``data`` and ``download`` (MNIST, verified by checksum),
+``train`` (fit: epochs, progress, history, checkpoints, resume), ``plots`` and
+``plot_maths`` (the figures), ``gradcheck_report`` (``scratchvae gradcheck``),
+``bench`` and ``bench_torch`` (``scratchvae bench``).
+"""

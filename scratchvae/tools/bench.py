@@ -81,7 +81,7 @@ QUICK_REPEATS = 2
 WARMUP_STEPS = 2
 # An epoch is timed in this many interleaved parts (59 steps each on MNIST).
 PARTS = 8
-TORCH_MISSING = "not installed (pip install scratchvae[compare])"
+TORCH_MISSING = "not installed (pip install torch)"
 
 # The matrix products of one training step, as (output, left, right) with
 # "a.T" for a transposed operand, in the order the step runs them. Forward:
@@ -522,7 +522,7 @@ def run(images, repeats=5, source="", startup=True, log=_log):
     machine = machine_info()
     n, B = len(images), STANDARD["batch_size"]
     epochs = {"scratchvae": scratchvae_contender(images), "floor": floor_contender(),
-              "pytorch": pytorch_contender(images, machine["blas_threads"])}
+              "pytorch": pytorch_contender(images, machine["blas_threads"], STANDARD)}
     present = [name for name in CONTENDERS if epochs[name] is not None]
     for name in present:
         log(f"warming up {name} ({WARMUP_STEPS} steps)")

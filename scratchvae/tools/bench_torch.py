@@ -2,7 +2,7 @@
 
 The same model, loss, optimiser and minibatches as the ``scratchvae``
 contender of scratchvae/bench.py, which times them side by side. PyTorch is
-optional (``pip install scratchvae[compare]``): it is imported only inside
+optional (``pip install torch``): it is imported only inside
 these functions, and without it they return None, so importing this module
 never needs it.
 """
@@ -28,7 +28,7 @@ def torch_version():
     return torch.__version__
 
 
-def pytorch_contender(images, threads, seed=0):
+def pytorch_contender(images, threads, standard, seed=0):
     """``epoch(start, stop) -> seconds``: the same model in PyTorch eager mode, over ``images[start:stop]``; None without torch.
 
     Written as a PyTorch user would: ``nn.Linear`` layers, ``torch.bernoulli``
@@ -41,6 +41,8 @@ def pytorch_contender(images, threads, seed=0):
         Shared with the tensor, not copied.
     threads : int
         ``torch.set_num_threads``: the same number as NumPy's BLAS uses.
+    standard : dict
+        The model and batch sizes, :data:`scratchvae.tools.bench.STANDARD`.
     seed : int
 
     Returns
@@ -50,7 +52,8 @@ def pytorch_contender(images, threads, seed=0):
     Examples
     --------
     >>> import numpy as np
-    >>> epoch = pytorch_contender(np.zeros((256, 784), dtype=np.float32), threads=1)
+    >>> sizes = {"input_dim": 784, "hidden": 400, "latent_dim": 20, "batch_size": 128, "lr": 1e-3}
+    >>> epoch = pytorch_contender(np.zeros((256, 784), dtype=np.float32), 1, sizes)
     >>> epoch is None or epoch(0, 128) > 0
     True
     """
@@ -58,17 +61,15 @@ def pytorch_contender(images, threads, seed=0):
         import torch
     except ImportError:
         return None
-    from scratchvae.tools.bench import STANDARD  # here, not at the top: bench imports this module
-
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    D, H, Z, B = (STANDARD[k] for k in ("input_dim", "hidden", "latent_dim", "batch_size"))
+    D, H, Z, B = (standard[k] for k in ("input_dim", "hidden", "latent_dim", "batch_size"))
     nn, F = torch.nn, torch.nn.functional
     encoder, head = nn.Linear(D, H), nn.Linear(H, 2 * Z)
     decoder, decoder_head = nn.Linear(Z, H), nn.Linear(H, D)
     layers = (encoder, head, decoder, decoder_head)
     optimizer = torch.optim.Adam([p for layer in layers for p in layer.parameters()],
-                                 lr=STANDARD["lr"])
+                                 lr=standard["lr"])
     x_all = torch.from_numpy(images)  # (N, D)
     generator = torch.Generator().manual_seed(seed)
 

@@ -35,7 +35,7 @@ from scratchvae.lecture.gaussian import (
     reparameterize_backward,
     reparameterize_forward,
 )
-from scratchvae.lecture.validate import as_float_array, check_int, check_shape
+from scratchvae.lecture.validate import as_float_array, check_int, check_rng, check_shape
 
 __all__ = [
     "elbo_estimate",
@@ -52,8 +52,9 @@ __all__ = [
 
 
 
-def _check_data(model, x):
-    """x as a non-empty (B, D) array in the model's dtype."""
+def _check_data(model, x, rng):
+    """x as a non-empty (B, D) array in the model's dtype; ``rng`` a Generator."""
+    check_rng(rng)
     x = check_shape("x", as_float_array("x", x, ndim=2), (None, model.input_dim))
     if x.shape[0] == 0:
         raise ValueError(f"x: expected at least one example, got shape {x.shape}")
@@ -131,7 +132,7 @@ def elbo_estimate(model, x, n_samples, rng, kl_estimator="analytic", batch_rows=
     >>> elbo.shape, bool(np.allclose(elbo, rec - kl))
     ((3,), True)
     """
-    x = _check_data(model, x)
+    x = _check_data(model, x, rng)
     n_samples = check_int("n_samples", n_samples)
     reconstruction = np.zeros(x.shape[0])  # (B,) float64 sums over the samples
     kl = np.zeros(x.shape[0])  # (B,)
@@ -235,7 +236,7 @@ def importance_weighted_bound(model, x, k, rng, batch_rows=20000, progress=None)
     >>> bool(np.all(bound >= elbo_la(model, x, 100, np.random.default_rng(1))[0]))  # Jensen
     True
     """
-    x = _check_data(model, x)
+    x = _check_data(model, x, rng)
     k = check_int("k", k)
     B = x.shape[0]
     running_max = np.full(B, -np.inf)  # (B,) m: the largest log w so far
@@ -247,7 +248,7 @@ def importance_weighted_bound(model, x, k, rng, batch_rows=20000, progress=None)
         for size in sizes:
             # z ~ q(z | x) for each (example, sample) pair, example-major
             mu_rep, log_var_rep = np.repeat(mu, size, axis=0), np.repeat(log_var, size, axis=0)  # (E S, D_z)
-            z = reparameterize_forward(mu_rep, log_var_rep, _noise(rng, n_rows, size, model))[0]
+            z = model.ops.reparameterize_forward(mu_rep, log_var_rep, _noise(rng, n_rows, size, model))[0]
             # log w = log p(x | z) + log N(z; 0, I) - log q(z | x), in float64
             x_rep = np.repeat(x[rows], size, axis=0)  # (E S, D)
             log_lik = model.log_likelihood_forward(x_rep, model.decoder_output(z))[0]  # (E S,)

@@ -62,10 +62,12 @@ def _central_difference(f, x, i, h):
     """
     original = x[i]
     values = {}
-    for k in (-2, -1, 1, 2):
-        x[i] = original + k * h
-        values[k] = np.array(f(x), dtype=np.float64, copy=True)
-    x[i] = original
+    try:
+        for k in (-2, -1, 1, 2):
+            x[i] = original + k * h
+            values[k] = np.array(f(x), dtype=np.float64, copy=True)
+    finally:
+        x[i] = original  # restored even if f raises
     return (8 * (values[1] - values[-1]) - (values[2] - values[-2])) / (12 * h)
 
 
@@ -78,7 +80,9 @@ def numerical_gradient(f, x, dout=1.0, h=STEP):
         Maps an array shaped like ``x`` to an array (or a scalar).
     x : ndarray, float64
         The point. It is perturbed in place, one element at a time, and
-        restored before returning.
+        restored before returning (also if ``f`` raises). It must be a
+        float64 array: a step of h = 1e-3 rounds to nothing in an integer
+        array, and to a large relative error in float32.
     dout : float or ndarray
         Weights for ``f``'s outputs (the upstream gradient); shape of ``f(x)``.
     h : float
@@ -89,6 +93,10 @@ def numerical_gradient(f, x, dout=1.0, h=STEP):
     ndarray, shape of ``x``
         The numerical gradient.
     """
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+        got = f"{x.dtype} array" if isinstance(x, np.ndarray) else type(x).__name__
+        raise ValueError(f"x: expected a float64 array (perturbed in place), got {got}; "
+                         "pass x.astype(np.float64)")
     grad = np.zeros(x.shape, dtype=np.float64)
     for i in np.ndindex(x.shape):
         grad[i] = np.sum(dout * _central_difference(f, x, i, h))

@@ -94,7 +94,8 @@ def bernoulli_log_likelihood_forward(x, logits):
     # exponentiates only non-positive numbers: nothing overflows, log1p of a
     # number in (0, 1] is never log(0), and no 1 - p is ever formed.
     # eq. (4): log p(x | l) = sum_j x_j l_j - softplus(l_j), per row (softplus in its stable form)
-    ll = np.sum(x * logits - softplus_forward(logits)[0], axis=1)  # (B,)
+    with np.errstate(over="ignore"):  # a sum that overflows is reported just below
+        ll = np.sum(x * logits - softplus_forward(logits)[0], axis=1)  # (B,)
     validate.check_no_overflow("ll", ll, logits=logits)
     # p = sigmoid(l), the predicted pixel probabilities, for the backward
     p = sigmoid_forward(logits)[0]  # (B, D)

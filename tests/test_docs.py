@@ -175,3 +175,37 @@ def test_markdown_links_resolve(page):
         elif anchor and path.suffix == ".md" and anchor not in anchors(path):
             broken.append(f"{link}: no anchor #{anchor} in {path.name}")
     assert not broken, "\n".join(broken)
+
+
+# --- Citations resolve inside the repository ----------------------------------------
+
+NOTE_CITATION = re.compile(r"note (00\d) \((\d+[a-z]?)\)")
+
+
+def cited_note_equations():
+    """Every "note 00N (k)" cited in the docs, the source and the lessons, with where."""
+    places = [*DOCS.glob("*.md"), *(ROOT / "scratchvae").rglob("*.py"), *(ROOT / "tutorials").glob("*.py"),
+              ROOT / "README.md"]
+    return {(note, eq, path.relative_to(ROOT).as_posix())
+            for path in places for note, eq in NOTE_CITATION.findall(path.read_text())}
+
+
+def test_every_cited_note_equation_is_restated_on_the_references_page():
+    """A clone has no notes: each equation a page or function cites must be listed there, in our words."""
+    references = (DOCS / "references.md").read_text()
+    listed = set()
+    rows = re.findall(r"^\| note (00\d) \((\d+)\)(?:–\((\d+)\))?", references, re.MULTILINE)
+    for note, first, last in rows:  # "note 004 (6)–(8)" lists 6, 7 and 8
+        listed |= {(note, str(k)) for k in range(int(first), int(last or first) + 1)}
+    missing = sorted(f"{path}: note {note} ({eq})" for note, eq, path in cited_note_equations()
+                     if (note, eq) not in listed)
+    assert not missing, missing
+
+
+def test_nothing_points_outside_the_repository():
+    """docs/, the package, the lessons and the README must not lean on ../shared."""
+    places = [*DOCS.rglob("*.md"), *(ROOT / "scratchvae").rglob("*.py"), *(ROOT / "tutorials").rglob("*"),
+              ROOT / "README.md"]
+    offenders = [p.relative_to(ROOT).as_posix() for p in places
+                 if p.is_file() and "shared/" in p.read_text(errors="ignore")]
+    assert not offenders, offenders

@@ -51,7 +51,7 @@ _MNIST_NAMES = {
 }
 
 DATASETS = {
-    # SHA-256 sums copied from ../shared/data/mnist/SHA256SUMS (the files' MD5s match the ones
+    # SHA-256 sums of the original MNIST files (as in the SHA256SUMS beside them) (the files' MD5s match the ones
     # published by LeCun et al.; TensorFlow Datasets lists the same SHA-256 sums).
     "mnist": DatasetSpec(
         files={

@@ -169,16 +169,16 @@ jit_reassoc = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"})
 
 
 @jit_reassoc
-def bernoulli_terms(x, logits, e, sigma, ll):
+def bernoulli_terms(x, logits, e, p, ll):
     """Per row: the arithmetic part of log p(x | logits), and sigmoid(logits).
 
     log p(x | l) = sum_j x_j l_j - softplus(l_j)
                  = sum_j x_j l_j - max(l_j, 0) - log1p(exp(-|l_j|)).
     This kernel writes ll[b] = sum_j x_j l_j - max(l_j, 0); the caller
     subtracts the row sums of log1p(e). With e = exp(-|l|) given, it also
-    writes sigma = sigmoid(l), which the backward pass needs.
+    writes p = sigmoid(l), which the backward pass needs.
 
-    Shapes: x, logits, e, sigma (B, D); ll (B,). ``sigma`` may be ``e``
+    Shapes: x, logits, e, p (B, D); ll (B,). ``p`` may be ``e``
     only if the caller has finished with ``e``; it is read before written.
     """
     for b in range(x.shape[0]):
@@ -186,7 +186,7 @@ def bernoulli_terms(x, logits, e, sigma, ll):
         for j in range(x.shape[1]):
             l = logits[b, j]
             total += x[b, j] * l - max(l, 0)
-            sigma[b, j] = 1 / (1 + e[b, j]) if l >= 0 else e[b, j] / (1 + e[b, j])
+            p[b, j] = 1 / (1 + e[b, j]) if l >= 0 else e[b, j] / (1 + e[b, j])
         ll[b] = total
 
 
@@ -196,19 +196,19 @@ def bernoulli_terms_reference(x, logits, e):
 
 
 @jit
-def bernoulli_grad(dll, x, sigma, dlogits):
-    """dlogits[b, j] = dll[b] * (x[b, j] - sigma[b, j]).
+def bernoulli_grad(dll, x, p, dlogits):
+    """dlogits[b, j] = dll[b] * (x[b, j] - p[b, j]).
 
     d/dl [x l - softplus(l)] = x - sigmoid(l): the residual between the data
     and the predicted probability. Shapes: dll (B,); the rest (B, D).
     """
     for b in range(x.shape[0]):
         for j in range(x.shape[1]):
-            dlogits[b, j] = dll[b] * (x[b, j] - sigma[b, j])
+            dlogits[b, j] = dll[b] * (x[b, j] - p[b, j])
 
 
-def bernoulli_grad_reference(dll, x, sigma):
-    return dll[:, None] * (x - sigma)
+def bernoulli_grad_reference(dll, x, p):
+    return dll[:, None] * (x - p)
 
 
 # --- Dynamic binarisation (docs/data.md) ----------------------------------
@@ -318,8 +318,8 @@ def kl_standard_normal_grad_reference(dkl, mu, log_var):
 
 # --- Optimiser updates (docs/optim.md) ------------------------------------
 #
-# One fused pass per parameter array: read p, g and the optimiser's state,
-# write p and the state, allocate nothing. Arrays are flat views of the
+# One fused pass per parameter array: read param, g and the optimiser's state,
+# write param and the state, allocate nothing. Arrays are flat views of the
 # parameters; the caller (scratchvae.lecture.optim) passes every scalar already cast
 # to the arrays' dtype, because a Python float would make Numba compute a
 # float32 update in float64, and it folds Adam's bias corrections into two
@@ -339,49 +339,49 @@ def kl_standard_normal_grad_reference(dkl, mu, log_var):
 
 
 @jit
-def sgd_update(p, g, v, lr, momentum):
-    """SGD with momentum, in place: v = momentum * v + g;  p = p - lr * v."""
-    for i in range(p.size):
-        v[i] = momentum * v[i] + g[i]
-        p[i] -= lr * v[i]
+def sgd_update(param, g, u, lr, momentum):
+    """SGD with momentum, in place: u = momentum * u + g;  param = param - lr * u."""
+    for i in range(param.size):
+        u[i] = momentum * u[i] + g[i]
+        param[i] -= lr * u[i]
 
 
-def sgd_update_reference(p, g, v, lr, momentum):
-    v = momentum * v + g
-    return p - lr * v, v
+def sgd_update_reference(param, g, u, lr, momentum):
+    u = momentum * u + g
+    return param - lr * u, u
 
 
 @jit
-def adagrad_update(p, g, s, lr, eps):
-    """Adagrad, in place: s = s + g^2;  p = p - lr * g / (sqrt(s) + eps)."""
-    for i in range(p.size):
+def adagrad_update(param, g, s, lr, eps):
+    """Adagrad, in place: s = s + g^2;  param = param - lr * g / (sqrt(s) + eps)."""
+    for i in range(param.size):
         s[i] += g[i] * g[i]
-        p[i] -= lr * g[i] / (np.sqrt(s[i]) + eps)
+        param[i] -= lr * g[i] / (np.sqrt(s[i]) + eps)
 
 
-def adagrad_update_reference(p, g, s, lr, eps):
+def adagrad_update_reference(param, g, s, lr, eps):
     s = s + g * g
-    return p - lr * g / (np.sqrt(s) + eps), s
+    return param - lr * g / (np.sqrt(s) + eps), s
 
 
 @jit
-def adam_update(p, g, m, v, one_minus_beta1, one_minus_beta2, step_size, eps_hat):
+def adam_update(param, g, m, v, one_minus_beta1, one_minus_beta2, step_size, eps_hat):
     """Adam, in place, with the bias corrections folded into two scalars.
 
     m = beta1 * m + (1 - beta1) * g, computed as m + (1 - beta1) * (g - m),
     which needs only the one constant (likewise v with g^2); then
-    p = p - step_size * m / (sqrt(v) + eps_hat), where
+    param = param - step_size * m / (sqrt(v) + eps_hat), where
     step_size = lr * sqrt(1 - beta2^t) / (1 - beta1^t) and
     eps_hat = eps * sqrt(1 - beta2^t) make this exactly
-    p - lr * m_hat / (sqrt(v_hat) + eps)  (docs/optim.md#adam, eqs. (9)-(11)).
+    param - lr * m_hat / (sqrt(v_hat) + eps)  (docs/optim.md#adam, eqs. (9)-(11)).
     """
-    for i in range(p.size):
+    for i in range(param.size):
         m[i] += one_minus_beta1 * (g[i] - m[i])
         v[i] += one_minus_beta2 * (g[i] * g[i] - v[i])
-        p[i] -= step_size * m[i] / (np.sqrt(v[i]) + eps_hat)
+        param[i] -= step_size * m[i] / (np.sqrt(v[i]) + eps_hat)
 
 
-def adam_update_reference(p, g, m, v, one_minus_beta1, one_minus_beta2, step_size, eps_hat):
+def adam_update_reference(param, g, m, v, one_minus_beta1, one_minus_beta2, step_size, eps_hat):
     m = m + one_minus_beta1 * (g - m)
     v = v + one_minus_beta2 * (g * g - v)
-    return p - step_size * m / (np.sqrt(v) + eps_hat), m, v
+    return param - step_size * m / (np.sqrt(v) + eps_hat), m, v

@@ -70,9 +70,9 @@ class ReparameterizeCache(NamedTuple):
 
 
 def reparameterize_forward(mu, log_var, eps):
-    r"""Sample :math:`z \sim \mathcal{N}(\mu, \operatorname{diag} e^{v})` as a function of (mu, log_var).
+    r"""Sample :math:`z \sim \mathcal{N}(\mu, \operatorname{diag} \sigma^2)` as a function of (mu, log_var).
 
-    .. math:: z = \mu + \sigma \odot \varepsilon, \qquad \sigma = e^{v/2}, \qquad v = \log \sigma^2
+    .. math:: z = \mu + \sigma \odot \varepsilon, \qquad \sigma = \exp(\tfrac12 \log\sigma^2)
 
     note 000 (8) with :math:`\Sigma^{1/2} = \operatorname{diag}(\sigma)`, and note 001.
 
@@ -118,10 +118,10 @@ def reparameterize_forward(mu, log_var, eps):
 
 
 def reparameterize_backward(dz, cache):
-    r"""Gradients of :math:`z = \mu + e^{v/2} \odot \varepsilon` for mu and log_var.
+    r"""Gradients of :math:`z = \mu + \exp(\tfrac12 \log\sigma^2) \odot \varepsilon` for mu and log_var.
 
     .. math:: \frac{\partial z_j}{\partial \mu_j} = 1, \qquad
-              \frac{\partial z_j}{\partial v_j} = \tfrac12 \varepsilon_j \sigma_j
+              \frac{\partial z_j}{\partial \log\sigma_j^2} = \tfrac12 \varepsilon_j \sigma_j
 
     so ``dmu = dz`` and ``dlog_var = dz * eps * sigma / 2``. No gradient for
     ``eps``: it is noise, not a parameter.
@@ -168,10 +168,10 @@ class KLStandardNormalCache(NamedTuple):
 def kl_standard_normal_forward(mu, log_var):
     r"""KL divergence from each row's diagonal Gaussian to the prior N(0, I).
 
-    .. math:: \mathrm{KL} = \tfrac12 \sum_j \left(e^{v_j} - 1 - v_j + \mu_j^2\right)
+    .. math:: \mathrm{KL} = \tfrac12 \sum_j \left(\sigma_j^2 - 1 - \log\sigma_j^2 + \mu_j^2\right)
 
-    note 000 (13) with :math:`\Sigma = \operatorname{diag} e^{v}`
-    (trace :math:`\sum_j e^{v_j}`, log-determinant :math:`\sum_j v_j`).
+    note 000 (13) with :math:`\Sigma = \operatorname{diag} \sigma^2`
+    (trace :math:`\sum_j \sigma_j^2`, log-determinant :math:`\sum_j \log\sigma_j^2`).
 
     Parameters
     ----------
@@ -194,8 +194,8 @@ def kl_standard_normal_forward(mu, log_var):
     """
     mu, log_var = _rows({"mu": mu, "log_var": log_var})
     # note 000 (13): KL_b = 1/2 sum_j (exp(log_var_j) - 1 - log_var_j + mu_j^2).
-    # exp(v) - 1 is written expm1(v): near v = 0, exp(v) - 1 - v (true value
-    # v^2/2) loses every digit and can even come out negative; expm1(v) - v
+    # exp(log_var) - 1 is written expm1(log_var): near log_var = 0, exp(lv) - 1 - lv
+    # (true value lv^2/2) loses every digit and can even come out negative; expm1(lv) - lv
     # keeps them, and is >= 0 in floating point too.
     kl = 0.5 * np.sum(np.expm1(log_var) - log_var + mu**2, axis=1)  # (B,)
     check_no_overflow("kl", kl, mu=mu, log_var=log_var)
@@ -206,7 +206,7 @@ def kl_standard_normal_backward(dkl, cache):
     r"""Gradients of the KL to N(0, I) for mu and log_var.
 
     .. math:: \frac{\partial\,\mathrm{KL}}{\partial \mu_j} = \mu_j, \qquad
-              \frac{\partial\,\mathrm{KL}}{\partial v_j} = \tfrac12 \left(e^{v_j} - 1\right)
+              \frac{\partial\,\mathrm{KL}}{\partial \log\sigma_j^2} = \tfrac12 \left(\sigma_j^2 - 1\right)
 
     each times ``dkl`` of the row.
 
@@ -245,17 +245,17 @@ def kl_standard_normal_backward(dkl, cache):
 class KLDiagonalCache(NamedTuple):
     """What :func:`kl_diagonal_backward` needs."""
 
-    gap: np.ndarray  # (B, D_z) mu1 - mu0
+    delta: np.ndarray  # (B, D_z) mu1 - mu0
     inv_var1: np.ndarray  # (B, D_z) exp(-log_var1) = 1 / sigma1^2
-    expm1_t: np.ndarray  # (B, D_z) expm1(log_var0 - log_var1) = sigma0^2 / sigma1^2 - 1
+    rho_minus_1: np.ndarray  # (B, D_z) rho - 1 = sigma0^2 / sigma1^2 - 1
 
 
 def kl_diagonal_forward(mu0, log_var0, mu1, log_var1):
     r"""KL(N(mu0, diag e^{log_var0}) || N(mu1, diag e^{log_var1})), row by row.
 
     .. math:: \mathrm{KL} = \tfrac12 \sum_j \left(r_j - 1 - \log r_j
-              + (\mu_{1j} - \mu_{0j})^2 e^{-v_{1j}}\right), \qquad
-              r_j = \frac{\sigma_{0j}^2}{\sigma_{1j}^2} = e^{v_{0j} - v_{1j}}
+              + (\mu_{1j} - \mu_{0j})^2 / \sigma_{1j}^2\right), \qquad
+              \rho_j = \frac{\sigma_{0j}^2}{\sigma_{1j}^2}
 
     note 000 (11) with both covariances diagonal.
 
@@ -286,26 +286,26 @@ def kl_diagonal_forward(mu0, log_var0, mu1, log_var1):
     )
     # log r = log(sigma0^2 / sigma1^2) = log_var0 - log_var1: the ratio is never
     # formed as exp(log_var0) / exp(log_var1), which overflows or gives 0/0.
-    t = log_var0 - log_var1  # (B, D_z)
-    # r - 1 - log r = expm1(t) - t: >= 0 in floating point, accurate near t = 0
-    expm1_t = np.expm1(t)  # (B, D_z)
+    log_rho = log_var0 - log_var1  # (B, D_z)
+    # rho - 1 - log rho = expm1(log rho) - log rho: >= 0 in floating point, accurate near rho = 1
+    rho_minus_1 = np.expm1(log_rho)  # (B, D_z)
     inv_var1 = np.exp(-log_var1)  # (B, D_z)
-    gap = mu1 - mu0  # (B, D_z)
-    # KL = 1/2 sum_j [expm1(t) - t + (mu1 - mu0)^2 / sigma1^2]
-    kl = 0.5 * np.sum(expm1_t - t + gap**2 * inv_var1, axis=1)  # (B,)
+    delta = mu1 - mu0  # (B, D_z)
+    # KL = 1/2 sum_j [rho - 1 - log rho + delta^2 / sigma1^2]
+    kl = 0.5 * np.sum(rho_minus_1 - log_rho + delta**2 * inv_var1, axis=1)  # (B,)
     check_no_overflow("kl", kl, mu0=mu0, log_var0=log_var0, mu1=mu1, log_var1=log_var1)
-    return kl, KLDiagonalCache(gap, inv_var1, expm1_t)
+    return kl, KLDiagonalCache(delta, inv_var1, rho_minus_1)
 
 
 def kl_diagonal_backward(dkl, cache):
     r"""Gradients of the diagonal KL for all four inputs.
 
-    With :math:`\delta = \mu_1 - \mu_0` and :math:`t = v_0 - v_1`, per row and times ``dkl``:
+    With :math:`\delta = \mu_1 - \mu_0` and :math:`\rho = \sigma_0^2 / \sigma_1^2`, per row and times ``dkl``:
 
-    .. math:: \frac{\partial\,\mathrm{KL}}{\partial \mu_0} = -\delta\, e^{-v_1}
+    .. math:: \frac{\partial\,\mathrm{KL}}{\partial \mu_0} = -\delta / \sigma_1^2
               = -\frac{\partial\,\mathrm{KL}}{\partial \mu_1}, \qquad
-              \frac{\partial\,\mathrm{KL}}{\partial v_0} = \tfrac12 (e^{t} - 1), \qquad
-              \frac{\partial\,\mathrm{KL}}{\partial v_1} = -\tfrac12 (e^{t} - 1) - \tfrac12 \delta^2 e^{-v_1}
+              \frac{\partial\,\mathrm{KL}}{\partial \log\sigma_0^2} = \tfrac12 (\rho - 1), \qquad
+              \frac{\partial\,\mathrm{KL}}{\partial \log\sigma_1^2} = -\tfrac12 (\rho - 1) - \tfrac12 \delta^2 / \sigma_1^2
 
     Derivation: docs/gaussian.md#kl-diagonal
 
@@ -328,14 +328,14 @@ def kl_diagonal_backward(dkl, cache):
     >>> [float(g[0, 0]) for g in kl_diagonal_backward(np.ones(1), cache)]
     [-1.0, 0.0, 1.0, -0.5]
     """
-    gap, inv_var1, expm1_t = cache
-    g = upstream("dkl", dkl, gap.dtype, (gap.shape[0],))[:, None]  # (B, 1), broadcast along each row
+    delta, inv_var1, rho_minus_1 = cache
+    g = upstream("dkl", dkl, delta.dtype, (delta.shape[0],))[:, None]  # (B, 1), broadcast along each row
     # dKL/dmu1 = (mu1 - mu0) / sigma1^2 = -dKL/dmu0
-    dmu1 = g * gap * inv_var1  # (B, D_z)
+    dmu1 = g * delta * inv_var1  # (B, D_z)
     # dKL/dlog_var0 = (r - 1) / 2
-    dlog_var0 = 0.5 * g * expm1_t  # (B, D_z)
+    dlog_var0 = 0.5 * g * rho_minus_1  # (B, D_z)
     # dKL/dlog_var1 = -(r - 1) / 2 - (mu1 - mu0)^2 / (2 sigma1^2)
-    dlog_var1 = -dlog_var0 - 0.5 * g * gap**2 * inv_var1  # (B, D_z)
+    dlog_var1 = -dlog_var0 - 0.5 * g * delta**2 * inv_var1  # (B, D_z)
     return -dmu1, dlog_var0, dmu1, dlog_var1
 
 
@@ -345,14 +345,15 @@ def kl_diagonal_backward(dkl, cache):
 class LogDensityCache(NamedTuple):
     """What :func:`gaussian_log_density_backward` needs."""
 
-    u: np.ndarray  # (B, D_z) (z - mu) / sigma, the standardised residual
+    r_std: np.ndarray  # (B, D_z) (z - mu) / sigma, the standardised residual
     inv_sigma: np.ndarray  # (B, D_z) exp(-log_var / 2) = 1 / sigma
 
 
 def gaussian_log_density_forward(z, mu, log_var):
     r"""log N(z; mu, diag e^{log_var}), summed over the D_z coordinates of each row.
 
-    .. math:: \log q(z) = -\tfrac12 \sum_j \left(\log 2\pi + v_j + (z_j - \mu_j)^2 e^{-v_j}\right)
+    .. math:: \log q(z) = -\tfrac12 \sum_j \left(\log 2\pi + \log\sigma_j^2 + r_j^2 / \sigma_j^2\right),
+              \qquad r = z - \mu
 
     Parameters
     ----------
@@ -379,21 +380,22 @@ def gaussian_log_density_forward(z, mu, log_var):
     # 1 / sigma = exp(-log_var / 2): dividing by sigma = exp(log_var / 2)
     # would overflow sigma first for large log_var
     inv_sigma = np.exp(-0.5 * log_var)  # (B, D_z)
-    u = (z - mu) * inv_sigma  # (B, D_z)
+    r_std = (z - mu) * inv_sigma  # (B, D_z) the residual r = z - mu, over sigma
     # log q = -1/2 sum_j [log 2 pi + log_var_j + u_j^2]
-    logq = -0.5 * np.sum(LOG_2PI + log_var + u**2, axis=1)  # (B,)
+    # eq. (16): log q = -1/2 sum_j [log 2 pi + log_var_j + (r_j / sigma_j)^2]
+    logq = -0.5 * np.sum(LOG_2PI + log_var + r_std**2, axis=1)  # (B,)
     check_no_overflow("logq", logq, z=z, mu=mu, log_var=log_var)
-    return logq, LogDensityCache(u, inv_sigma)
+    return logq, LogDensityCache(r_std, inv_sigma)
 
 
 def gaussian_log_density_backward(dlogq, cache):
     r"""Gradients of the diagonal Gaussian log-density for z, mu and log_var.
 
-    With :math:`u = (z - \mu) e^{-v/2}`, per coordinate and times ``dlogq``:
+    With the residual :math:`r = z - \mu`, per coordinate and times ``dlogq``:
 
-    .. math:: \frac{\partial \log q}{\partial z_j} = -u_j e^{-v_j/2}
+    .. math:: \frac{\partial \log q}{\partial z_j} = -r_j / \sigma_j^2
               = -\frac{\partial \log q}{\partial \mu_j}, \qquad
-              \frac{\partial \log q}{\partial v_j} = \tfrac12 (u_j^2 - 1)
+              \frac{\partial \log q}{\partial \log\sigma_j^2} = \tfrac12 (r_j^2 / \sigma_j^2 - 1)
 
     ``z`` gets a gradient: in the estimator L^A it is itself a function of
     the encoder's outputs, through the reparameterisation.
@@ -418,10 +420,10 @@ def gaussian_log_density_backward(dlogq, cache):
     >>> gaussian_log_density_backward(np.ones(1), cache)
     (array([[-1.]]), array([[1.]]), array([[0.]]))
     """
-    u, inv_sigma = cache
-    g = upstream("dlogq", dlogq, u.dtype, (u.shape[0],))[:, None]  # (B, 1)
-    # d log q / dz = -u / sigma = -d log q / dmu
-    dz = -g * u * inv_sigma  # (B, D_z)
-    # d log q / dlog_var = (u^2 - 1) / 2
-    dlog_var = 0.5 * g * (u**2 - 1)  # (B, D_z)
+    r_std, inv_sigma = cache
+    g = upstream("dlogq", dlogq, r_std.dtype, (r_std.shape[0],))[:, None]  # (B, 1)
+    # d log q / dz = -r / sigma^2 = -d log q / dmu
+    dz = -g * r_std * inv_sigma  # (B, D_z)
+    # d log q / dlog_var = (r^2 / sigma^2 - 1) / 2
+    dlog_var = 0.5 * g * (r_std**2 - 1)  # (B, D_z)
     return dz, -dz, dlog_var

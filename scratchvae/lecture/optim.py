@@ -103,8 +103,8 @@ class Optimizer:
         for k, (_, p, g) in enumerate(self.params):
             self.update(p, g, *(self.state[s][k] for s in self.state_names))
 
-    def update(self, p, g, *state):
-        """Move the parameter ``p`` against its gradient ``g``, in place, at step ``self.t``."""
+    def update(self, param, g, *state):
+        """Move the parameter array ``param`` against its gradient ``g``, in place, at step ``self.t``."""
         raise NotImplementedError
 
     def _set_hypers(self, **values):
@@ -229,10 +229,10 @@ class SGD(Optimizer):
         self._set_hypers(lr=lr, momentum=momentum)
         super().__init__(params)
 
-    def update(self, p, g, u):
+    def update(self, param, g, u):
         # eq. (2): the velocity u <- momentum * u + g, then p <- p - lr * u
         u[...] = self.momentum * u + g
-        p -= self.lr * u
+        param -= self.lr * u
 
 
 class Adagrad(Optimizer):
@@ -272,10 +272,10 @@ class Adagrad(Optimizer):
         self._set_hypers(lr=lr, eps=eps)
         super().__init__(params)
 
-    def update(self, p, g, s):
+    def update(self, param, g, s):
         # eq. (4): the sum of squared gradients s <- s + g^2, then the step
         s += g**2
-        p -= self.lr * g / (np.sqrt(s) + self.eps)
+        param -= self.lr * g / (np.sqrt(s) + self.eps)
 
 
 class Adam(Optimizer):
@@ -321,7 +321,7 @@ class Adam(Optimizer):
         self._set_hypers(lr=lr, betas=betas, eps=eps)
         super().__init__(params)
 
-    def update(self, p, g, m, v):
+    def update(self, param, g, m, v):
         beta1, beta2 = self.betas
         # eq. (5): moving averages of the gradient and of its square
         m[...] = beta1 * m + (1 - beta1) * g
@@ -329,8 +329,8 @@ class Adam(Optimizer):
         # eq. (7): the bias corrections (both averages start at 0)
         m_hat = m / (1 - beta1**self.t)
         v_hat = v / (1 - beta2**self.t)
-        # eq. (8): p <- p - lr * m_hat / (sqrt(v_hat) + eps)
-        p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        # eq. (8): param <- param - lr * m_hat / (sqrt(v_hat) + eps)
+        param -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
 # --- for the command line -----------------------------------------------------

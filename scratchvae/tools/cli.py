@@ -300,7 +300,7 @@ def _load_data(dataset, data_dir, no_download, limit, train=True):
     """(x_train, x_test, y_test), each cut to its first ``limit`` rows; exit 2 without data."""
     try:
         loaded = data.load_mnist(dataset, data_dir=data_dir, download=not no_download)
-    except (FileNotFoundError, data.ChecksumError) as err:
+    except (FileNotFoundError, ValueError) as err:  # ValueError: a bad file or $SCRATCHVAE_MIRROR
         raise CommandError(str(err)) from None
     cut = slice(None) if limit is None else slice(limit)
     x_train = loaded.x_train[cut] if train else None

@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from scratchvae.tools import checkpoints
 from scratchvae.tools.checkpoints import CheckpointError, load_checkpoint, load_model, save_model
 from scratchvae.tools.cli import main
 from scratchvae.tools.train import History, TrainingDiverged, fit, strict_json
-from test_train import optimizer_for, quiet, synthetic, tiny_model
+from test_train import optimizer_for, quiet, synthetic, tiny_model, without_times
 
 SCRATCHVAE = shutil.which("scratchvae", path=Path(sys.executable).parent) or "scratchvae"
 # The small run of the issue's examples: 100 MNIST images, a 784-64-8 model.
@@ -397,3 +398,56 @@ def test_resume_warns_when_the_blas_threads_differ(tmp_path, monkeypatch):
         log=lines.append)
     assert lines[0].startswith(f"warning: {path} was written with OPENBLAS_NUM_THREADS={threads}")
     assert "in the last bits" in lines[0]
+
+
+# --- kill -9 at random moments --------------------------------------------------------
+
+# A run of fit in a process of its own, continued from its checkpoint if there is one;
+# it prints a line per epoch, so the test can kill it at a moment tied to its progress.
+DRIVER = """
+import sys
+from pathlib import Path
+from test_train import optimizer_for, synthetic, tiny_model
+from scratchvae.tools.checkpoints import save_model
+from scratchvae.tools.train import fit
+
+path, epochs = Path(sys.argv[1]), int(sys.argv[2])
+model = tiny_model()
+fit(model, synthetic(1000), epochs, 50, optimizer_for(model), checkpoint=path,
+    resume=path.is_file(), progress=False, log=lambda line: print(line, flush=True))
+save_model(model, path.with_name("final.npz"))
+"""
+KILL_EPOCHS = 12
+
+
+def test_kill_9_at_random_moments_then_resume_is_bit_identical(tmp_path):
+    """Three SIGKILLs, each a random moment after the 1st-3rd epoch line of a run (often in
+    the checkpoint's write, which follows the line); every checkpoint stays loadable, no
+    temporary file survives, and the finished run equals one never interrupted."""
+    path, rng = tmp_path / "ckpt.npz", np.random.default_rng(2024)
+    command = [sys.executable, "-c", DRIVER, str(path), str(KILL_EPOCHS)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    held = []
+    for _ in range(3):
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
+            lines = int(rng.integers(1, 4))
+            for _, line in zip(range(lines), process.stdout):
+                assert line.startswith("epoch") or line.startswith("resuming"), line
+            time.sleep(rng.uniform(0, 0.02))  # where in the epoch (or its write) it lands
+            process.kill()
+        assert process.wait() == -signal.SIGKILL
+        if path.exists():  # killed before its first checkpoint, a run starts afresh
+            held.append(int(load_checkpoint(path)["train/epoch"]))
+    assert held and held == sorted(held) and held[-1] < KILL_EPOCHS
+    assert subprocess.run(command, env=env, capture_output=True).returncode == 0
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.npz", "final.npz"]
+    straight = tiny_model()
+    history = fit(straight, synthetic(1000), KILL_EPOCHS, 50, optimizer_for(straight),
+                  **quiet())
+    resumed = load_model(tmp_path / "final.npz")
+    for name, value in straight.params.items():
+        assert np.array_equal(value, resumed.params[name]), name
+    stored = History.from_json_string(str(load_checkpoint(path)["train/history"]))
+    assert without_times(stored) == without_times(history)
+

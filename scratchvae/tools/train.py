@@ -336,9 +336,12 @@ def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0,
     kl_warmup_epochs : float
         Epochs over which the KL weight climbs linearly from 0 to ``model.beta``.
     checkpoint : str or Path, optional
-        Written after every epoch (atomically).
+        Written after every epoch (atomically), once the epoch has passed the
+        divergence checks; before the first epoch a trial write proves the
+        folder can take it (and removes a stale ``.tmp``).
     resume : bool
-        Continue from ``checkpoint`` instead of starting afresh.
+        Continue from ``checkpoint`` instead of starting afresh. The model,
+        optimizer, settings and training data must be the checkpoint's.
     progress : bool
         Show a status line on stderr while an epoch runs (only on a terminal).
     log : callable

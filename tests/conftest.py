@@ -5,6 +5,7 @@ compiles it (and under NUMBA_DISABLE_JIT=1 every loop runs in Python).
 """
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -30,3 +31,15 @@ def mnist_root():
     if not root or not (Path(root) / "mnist").is_dir():
         pytest.skip("real MNIST not found: set SCRATCHVAE_DATA to the folder holding mnist/")
     return Path(root)
+
+
+@pytest.fixture
+def loopback_only(monkeypatch):
+    """Fail any attempt to connect to a host other than 127.0.0.1 (downloads stay local)."""
+    real_create_connection = socket.create_connection
+
+    def guarded(address, *args, **kwargs):
+        assert address[0] == "127.0.0.1", f"a test tried to contact {address[0]}"
+        return real_create_connection(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", guarded)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from scratchvae.tools.checkpoints import load_model
 from scratchvae.tools.cli import main
 from scratchvae.tools.train import History, load_checkpoint
 from scratchvae.lecture.vae import VAE
@@ -41,7 +42,7 @@ def test_train_writes_the_whole_run_folder(run):
     assert metrics["log_likelihood"] > metrics["test_elbo"]
     assert metrics["iwae_k"] == 20 and metrics["config"]["hidden"] == [32]
     assert metrics["scratchvae_version"] and metrics["seconds"] > metrics["train_seconds"] > 0
-    model, final = VAE.load(out / "model.npz"), VAE.load(out / "checkpoint.npz")
+    model, final = load_model(out / "model.npz"), load_model(out / "checkpoint.npz")
     assert model.config["dtype"] == "float32"
     for name, value in model.params.items():
         assert np.array_equal(value, final.params[name])

@@ -12,7 +12,6 @@ import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -48,7 +47,7 @@ def make_tiny_files():
         "test_images": rng.integers(0, 256, size=(3, 4, 5)),
         "test_labels": rng.integers(0, 10, size=3),
     }
-    names = {role: name for role, (name, _) in DATASETS["mnist"].files.items()}
+    names = {role: file.name for role, file in DATASETS["mnist"].files.items()}
     # mtime=0 keeps the .gz bytes, hence their checksums, the same on every run.
     blobs = {names[role]: gzip.compress(idx_bytes(a), mtime=0) for role, a in arrays.items()}
     return names, arrays, blobs
@@ -64,7 +63,8 @@ def sha256(blob):
 def tiny_spec(mirrors, sha=sha256):
     """A test-only DatasetSpec for the tiny files; ``sha`` computes each expected checksum."""
     return download_module.DatasetSpec(
-        files={role: (name, sha(TINY_BLOBS[name])) for role, name in TINY_NAMES.items()},
+        files={role: download_module.DataFile(name, sha(TINY_BLOBS[name]), len(TINY_BLOBS[name]))
+               for role, name in TINY_NAMES.items()},
         mirrors=tuple(mirrors))
 
 
@@ -130,19 +130,7 @@ def server():
     httpd.server_close()
 
 
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    """Fail any attempt to open a URL that is not on 127.0.0.1, and bypass any proxy."""
-    real_urlopen = download_module.urlopen
-
-    def guarded_urlopen(url, *args, **kwargs):
-        host = urlsplit(url).hostname
-        assert host == "127.0.0.1", f"a test tried to contact {host} ({url})"
-        return real_urlopen(url, *args, **kwargs)
-
-    monkeypatch.setattr(download_module, "urlopen", guarded_urlopen)
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 @pytest.fixture
@@ -200,17 +188,19 @@ def test_mnist_checksums_match_the_shared_sha256sums(mnist_root):
         pytest.skip(f"no {sums}")
     lines = sums.read_text().splitlines()
     published = {name: digest for digest, name in (line.split() for line in lines if line.strip())}
-    assert {name: digest for name, digest in DATASETS["mnist"].files.values()} == published
+    assert {file.name: file.sha256 for file in DATASETS["mnist"].files.values()} == published
+    for file in DATASETS["mnist"].files.values():
+        assert (mnist_root / "mnist" / file.name).stat().st_size == file.size
 
 
 def test_dataset_table_is_complete():
     for name in ("mnist", "fashion-mnist"):
         spec = DATASETS[name]
         assert sorted(spec.files) == ["test_images", "test_labels", "train_images", "train_labels"]
-        for file_name, digest in spec.files.values():
-            assert file_name.endswith("-ubyte.gz")
-            assert len(digest) == 64 and int(digest, 16) >= 0
-        assert spec.mirrors and all(m.startswith(("http://", "https://")) for m in spec.mirrors)
+        for file in spec.files.values():
+            assert file.name.endswith("-ubyte.gz") and file.size > 0
+            assert len(file.sha256) == 64 and int(file.sha256, 16) >= 0
+        assert spec.mirrors and all(m.startswith("https://") for m in spec.mirrors)
 
 
 # ----------------------------------------------------------------------------- read_idx
@@ -328,7 +318,7 @@ def test_download_argument_errors(tiny, tmp_path):
         download("cifar", tmp_path)
     with pytest.raises(ValueError, match="mirrors: expected at least one"):
         download(tiny, tmp_path, mirrors=[])
-    with pytest.raises(ValueError, match="mirrors: expected http"):
+    with pytest.raises(ValueError, match="mirrors: expected an https:// base URL"):
         download(tiny, tmp_path, mirrors=["file:///etc/"])
     with pytest.raises(ValueError, match="retries: expected an integer >= 0, got -1"):
         download(tiny, tmp_path, retries=-1)
@@ -386,7 +376,7 @@ def test_nothing_found_and_download_off_lists_every_place(isolated, monkeypatch)
     for place in (isolated / "explicit" / "mnist", isolated / "env" / "mnist",
                   isolated / "xdg" / "scratchvae" / "mnist"):
         assert str(place) in message
-    for name, _ in DATASETS["mnist"].files.values():
+    for name, _, _ in DATASETS["mnist"].files.values():
         assert name in message
     assert ENV_VAR in message and "--data-dir" in message and "download=False" in message
 

@@ -10,6 +10,7 @@ import pytest
 from conftest import JIT_DISABLED
 from scratchvae.tools.data import load_mnist
 from scratchvae.lecture.optim import make_optimizer
+from scratchvae.tools import checkpoints
 from scratchvae.tools.train import (
     History,
     TrainingDiverged,
@@ -91,7 +92,7 @@ def test_resume_refuses_a_different_model_or_settings(tmp_path):
 
 def test_model_file_is_not_a_training_checkpoint(tmp_path):
     model = tiny_model()
-    model.save(tmp_path / "model.npz")
+    checkpoints.save_model(model, tmp_path / "model.npz")
     with pytest.raises(ValueError, match="not a training checkpoint"):
         load_checkpoint(tmp_path / "model.npz")
     (tmp_path / "junk.npz").write_text("not a zip file")

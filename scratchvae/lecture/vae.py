@@ -15,8 +15,6 @@ read upwards, each op's backward called by hand.
 """
 
 import json
-import os
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -26,9 +24,9 @@ from scratchvae.lecture.modules import MLP
 from scratchvae.lecture.ops import get_ops
 from scratchvae.lecture.validate import as_float_array, check_int, check_rng, check_shape, check_unit_interval
 
-__all__ = ["VAE", "FORMAT_VERSION", "atomic_savez"]
+__all__ = ["VAE", "FORMAT_VERSION"]
 
-# Bumped whenever the checkpoint layout changes; load() refuses other versions.
+# Bumped whenever the checkpoint layout changes; scratchvae.tools.checkpoints refuses other versions.
 FORMAT_VERSION = 1
 LIKELIHOODS = ("bernoulli", "gaussian")
 # How step 4 estimates the KL term (note 004): "analytic" is L^B, the closed
@@ -371,37 +369,6 @@ class VAE:
                 )
             param[...] = value
 
-    def save(self, path):
-        """Write the model to ``path`` (.npz), atomically."""
-        atomic_savez(path, self.state_dict())
-
-    @classmethod
-    def from_state_dict(cls, state, source="state", engine="numba"):
-        """Build a model from a :meth:`state_dict` (e.g. a loaded .npz)."""
-        if "format_version" not in state or "config" not in state:
-            raise ValueError(f"{source}: not a scratchvae checkpoint (no format_version/config)")
-        version = int(state["format_version"])
-        if version != FORMAT_VERSION:
-            raise ValueError(
-                f"{source}: checkpoint format version {version}, this scratchvae reads "
-                f"version {FORMAT_VERSION}"
-            )
-        config = json.loads(str(state["config"]))
-        model = cls(**config, engine=engine)
-        model.load_state_dict(state)
-        return model
-
-    @classmethod
-    def load(cls, path, engine="numba"):
-        """Read a model written by :meth:`save` (or a training checkpoint), to run on ``engine``."""
-        path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                state = dict(npz)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{path}: cannot be read as a scratchvae checkpoint ({err})") from err
-        return cls.from_state_dict(state, source=str(path), engine=engine)
-
     def as_input(self, x):
         """``x`` checked (finite, (B, input_dim), in [0, 1] for Bernoulli pixels), in the model's dtype.
 
@@ -442,23 +409,3 @@ def _check_beta(beta):
     if not 0 <= value < np.inf:  # False for NaN too
         raise ValueError(f"beta: expected a finite KL weight >= 0, got {beta!r}")
     return value
-
-
-def atomic_savez(path, arrays):
-    """np.savez to a temporary file beside ``path``, then rename over it.
-
-    A crash mid-write leaves the previous file intact, never half a file: the
-    data reach the disk (fsync) before the rename makes them the file, and a
-    failed write removes its temporary file.
-    """
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

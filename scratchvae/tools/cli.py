@@ -12,14 +12,18 @@ Examples
 
 import argparse
 import json
+import math
+import shlex
+import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from scratchvae import __version__
-from scratchvae.tools import data
+from scratchvae.tools import checkpoints, data
 from scratchvae.tools import plots
 from scratchvae.lecture.modules import ACTIVATIONS
 from scratchvae.lecture.optim import OPTIMIZERS, make_optimizer
@@ -31,6 +35,7 @@ from scratchvae.tools.train import (
     History,
     load_checkpoint,
     prepare_test_set,
+    strict_json,
 )
 from scratchvae.lecture.vae import LIKELIHOODS, VAE
 
@@ -46,6 +51,7 @@ TRAIN_DEFAULTS = {
 }
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.npz"
+MODEL_FILE = "model.npz"
 FIGURE_SEED = 0
 
 
@@ -66,16 +72,19 @@ def train_command(args):
                 beta=config["beta"], seed=config["seed"], dtype=np.float32)
     optimizer = make_optimizer(config["optimizer"], model, config["lr"])
     try:
-        history = fit(model, x_train, config["epochs"], config["batch_size"], optimizer,
-                      test=x_test, seed=config["seed"], binarize=_binarize(config),
-                      kl_warmup_epochs=config["kl_warmup"], checkpoint=out / CHECKPOINT_FILE,
-                      resume=args.resume)
+        with _writing_in(out), _sigterm_as_interrupt():
+            history = fit(model, x_train, config["epochs"], config["batch_size"], optimizer,
+                          test=x_test, seed=config["seed"], binarize=_binarize(config),
+                          kl_warmup_epochs=config["kl_warmup"],
+                          checkpoint=out / CHECKPOINT_FILE, resume=args.resume)
     except TrainingDiverged as err:
         print(f"scratchvae: {err}", file=sys.stderr)
         return 1
-    model.save(out / "model.npz")
-    history.to_csv(out / "history.csv")
-    history.to_json(out / "history.json")
+    except checkpoints.CheckpointError as err:
+        raise CommandError(str(err)) from None
+    except KeyboardInterrupt:
+        print(f"scratchvae train: interrupted; {_how_to_continue(args, out)}", file=sys.stderr)
+        return 130
     test = prepare_test_set(x_test, _binarize(config))
     metrics = {"test_elbo": history.records[-1]["test_elbo"],
                "train_elbo": history.records[-1]["train_elbo"], "epochs": len(history),
@@ -84,14 +93,54 @@ def train_command(args):
     metrics["seconds"] = (metrics["train_seconds"] + metrics["iwae_seconds"]
                           + sum(r["eval_seconds"] for r in history.records))
     metrics.update(config=config, scratchvae_version=__version__)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    written = write_figures(model, test, y_test, history, out)
+    with _writing_in(out):
+        checkpoints.save_model(model, out / MODEL_FILE)
+        history.to_csv(out / "history.csv")
+        history.to_json(out / "history.json")
+        (out / "metrics.json").write_text(strict_json(metrics) + "\n")
+        written = write_figures(model, test, y_test, history, out)
     print(f"test ELBO {metrics['test_elbo']:.2f} nats"
           + ("" if metrics["log_likelihood"] is None else
              f", log p(x) >= {metrics['log_likelihood']:.2f} nats (IWAE, k={args.iwae_k})"))
-    print(f"wrote {out}: model.npz, {CHECKPOINT_FILE}, history.csv, history.json, metrics.json, "
-          + ", ".join(p.name for p in written))
+    print(f"wrote {out}: {MODEL_FILE}, {CHECKPOINT_FILE}, history.csv, history.json, "
+          "metrics.json, " + ", ".join(p.name for p in written))
     return 0
+
+
+@contextmanager
+def _writing_in(out):
+    """Turn a failed write in the run folder (read-only, full, too large) into a CommandError."""
+    try:
+        yield
+    except OSError as err:
+        raise CommandError(f"cannot write in {out} ({err}); make the folder writable, free "
+                           "some space, or choose another --out") from None
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """Within the block, SIGTERM (kill, a batch system's time limit) acts like Ctrl-C."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _how_to_continue(args, out):
+    """What to run after an interruption: the exact resume command, or a fresh start."""
+    if not (out / CHECKPOINT_FILE).is_file():
+        return "no epoch had finished, so nothing is saved: run the same command again"
+    epoch = int(load_checkpoint(out / CHECKPOINT_FILE)["train/epoch"])
+    words = ["scratchvae", "train", "--resume", "--out", str(out), "--iwae-k", str(args.iwae_k)]
+    if args.data_dir:
+        words += ["--data-dir", args.data_dir]
+    if args.no_download:
+        words.append("--no-download")
+    return f"{out / CHECKPOINT_FILE} holds epoch {epoch}; to continue: {shlex.join(words)}"
 
 
 def _train_config(args):
@@ -108,9 +157,9 @@ def _train_config(args):
                                "before its first epoch ended; start it again without --resume")
         try:
             load_checkpoint(out / CHECKPOINT_FILE)
-        except ValueError as err:
+        except checkpoints.CheckpointError as err:
             raise CommandError(str(err)) from None
-        config = json.loads((out / CONFIG_FILE).read_text())
+        config = _read_config(out / CONFIG_FILE)
         # Everything but the number of epochs must stay as the run began.
         clash = [f"--{k.replace('_', '-')} {v} (the run has {config.get(k)})"
                  for k, v in given.items() if k != "epochs" and v != config.get(k)]
@@ -126,9 +175,23 @@ def _train_config(args):
         if (out / CHECKPOINT_FILE).exists():
             raise CommandError(f"{out} already holds a run: add --resume to continue it, "
                                "or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
+    # The first writes in the folder: a read-only or full one is found here, before training.
+    with _writing_in(out):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
     return out, config
+
+
+def _read_config(path):
+    """The settings stored in a run's config.json, or a CommandError saying what is wrong."""
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise CommandError(f"{path}: cannot be read as a run's settings ({err}); restore it "
+                           "or start a new run") from None
+    if not isinstance(config, dict):
+        raise CommandError(f"{path}: expected the run's settings as a JSON object")
+    return config
 
 
 def _binarize(config):
@@ -165,7 +228,7 @@ def evaluate_command(args):
         print(f"log p(x) >= {result['log_likelihood']:.3f} nats "
               f"(importance-weighted bound, k={args.iwae_k}, {result['iwae_seconds']:.1f} s)")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        Path(args.json).write_text(strict_json(result) + "\n")
     return 0
 
 
@@ -213,15 +276,15 @@ def write_figures(model, x, y, history, out):
 
 def _load_model(path):
     try:
-        return VAE.load(path)
-    except ValueError as err:
+        return checkpoints.load_model(path)
+    except checkpoints.CheckpointError as err:
         raise CommandError(str(err)) from None
 
 
 def _run_config(checkpoint):
     """The run's config.json beside ``checkpoint``, or {} for a file on its own."""
     path = Path(checkpoint).parent / CONFIG_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return _read_config(path) if path.is_file() else {}
 
 
 def _history(checkpoint):
@@ -237,7 +300,7 @@ def _load_data(dataset, data_dir, no_download, limit, train=True):
     """(x_train, x_test, y_test), each cut to its first ``limit`` rows; exit 2 without data."""
     try:
         loaded = data.load_mnist(dataset, data_dir=data_dir, download=not no_download)
-    except (FileNotFoundError, data.ChecksumError) as err:
+    except (FileNotFoundError, ValueError) as err:  # ValueError: a bad file or $SCRATCHVAE_MIRROR
         raise CommandError(str(err)) from None
     cut = slice(None) if limit is None else slice(limit)
     x_train = loaded.x_train[cut] if train else None
@@ -278,14 +341,15 @@ def bench_command(args):
 
 
 def _number(kind, minimum, strict=False):
-    """An argparse type: ``kind(text)`` at least ``minimum`` (above it, if ``strict``)."""
+    """An argparse type: a finite ``kind(text)`` at least ``minimum`` (above it, if ``strict``)."""
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
             value = None
-        if value is None or not (value > minimum if strict else value >= minimum):
-            what = "an integer" if kind is int else "a number"
+        if (value is None or not math.isfinite(value)
+                or not (value > minimum if strict else value >= minimum)):
+            what = "an integer" if kind is int else "a finite number"
             raise argparse.ArgumentTypeError(
                 f"expected {what} {'>' if strict else '>='} {minimum}, got {text}")
         return value
@@ -317,8 +381,15 @@ def check_command(args):
     return exercises.main(args.args, prog="scratchvae check")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: what is wrong, and where the usage is."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="scratchvae", description="A Variational Auto-Encoder written from scratch in NumPy.")
     parser.add_argument("--version", action="version", version=f"scratchvae {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -346,7 +417,7 @@ def build_parser():
     train.add_argument("--beta", type=NON_NEGATIVE, help=f"KL weight (default {d['beta']})")
     train.add_argument("--kl-warmup", type=NON_NEGATIVE, metavar="EPOCHS",
                        help="epochs over which the KL weight rises from 0 to --beta (default 0)")
-    train.add_argument("--seed", type=int, help=f"seeds weights, shuffling and noise (default {d['seed']})")
+    train.add_argument("--seed", type=COUNT, help=f"seeds weights, shuffling and noise (default {d['seed']})")
     train.add_argument("--out", metavar="DIR",
                        help="run folder (default runs/<dataset>-<date>-<time>)")
     train.add_argument("--resume", action="store_true",
@@ -374,7 +445,7 @@ def build_parser():
     sample = commands.add_parser("sample", help="a grid of images decoded from z ~ N(0, I)")
     sample.add_argument("checkpoint", help="checkpoint.npz or model.npz")
     sample.add_argument("--n", type=POSITIVE_INT, default=64, help="how many (default 64)")
-    sample.add_argument("--seed", type=int, default=0, help="(default 0)")
+    sample.add_argument("--seed", type=COUNT, default=0, help="(default 0)")
     sample.add_argument("--out", default="samples.png", help="PNG file (default samples.png)")
     sample.set_defaults(func=sample_command)
 
@@ -386,7 +457,7 @@ def build_parser():
 
     gradcheck = commands.add_parser("gradcheck",
                                     help="check every hand-written gradient by finite differences")
-    gradcheck.add_argument("--seed", type=int, default=0, help="(default 0)")
+    gradcheck.add_argument("--seed", type=COUNT, default=0, help="(default 0)")
     gradcheck.set_defaults(func=gradcheck_command)
 
     bench = commands.add_parser("bench", help="time a training epoch against its floor and PyTorch",

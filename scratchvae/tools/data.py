@@ -7,8 +7,9 @@ order (the first place holding all four wins):
 2. the directory named by ``$SCRATCHVAE_DATA``,
 3. the user cache, ``$XDG_CACHE_HOME/scratchvae`` or else ``~/.cache/scratchvae``,
 
-each time in the sub-folder ``<root>/<dataset>/``, and downloads them from known mirrors if none
-has them (see :mod:`scratchvae.tools.download`). Every file is checked against its published SHA-256.
+each time in the sub-folder ``<root>/<dataset>/``, and downloads them from known mirrors (or the one
+``$SCRATCHVAE_MIRROR`` names) if none has them (see :mod:`scratchvae.tools.download`). Every file is
+checked against its published SHA-256.
 
 Guide: docs/data.md
 """
@@ -177,7 +178,7 @@ def find_data_dir(dataset="mnist", data_dir=None):
     PosixPath('/data/mnist')
     """
     spec = get_spec(dataset)
-    names = [name for name, _ in spec.files.values()]
+    names = [file.name for file in spec.files.values()]
     looked = []
     for label, root in _search_places(data_dir):
         if root is None:
@@ -199,13 +200,13 @@ def find_data_dir(dataset="mnist", data_dir=None):
 
 def _verify(directory, spec):
     """Raise ChecksumError if a file in ``directory`` does not match its published SHA-256."""
-    for name, expected in spec.files.values():
-        path = directory / name
+    for file in spec.files.values():
+        path = directory / file.name
         actual = sha256_file(path)
-        if actual != expected:
+        if actual != file.sha256:
             raise ChecksumError(
                 f"{path} is corrupt or not the published file: SHA-256 mismatch\n"
-                f"  expected {expected}\n  actual   {actual}\n"
+                f"  expected {file.sha256}\n  actual   {actual}\n"
                 "Delete it and run again to re-download it, or replace it with a good copy.")
 
 
@@ -222,7 +223,7 @@ def load_mnist(dataset="mnist", data_dir=None, download=True):
         A root to look in first (files in ``data_dir/<dataset>/``). A download, if needed, goes
         there; without ``data_dir`` it goes to the user cache.
     download : bool, default True
-        Download from the known mirrors when no place has the files.
+        Download from the known mirrors (or ``$SCRATCHVAE_MIRROR``) when no place has the files.
 
     Returns
     -------
@@ -251,7 +252,7 @@ def load_mnist(dataset="mnist", data_dir=None, download=True):
         if not download:
             raise FileNotFoundError(f"{not_found}\n(Downloading is off: download=False.)") from None
         directory = _download_or_explain(dataset, data_dir, not_found)
-    files = {role: directory / name for role, (name, _) in spec.files.items()}
+    files = {role: directory / file.name for role, file in spec.files.items()}
     x_train, y_train = _as_rows(files["train_images"], files["train_labels"])
     x_test, y_test = _as_rows(files["test_images"], files["test_labels"])
     return Dataset(x_train, y_train, x_test, y_test)

@@ -1,29 +1,46 @@
 """Known datasets, checksums and a careful downloader (standard library only).
 
 This is the network half of :mod:`scratchvae.tools.data`; users normally import the names from there.
-A download is "careful" in three ways, each explained where it happens:
+A download is "careful" in four ways, each explained where it happens:
 
-1. every file is checked against a SHA-256 sum published with this package;
+1. every file is checked against a SHA-256 sum and a size published with this package;
 2. bytes are written to a temporary file next to the target and renamed into place with
    ``os.replace`` only once they verify, so a failed, truncated or corrupt transfer never leaves a
-   file under the final name;
-3. several mirrors are tried in turn, each a bounded number of times.
+   file under the final name (and a ``.part`` left by a killed process is removed next time);
+3. a mirror cannot stall, flood or derail it: each attempt has an overall deadline, no more
+   bytes than the file's size are accepted, only HTTPS is spoken (plain HTTP only to this
+   machine) and redirects are bounded;
+4. several mirrors are tried in turn, each a bounded number of times, whatever goes wrong.
 
-Guide: docs/data.md#checksums-and-downloads
+``$SCRATCHVAE_MIRROR`` points the package at one's own mirror (for instance
+``python -m http.server`` in a folder holding ``mnist/``).
+Guide: docs/data.md#checksums-and-downloads, docs/data.md#what-is-guaranteed
 """
 import hashlib
 import http.client
+import ipaddress
 import os
+import socket
+import ssl
 import sys
 import tempfile
+import threading
 import time
-import urllib.error
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urlsplit
-from urllib.request import urlopen
+from urllib.parse import urljoin, urlsplit
 
+from scratchvae import __version__
 from scratchvae.lecture.validate import check_int
+
+
+class DataFile(NamedTuple):
+    """One published file: its name, the SHA-256 hex digest and the size in bytes of its .gz."""
+
+    name: str
+    sha256: str
+    size: int
 
 
 class DatasetSpec(NamedTuple):
@@ -31,9 +48,9 @@ class DatasetSpec(NamedTuple):
 
     Attributes
     ----------
-    files : dict of str to (str, str)
+    files : dict of str to DataFile
         Role (``"train_images"``, ``"train_labels"``, ``"test_images"``, ``"test_labels"``) to
-        ``(file name, SHA-256 hex digest of that .gz file)``.
+        the file's name, SHA-256 and size.
     mirrors : tuple of str
         Base URLs tried in order; the URL of a file is ``base + file name``.
     """
@@ -50,47 +67,60 @@ _MNIST_NAMES = {
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
 
+
+def _files(sums_and_sizes):
+    """{role: DataFile} from {role: (SHA-256, size)}, with MNIST's file names."""
+    return {role: DataFile(_MNIST_NAMES[role], sha256, size)
+            for role, (sha256, size) in sums_and_sizes.items()}
+
+
 DATASETS = {
-    # SHA-256 sums of the original MNIST files (as in the SHA256SUMS beside them) (the files' MD5s match the ones
+    # SHA-256 sums and sizes of the original MNIST files (the files' MD5s match the ones
     # published by LeCun et al.; TensorFlow Datasets lists the same SHA-256 sums).
     "mnist": DatasetSpec(
-        files={
-            "train_images": (_MNIST_NAMES["train_images"],
-                             "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
-            "train_labels": (_MNIST_NAMES["train_labels"],
-                             "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
-            "test_images": (_MNIST_NAMES["test_images"],
-                            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
-            "test_labels": (_MNIST_NAMES["test_labels"],
-                            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
-        },
+        files=_files({
+            "train_images": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                             9912422),
+            "train_labels": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                             28881),
+            "test_images": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                            1648877),
+            "test_labels": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+                            4542),
+        }),
         mirrors=(
             "https://ossci-datasets.s3.amazonaws.com/mnist/",
             "https://storage.googleapis.com/cvdf-datasets/mnist/",
         ),
     ),
-    # Zalando publishes MD5s only; these SHA-256 sums are the ones TensorFlow Datasets
+    # Zalando publishes MD5s and sizes only; these SHA-256 sums are the ones TensorFlow Datasets
     # (url_checksums/fashion_mnist.txt) and Keras (datasets/fashion_mnist.py) both pin for the
-    # same files. This machine has no copy to check them against.
+    # same files. This machine has no copy to check them against. Zalando's own mirror speaks
+    # plain HTTP only, so the second mirror is the copy in Zalando's GitHub repository.
     "fashion-mnist": DatasetSpec(
-        files={
-            "train_images": (_MNIST_NAMES["train_images"],
-                             "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
-            "train_labels": (_MNIST_NAMES["train_labels"],
-                             "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
-            "test_images": (_MNIST_NAMES["test_images"],
-                            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
-            "test_labels": (_MNIST_NAMES["test_labels"],
-                            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
-        },
+        files=_files({
+            "train_images": ("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+                             26421880),
+            "train_labels": ("a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+                             29515),
+            "test_images": ("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+                            4422102),
+            "test_labels": ("67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+                            5148),
+        }),
         mirrors=(
-            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
             "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
         ),
     ),
 }
 
-_CHUNK = 1 << 16  # bytes per read: large enough to be fast, small enough to show progress
+# $SCRATCHVAE_MIRROR: one base URL; a file is fetched from <base>/<dataset>/<file name>,
+# the layout of a data folder, so a web server in a folder holding mnist/ is a mirror.
+MIRROR_ENV = "SCRATCHVAE_MIRROR"
+MAX_REDIRECTS = 5
+_REDIRECTS = (301, 302, 303, 307, 308)
+_CHUNK = 1 << 16  # bytes per read at most: large enough to be fast, small enough to show progress
 
 
 class ChecksumError(ValueError):
@@ -99,6 +129,14 @@ class ChecksumError(ValueError):
 
 class DownloadError(OSError):
     """No mirror delivered a file that verifies; the message lists every attempt."""
+
+
+class MirrorError(OSError):
+    """One mirror's answer was unusable: too slow, too long, malformed, or an HTTP error."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status  # the HTTP status, for an HTTP error
 
 
 def get_spec(dataset):
@@ -132,11 +170,13 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-def download(dataset, dest_dir, mirrors=None, retries=2, timeout=30.0, backoff=1.0):
+def download(dataset, dest_dir, mirrors=None, retries=2, timeout=30.0, backoff=1.0,
+             deadline=600.0):
     """Download the four files of ``dataset`` into ``dest_dir``, verified and atomically.
 
     Files already in ``dest_dir`` with the right checksum are kept; a file with the wrong
-    checksum is replaced, but only once a verified copy has arrived.
+    checksum is replaced, but only once a verified copy has arrived. Temporary ``.part`` files
+    that a killed download left in ``dest_dir`` are removed first.
     Guide: docs/data.md#checksums-and-downloads
 
     Parameters
@@ -146,7 +186,9 @@ def download(dataset, dest_dir, mirrors=None, retries=2, timeout=30.0, backoff=1
     dest_dir : str or Path
         Directory that receives the files (created if missing), usually ``<root>/<dataset>``.
     mirrors : sequence of str, optional
-        Base URLs to try in order instead of the dataset's known mirrors.
+        Base URLs to try in order. Default: ``$SCRATCHVAE_MIRROR + "<dataset>/"`` if that
+        variable is set, else the dataset's known mirrors. Each must be ``https://``; plain
+        ``http://`` is accepted only for this machine (127.0.0.1, ::1, localhost).
     retries : int, default 2
         Extra attempts per mirror after a failed one. An HTTP 4xx answer (e.g. 404) is not
         retried: the file is not on that mirror.
@@ -154,6 +196,8 @@ def download(dataset, dest_dir, mirrors=None, retries=2, timeout=30.0, backoff=1
         Seconds to wait for the connection and for each read.
     backoff : float, default 1.0
         Seconds to wait before retrying the same mirror.
+    deadline : float, default 600.0
+        Seconds one attempt at one file may take in all, however the bytes trickle in.
 
     Returns
     -------
@@ -163,8 +207,10 @@ def download(dataset, dest_dir, mirrors=None, retries=2, timeout=30.0, backoff=1
     Raises
     ------
     DownloadError
-        If some file could not be fetched and verified from any mirror. No file, and no
-        temporary file, is left behind for it.
+        If some file could not be fetched and verified from any mirror; the message lists each
+        attempt and what the mirror did. No file, and no temporary file, is left behind for it.
+    ValueError
+        If a mirror URL (or ``$SCRATCHVAE_MIRROR``) is not an allowed URL.
 
     Examples
     --------
@@ -172,62 +218,102 @@ def download(dataset, dest_dir, mirrors=None, retries=2, timeout=30.0, backoff=1
     PosixPath('/tmp/mnist')
     """
     spec = get_spec(dataset)
-    mirrors = spec.mirrors if mirrors is None else tuple(mirrors)
+    mirrors = _default_mirrors(dataset, spec) if mirrors is None else tuple(mirrors)
     if not mirrors:
         raise ValueError("mirrors: expected at least one base URL, got an empty sequence")
     for base in mirrors:
-        if urlsplit(base).scheme not in ("http", "https"):
-            raise ValueError(f"mirrors: expected http:// or https:// base URLs, got {base!r}")
+        _check_url("mirrors", base)
     retries = check_int("retries", retries, minimum=0)
-    if not timeout > 0:
-        raise ValueError(f"timeout: expected seconds > 0, got {timeout!r}")
+    for name, value in (("timeout", timeout), ("deadline", deadline)):
+        if not value > 0:
+            raise ValueError(f"{name}: expected seconds > 0, got {value!r}")
 
     dest_dir = Path(dest_dir).expanduser()
     dest_dir.mkdir(parents=True, exist_ok=True)
-    for name, sha256 in spec.files.values():
-        target = dest_dir / name
-        if target.is_file() and sha256_file(target) == sha256:
+    for file in spec.files.values():
+        for stale in dest_dir.glob(f".{file.name}.*.part"):
+            stale.unlink(missing_ok=True)
+        target = dest_dir / file.name
+        if target.is_file() and sha256_file(target) == file.sha256:
             continue
-        _download_file(name, sha256, target, mirrors, retries, timeout, backoff)
+        _download_file(file, target, mirrors, retries, timeout, backoff, deadline)
     return dest_dir
 
 
-def _download_file(name, sha256, target, mirrors, retries, timeout, backoff):
-    """Try every mirror, ``1 + retries`` times each, until one copy of ``name`` verifies."""
+def _default_mirrors(dataset, spec):
+    """``$SCRATCHVAE_MIRROR`` + ``<dataset>/`` if set, else the dataset's known mirrors."""
+    base = os.environ.get(MIRROR_ENV)
+    if not base:
+        return spec.mirrors
+    _check_url(f"${MIRROR_ENV}", base)
+    return (base.rstrip("/") + f"/{dataset}/",)
+
+
+def _check_url(label, url):
+    """Raise ValueError unless ``url`` is https://, or http:// to this machine."""
+    if not _allowed(url):
+        raise ValueError(f"{label}: expected an https:// base URL (http:// only for 127.0.0.1, "
+                         f"::1 or localhost), got {url!r}")
+
+
+def _allowed(url):
+    """True for https:// URLs, and for http:// URLs whose host is this machine."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def _download_file(file, target, mirrors, retries, timeout, backoff, deadline):
+    """Try every mirror, ``1 + retries`` times each, until one copy of ``file`` verifies."""
     failures = []
+    attempts = 1 + retries
     for base in mirrors:
-        url = base.rstrip("/") + "/" + name
-        for attempt in range(1 + retries):
+        url = base.rstrip("/") + "/" + file.name
+        for attempt in range(1, attempts + 1):
             try:
-                _fetch_verified(url, sha256, target, timeout)
+                _fetch_verified(url, file, target, timeout, deadline)
                 return
-            except urllib.error.HTTPError as err:
-                failures.append(f"{url}: HTTP {err.code} {err.reason}")
-                if 400 <= err.code < 500:
+            # OSError covers refused and reset connections, timeouts, the deadline and every
+            # MirrorError; HTTPException malformed answers; ValueError a bad URL in a redirect
+            # and ChecksumError, a complete but wrong file.
+            except (OSError, http.client.HTTPException, ValueError) as err:
+                failures.append(f"{url} (attempt {attempt}/{attempts}): {err}")
+                print(f"download: {failures[-1]}", file=sys.stderr)
+                if getattr(err, "status", None) and 400 <= err.status < 500:
                     break  # the server says the file is not there: try the next mirror
-            # OSError covers refused connections, timeouts and our truncation check;
-            # HTTPException covers malformed answers; ChecksumError a complete but wrong file.
-            except (OSError, http.client.HTTPException, ChecksumError) as err:
-                failures.append(f"{url}: {err}")
-            if attempt < retries:
+            if attempt < attempts:
                 time.sleep(backoff)
-    raise DownloadError(f"could not download {name} from any mirror; attempts:\n  "
+    raise DownloadError(f"could not download {file.name} from any mirror; attempts:\n  "
                         + "\n  ".join(failures))
 
 
-def _fetch_verified(url, sha256, target, timeout):
+def _fetch_verified(url, file, target, timeout, deadline):
     """Fetch ``url`` into a temporary file beside ``target``; rename it there if it verifies."""
     # Same directory as the target, so os.replace is a rename within one file system, which is
     # atomic: readers see either the old state or the complete new file, never a partial one.
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urlopen(url, timeout=timeout) as response:
-            actual = _copy_and_hash(response, out, label=target.name)
+        with os.fdopen(fd, "wb") as out, _Deadline(deadline) as clock:
+            try:
+                with _get(url, timeout, clock) as response:
+                    actual = _copy_and_hash(response, out, file)
+            except (OSError, http.client.HTTPException) as err:
+                if clock.expired:
+                    raise MirrorError(f"gave up at the deadline of {deadline:g} s") from err
+                raise
             # Flush to disk before the rename, or a crash could leave an empty file under the name.
             out.flush()
             os.fsync(out.fileno())
-        if actual != sha256:
-            raise ChecksumError(f"SHA-256 mismatch: expected {sha256}, got {actual}")
+        if actual != file.sha256:
+            raise ChecksumError(f"SHA-256 mismatch: expected {file.sha256}, got {actual}")
         os.replace(tmp, target)
     finally:
         # After a successful os.replace the temporary name is gone; on any failure, remove it.
@@ -235,22 +321,128 @@ def _fetch_verified(url, sha256, target, timeout):
             os.unlink(tmp)
 
 
-def _copy_and_hash(response, out, label):
-    """Copy an HTTP response body to ``out``; return its SHA-256. Progress on stderr if a TTY."""
-    total = int(response.headers.get("Content-Length") or 0)
+class _Deadline:
+    """The time limit of one attempt: when it passes, the connection being watched is shut.
+
+    Shutting the socket wakes a read blocked anywhere (the status line, the headers, the
+    body): it returns an end of file, so the attempt fails however slowly bytes arrive.
+    """
+
+    def __init__(self, seconds):
+        self.expired = False
+        self._end = time.monotonic() + seconds
+        self._socket = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+
+    def remaining(self):
+        """Seconds left; raise MirrorError if none."""
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise MirrorError("the deadline passed")
+        return left
+
+    def watch(self, sock):
+        """Shut ``sock`` when the deadline passes (at once if it has)."""
+        with self._lock:
+            self._socket = sock
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self):
+        with self._lock:
+            self.expired = True
+            if self._socket is not None:
+                _shut(self._socket)
+
+
+def _shut(sock):
+    """Shut a (TLS) socket down in both directions; a closed one is left alone."""
+    try:
+        # The plain socket's shutdown, also for a TLS socket, whose own shutdown would tear
+        # down its TLS state under the thread that is reading.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+@contextmanager
+def _get(url, timeout, clock):
+    """The 200 response to GET ``url``, following at most MAX_REDIRECTS allowed redirects."""
+    for _ in range(1 + MAX_REDIRECTS):
+        if not _allowed(url):
+            raise MirrorError(f"refused to follow a redirect to {url} (not https://)")
+        connection = _connect(url, timeout, clock)
+        try:
+            response = connection.getresponse()
+            if response.status not in _REDIRECTS:
+                if response.status != 200:
+                    raise MirrorError(f"HTTP {response.status} {response.reason}",
+                                      status=response.status)
+                yield response
+                return
+            url = urljoin(url, response.getheader("Location") or "")
+        finally:
+            connection.close()
+    raise MirrorError(f"more than {MAX_REDIRECTS} redirects (a loop?), the last to {url}")
+
+
+def _connect(url, timeout, clock):
+    """An HTTP(S) connection to ``url``'s host, watched by ``clock``, with the GET sent."""
+    parts = urlsplit(url)
+    wait = min(timeout, clock.remaining())
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=wait,
+                                                 context=ssl.create_default_context())
+    else:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=wait)
+    try:
+        connection.connect()
+        clock.watch(connection.sock)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request("GET", path, headers={"User-Agent": f"scratchvae/{__version__}"})
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _copy_and_hash(response, out, file):
+    """Copy at most ``file.size`` bytes of the body to ``out``; return their SHA-256.
+
+    A Content-Length other than the file's size is refused before any byte is read, and a
+    body that runs past it is cut off at one byte too many. Progress on stderr if a TTY.
+    """
+    announced = response.getheader("Content-Length")
+    if announced is not None:
+        if not announced.strip().isdigit():
+            raise MirrorError(f"malformed Content-Length {announced!r}")
+        if int(announced) != file.size:
+            raise MirrorError(f"announced {int(announced)} bytes, but {file.name} has "
+                              f"{file.size}")
     show_progress = sys.stderr.isatty()
     digest = hashlib.sha256()
     received = 0
-    while chunk := response.read(_CHUNK):
+    # read1 returns whatever has arrived (at least a byte), so no read waits for a full chunk.
+    while chunk := response.read1(min(_CHUNK, file.size + 1 - received)):
+        received += len(chunk)
+        if received > file.size:
+            raise MirrorError(f"sent more than the {file.size} bytes of {file.name}")
         out.write(chunk)
         digest.update(chunk)
-        received += len(chunk)
-        if show_progress and total:
-            print(f"\rdownloading {label}: {100 * received // total:3d}%", end="", file=sys.stderr)
+        if show_progress:
+            print(f"\rdownloading {file.name}: {100 * received // file.size:3d}%", end="",
+                  file=sys.stderr)
     if show_progress:
         print(file=sys.stderr)
-    # http.client does not complain when the connection closes early during chunked reads,
-    # so compare with the announced length ourselves (the checksum would catch it too, later).
-    if total and received != total:
-        raise OSError(f"transfer truncated: received {received} of {total} bytes")
+    if received != file.size:
+        raise MirrorError(f"transfer truncated: received {received} of {file.size} bytes")
     return digest.hexdigest()

@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchvae.tools import data
+from scratchvae.tools import checkpoints, data
+from scratchvae.tools.checkpoints import load_checkpoint, save_checkpoint
 from scratchvae.lecture import estimators
 from scratchvae.lecture.training import binarize as binarize_dynamic
 from scratchvae.lecture.training import kl_weight, train_step
 from scratchvae.lecture.validate import as_float_array, check_shape, check_unit_interval
-from scratchvae.lecture.vae import atomic_savez
 
 __all__ = [
     "BINARIZE",
@@ -52,6 +52,7 @@ __all__ = [
     "load_checkpoint",
     "prepare_test_set",
     "save_checkpoint",
+    "strict_json",
 ]
 
 BINARIZE = ("dynamic", "fixed", None)
@@ -61,13 +62,37 @@ EVAL_SEED = 1234
 # Rows per forward pass when evaluating the ELBO: large enough for BLAS, small
 # enough that the caches of a 784-400-20 model stay around 20 MB.
 EVAL_ROWS = 1000
-# Keys that the checkpoint adds to the model's state_dict.
-OPTIM_PREFIX = "optim/"
-TRAIN_KEYS = ("train/epoch", "train/rng_state", "train/history", "train/settings")
+# An ELBO (nats per image) beyond this, either way, means the run has blown up: a
+# model that knew nothing would spend log 2 = 0.69 nats on each of MNIST's 784 pixels.
+ABSURD_NATS = 1e6
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the parameters are no longer usable."""
+    """The loss, the parameters or an epoch's ELBO became NaN, infinite or absurd."""
+
+
+def strict_json(value):
+    """``value`` as indented JSON text, each NaN or infinite float written as ``null``.
+
+    ``json.dumps`` would write the tokens ``NaN`` and ``Infinity``, which are not
+    JSON and which other readers refuse.
+
+    Examples
+    --------
+    >>> strict_json({"a": [1.5, float("nan")]}).split()
+    ['{', '"a":', '[', '1.5,', 'null', ']', '}']
+    """
+    return json.dumps(_finite_or_none(value), indent=1, allow_nan=False)
+
+
+def _finite_or_none(value):
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
 
 
 # --- the record of a run ------------------------------------------------------
@@ -104,7 +129,8 @@ class History:
         self.records.append(dict(record))
 
     def to_json_string(self):
-        return json.dumps({"records": self.records}, indent=1)
+        """The records as strict JSON (see :func:`strict_json`)."""
+        return strict_json({"records": self.records})
 
     @classmethod
     def from_json_string(cls, text):
@@ -243,66 +269,12 @@ class ProgressLine:
 # --- checkpoints ---------------------------------------------------------------
 
 
-def save_checkpoint(path, model, optimizer, rng, epoch, history, settings):
-    """Write everything needed to continue a run to ``path``, atomically.
-
-    The file is an ``.npz`` that :meth:`VAE.load` also reads: the model's
-    ``state_dict``, the optimizer's state under ``optim/``, and under
-    ``train/`` the number of finished epochs, the generator's full state, the
-    history and the settings of :func:`fit` that a resumed run must share.
-    Guide: docs/training.md#checkpoints
-    """
-    state = dict(model.state_dict())
-    state.update({OPTIM_PREFIX + k: np.asarray(v) for k, v in optimizer.state_dict().items()})
-    # PCG64's state holds 128-bit integers: JSON keeps them exact, as text.
-    state["train/rng_state"] = np.array(json.dumps(rng.bit_generator.state))
-    state["train/epoch"] = np.array(int(epoch))
-    state["train/history"] = np.array(history.to_json_string())
-    state["train/settings"] = np.array(json.dumps(settings))
-    atomic_savez(path, state)
-
-
-def load_checkpoint(path):
-    """Read a checkpoint written by :func:`save_checkpoint` into a dict of arrays.
-
-    Raises
-    ------
-    ValueError
-        If the file cannot be read or lacks the training keys, with the reason.
-    """
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            state = dict(npz)
-    except (OSError, ValueError, EOFError) as err:
-        raise ValueError(f"{path}: cannot be read as a scratchvae checkpoint ({err})") from err
-    missing = [k for k in ("config", *TRAIN_KEYS) if k not in state]
-    if missing:
-        raise ValueError(f"{path}: not a training checkpoint (missing {', '.join(missing)}); "
-                         "a model file (model.npz) holds the weights but cannot resume training")
-    return state
-
-
-def _restore(path, model, optimizer, rng, settings):
-    """Load ``path`` into model, optimizer and rng; return (epoch, history)."""
-    state = load_checkpoint(path)
-    saved = json.loads(str(state["config"]))
-    # The initial-weights seed does not matter once the weights are loaded.
-    differ = sorted(k for k in {*saved, *model.config} - {"seed"}
-                    if saved.get(k) != model.config.get(k))
-    if differ:
-        raise ValueError(f"{path}: the checkpoint's model differs from this one in "
-                         + ", ".join(f"{k} ({saved.get(k)!r} there, {model.config.get(k)!r} here)"
-                                     for k in differ))
-    saved_settings = json.loads(str(state["train/settings"]))
-    if saved_settings != settings:
-        raise ValueError(f"{path}: the checkpoint was trained with {saved_settings}, this call "
-                         f"asks for {settings}; resume with the same settings to continue the run")
-    model.load_state_dict(state)
-    optimizer.load_state_dict({k[len(OPTIM_PREFIX):]: v for k, v in state.items()
-                               if k.startswith(OPTIM_PREFIX)})
-    rng.bit_generator.state = json.loads(str(state["train/rng_state"]))
-    return int(state["train/epoch"]), History.from_json_string(str(state["train/history"]))
+def _restore(path, model, optimizer, rng, settings, log):
+    """Load ``path`` into model, optimizer and rng; log any warning; return (epoch, history)."""
+    epoch, records, warnings = checkpoints.restore(path, model, optimizer, rng, settings)
+    for warning in warnings:
+        log(warning)
+    return epoch, History(records)
 
 
 # --- the loop --------------------------------------------------------------------
@@ -340,9 +312,12 @@ def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0,
     kl_warmup_epochs : float
         Epochs over which the KL weight climbs linearly from 0 to ``model.beta``.
     checkpoint : str or Path, optional
-        Written after every epoch (atomically).
+        Written after every epoch (atomically), once the epoch has passed the
+        divergence checks; before the first epoch a trial write proves the
+        folder can take it (and removes a stale ``.tmp``).
     resume : bool
-        Continue from ``checkpoint`` instead of starting afresh.
+        Continue from ``checkpoint`` instead of starting afresh. The model,
+        optimizer, settings and training data must be the checkpoint's.
     progress : bool
         Show a status line on stderr while an epoch runs (only on a terminal).
     log : callable
@@ -355,41 +330,76 @@ def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0,
     Raises
     ------
     TrainingDiverged
-        If a step's loss is NaN or infinite. The checkpoint still holds the
-        last good epoch.
+        If a step's loss, the parameters after an epoch, or an epoch's train or
+        test ELBO are NaN, infinite or beyond :data:`ABSURD_NATS`. The
+        checkpoint still holds the last good epoch.
+    scratchvae.tools.checkpoints.CheckpointError
+        On resume, if the checkpoint is damaged or its model, optimizer,
+        settings or training data differ from this call's.
+    OSError
+        If the checkpoint's folder cannot take a checkpoint (found before the first epoch).
     """
     train, test, train_x = _check_fit_args(model, train, test, epochs, batch_size, optimizer,
                                            binarize, kl_warmup_epochs, checkpoint, resume)
     rng = np.random.default_rng(seed) if rng is None else rng
     settings = {"batch_size": int(batch_size), "binarize": binarize,
-                "kl_warmup_epochs": float(kl_warmup_epochs), "n_train": len(train)}
+                "kl_warmup_epochs": float(kl_warmup_epochs), "n_train": len(train),
+                "train_data": checkpoints.fingerprint(train)}
     done, history = 0, History()
     if resume:
-        done, history = _restore(checkpoint, model, optimizer, rng, settings)
+        done, history = _restore(checkpoint, model, optimizer, rng, settings, log)
         log(f"resuming from {checkpoint} after epoch {done} of {epochs}")
+    if checkpoint is not None:
+        checkpoints.check_writable(checkpoint, checkpoints.checkpoint_arrays(
+            model, optimizer, rng, done, history, settings))
     steps_per_epoch = -(-len(train) // batch_size)  # ceil(N / B)
+    saved = done  # the epoch the checkpoint holds
     for epoch in range(done + 1, epochs + 1):
         try:
             sums, beta, seconds = _train_epoch(
                 model, optimizer, train, train_x, rng, epoch, epochs, batch_size,
                 binarize, kl_warmup_epochs, steps_per_epoch, progress)
+            # Nothing broken reaches the checkpoint: the parameters after the
+            # epoch's last update, then its ELBOs, are checked first.
+            _check_parameters(model, epoch)
+            start = time.perf_counter()
+            test_elbo = None if test is None else evaluate_elbo(model, test)
+            record = {"epoch": epoch, "train_elbo": (sums[0] - sums[1]) / len(train),
+                      "train_reconstruction": sums[0] / len(train),
+                      "train_kl": sums[1] / len(train), "test_elbo": test_elbo, "beta": beta,
+                      "seconds": seconds, "eval_seconds": time.perf_counter() - start}
+            _check_elbos(model, record)
+            history.append(record)
+            log(_epoch_line(record, epochs))
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, model, optimizer, rng, epoch, history, settings)
+                saved = epoch
         except KeyboardInterrupt:
-            kept = (f"{checkpoint} still holds epoch {epoch - 1}; continue with resume=True "
+            kept = (f"{checkpoint} holds epoch {saved}; continue with resume=True "
                     "(on the command line: the same command with --resume)"
-                    if checkpoint and epoch > 1 else "no checkpoint was written")
+                    if checkpoint and saved else "no checkpoint was written")
             log(f"interrupted during epoch {epoch}: {kept}")
             raise
-        start = time.perf_counter()
-        test_elbo = None if test is None else evaluate_elbo(model, test)
-        record = {"epoch": epoch, "train_elbo": (sums[0] - sums[1]) / len(train),
-                  "train_reconstruction": sums[0] / len(train), "train_kl": sums[1] / len(train),
-                  "test_elbo": test_elbo, "beta": beta, "seconds": seconds,
-                  "eval_seconds": time.perf_counter() - start}
-        history.append(record)
-        log(_epoch_line(record, epochs))
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, model, optimizer, rng, epoch, history, settings)
     return history
+
+
+def _check_parameters(model, epoch):
+    """Raise TrainingDiverged if a parameter holds NaN or an infinity."""
+    for name, value in model.params.items():
+        if not np.isfinite(value).all():
+            raise TrainingDiverged(_diverged_message(
+                model, epoch, None, None, f"{name} holds NaN or infinite values after the "
+                "epoch's last update"))
+
+
+def _check_elbos(model, record):
+    """Raise TrainingDiverged if the epoch's train or test ELBO is NaN, infinite or absurd."""
+    for key in ("train_elbo", "test_elbo"):
+        value = record[key]
+        if value is not None and not abs(value) <= ABSURD_NATS:
+            raise TrainingDiverged(_diverged_message(
+                model, record["epoch"], None, None, f"the {key.replace('_', ' ')} is "
+                f"{value:.3g} nats, beyond {ABSURD_NATS:.0e} either way"))
 
 
 def _train_epoch(model, optimizer, train, train_x, rng, epoch, epochs, batch_size, binarize,
@@ -430,12 +440,14 @@ def _epoch_line(record, epochs):
 
 
 def _diverged_message(model, epoch, step, steps_per_epoch, what):
+    """The message of TrainingDiverged; ``step=None`` for a check after the epoch's last step."""
+    where = f"epoch {epoch}" + ("" if step is None else f", step {step}/{steps_per_epoch}")
     advice = ("lower the learning rate (--lr), warm the KL weight up (--kl-warmup 5), "
               "or try another optimizer")
     if model.likelihood == "gaussian":
         advice += ("; with the Gaussian likelihood the decoder's variance can collapse on "
                    "pixels that are always 0: use the Bernoulli likelihood or fewer epochs")
-    return (f"training diverged in epoch {epoch}, step {step}/{steps_per_epoch}: {what}. "
+    return (f"training diverged in {where}: {what}. "
             f"The checkpoint, if any, still holds the last good epoch. To fix: {advice}.")
 
 
@@ -456,7 +468,11 @@ def _check_fit_args(model, train, test, epochs, batch_size, optimizer, binarize,
         raise ValueError("resume: resume=True needs checkpoint=<path> to resume from")
     if resume and not Path(checkpoint).is_file():
         raise FileNotFoundError(f"checkpoint: {checkpoint} does not exist, nothing to resume")
+    if not np.isfinite(model.beta):
+        raise ValueError(f"model.beta: expected a finite KL weight, got {model.beta}")
     train = check_unit_interval("train", as_float_array("train", train, ndim=2))
+    if len(train) == 0:
+        raise ValueError("train: expected at least one training image, got 0 rows")
     check_shape("train", train, (None, model.input_dim))
     if test is not None:
         test = check_unit_interval("test", as_float_array("test", test, ndim=2))

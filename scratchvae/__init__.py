@@ -5,7 +5,7 @@ and checked by finite differences. Four parts:
 
 * :mod:`scratchvae.lecture`: the course, in plain NumPy, read in this order:
   tiny_vae, dense, activations, modules, gradcheck, gaussian, gaussian_full,
-  likelihoods, linear_gaussian, vae, estimators, optim, training
+  likelihoods, linear_gaussian, vae, estimators, collapse, optim, training
   (``scratchvae/lecture/__init__.py`` says what each holds);
 * :mod:`scratchvae.engine`: the same ops on Numba kernels, for training fast;
 * :mod:`scratchvae.classroom`: exercises and the checker that marks them;

@@ -11,8 +11,9 @@
 9. ``linear_gaussian`` an exactly solvable model: the ELBO's gap is KL(q || posterior)
 10. ``vae``            the whole model as one chain, forward and backward, with its two engines
 11. ``estimators``     note 004's L^A and L^B, the minibatch estimator, the importance-weighted bound
-12. ``optim``          SGD with momentum, Adagrad, Adam, as the textbooks write them
-13. ``training``       binarisation and the five-line training step
+12. ``collapse``       which latent dimensions the model uses: KL per dimension, active units
+13. ``optim``          SGD with momentum, Adagrad, Adam, as the textbooks write them
+14. ``training``       binarisation and the five-line training step
 
 Two helpers sit beside them: ``validate`` (the argument checks every op makes)
 and ``ops`` (the table of ops a model runs on, and how an engine plugs in).

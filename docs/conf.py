@@ -63,7 +63,10 @@ def _write_lessons():
     """
     out = DOCS / "lessons"
     out.mkdir(exist_ok=True)
-    for script in sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py")):
+    scripts = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
+    for stale in set(out.glob("*.ipynb")) - {out / f"{s.stem}.ipynb" for s in scripts}:
+        stale.unlink()  # a lesson renamed or removed
+    for script in scripts:
         notebook = jupytext.read(script, fmt="py:percent")
         for cell in notebook.cells:
             if cell.cell_type == "markdown":

@@ -4,7 +4,7 @@ Builds docs/ into a temporary folder with SCRATCHVAE_QUICK=1 (the lessons execut
 mode), then checks: every lesson page exists and shows a figure; the derivations' equations
 are there; no page loads a script (or anything) from a CDN or another site; every lesson can
 be downloaded as .ipynb. Skips without the docs tools (pip install -e ".[docs]") and, since
-lessons 5-7 train on it, without MNIST in $SCRATCHVAE_DATA.
+lessons 6-8 train on it, without MNIST in $SCRATCHVAE_DATA.
 """
 
 import os
@@ -25,7 +25,7 @@ pytest.importorskip("myst_nb", reason="the site needs the docs tools: pip instal
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     if not (Path(os.environ.get("SCRATCHVAE_DATA", "")) / "mnist").is_dir():
-        pytest.skip("lessons 5-7 need real MNIST: set SCRATCHVAE_DATA to the folder holding mnist/")
+        pytest.skip("lessons 6-8 need real MNIST: set SCRATCHVAE_DATA to the folder holding mnist/")
     out = tmp_path_factory.mktemp("site")
     env = dict(os.environ, SCRATCHVAE_QUICK="1", MPLBACKEND="Agg",
                MPLCONFIGDIR=str(out / "mpl"),

@@ -182,7 +182,7 @@ for result in check_op(kl_standard_normal_forward, backward_wrong_sign,
 # * In 5, `mu` still passes but `log_var` FAILS, with relative error exactly 1/3:
 #   $|2a - a| / (|2a| + |a|) = 1/3$. A factor of 2 always shows as 3.33e-01, a wrong sign as 1.
 # * The check compares the backward with the forward. Had we dropped the 1/2 in the forward
-#   too, both would be wrong in the same way and the check would pass. Lesson 3 shows such
+#   too, both would be wrong in the same way and the check would pass. Lesson 4 shows such
 #   a bug, and the kind of test that catches it.
 
 # %%

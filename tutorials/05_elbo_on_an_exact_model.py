@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 4: the ELBO on a model whose log p(x) is known exactly
+# # Lesson 5: the ELBO on a model whose log p(x) is known exactly
 #
 # **What you will be able to do**
 #
@@ -36,7 +36,7 @@ from scratchvae.lecture.linear_gaussian import (linear_gaussian_elbo, linear_gau
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
 IN_NOTEBOOK = "ipykernel" in sys.modules
-OUT = Path("04_elbo_on_an_exact_model")  # where a script run saves its figures
+OUT = Path("05_elbo_on_an_exact_model")  # where a script run saves its figures
 
 
 def show(fig, name):

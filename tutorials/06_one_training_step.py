@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 5: one training step of a VAE on a real MNIST batch, written out by hand
+# # Lesson 6: one training step of a VAE on a real MNIST batch, written out by hand
 #
 # **What you will be able to do**
 #
@@ -36,7 +36,7 @@ from scratchvae.tools.data import load_mnist
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a smaller model and batch
 IN_NOTEBOOK = "ipykernel" in sys.modules
-OUT = Path("05_one_training_step")  # where a script run saves its figures
+OUT = Path("06_one_training_step")  # where a script run saves its figures
 
 
 def show(fig, name):

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 3: the reparameterisation, and a bug a gradient check cannot see
+# # Lesson 4: the reparameterisation, and a bug a gradient check cannot see
 #
 # **What you will be able to do**
 #
@@ -35,7 +35,7 @@ from scratchvae.lecture.gradcheck import check_op
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # fewer samples
 IN_NOTEBOOK = "ipykernel" in sys.modules
-OUT = Path("03_reparameterisation")  # where a script run saves its figures
+OUT = Path("04_reparameterisation")  # where a script run saves its figures
 
 
 def show(fig, name):

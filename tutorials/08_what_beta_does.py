@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 7 (optional): what the KL weight beta does to the latent space
+# # Lesson 8 (optional): what the KL weight beta does to the latent space
 #
 # **What you will be able to do**
 #
@@ -39,7 +39,7 @@ from scratchvae.tools.train import fit, prepare_test_set
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a small subset, one epoch
 IN_NOTEBOOK = "ipykernel" in sys.modules
-OUT = Path("07_what_beta_does")  # where a script run saves its figures
+OUT = Path("08_what_beta_does")  # where a script run saves its figures
 
 
 def show(fig, name):

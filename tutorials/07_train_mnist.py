@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 6: train a VAE on MNIST, look at what it learned, and measure it
+# # Lesson 7: train a VAE on MNIST, look at what it learned, and measure it
 #
 # **What you will be able to do**
 #
@@ -12,7 +12,7 @@
 # [the figures](../docs/figures.md#reconstructions) and
 # [the importance-weighted bound](../docs/estimators.md#importance-weighted).
 #
-# Lesson 5 took one step by hand; `fit` repeats it over epochs. Set `SCRATCHVAE_QUICK=1` for
+# Lesson 6 took one step by hand; `fit` repeats it over epochs. Set `SCRATCHVAE_QUICK=1` for
 # 2000 training images and one epoch (seconds); otherwise change `EPOCHS` and `LATENT_DIM` below.
 
 # %%
@@ -31,7 +31,7 @@ from scratchvae.tools.train import evaluate_elbo, evaluate_log_likelihood, fit, 
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a small subset, one epoch
 IN_NOTEBOOK = "ipykernel" in sys.modules
-OUT = Path("06_train_mnist")  # where a script run saves its figures
+OUT = Path("07_train_mnist")  # where a script run saves its figures
 
 
 def show(fig, name):
@@ -96,7 +96,7 @@ show(plots.plot_training_curves(history), "training_curves.png")
 # ## Measure
 # For one image, $\log p(x) \ge L_k \ge L_1 = \mathrm{ELBO}$; $L_k$ grows with $k$ towards
 # $\log p(x)$. The gap between the ELBO and $\log p(x)$ is $\mathrm{KL}(q \,\|\, \text{posterior})$
-# (lesson 4).
+# (lesson 5).
 
 # %%
 elbo = evaluate_elbo(model, x_test[:n_eval])

@@ -1,99 +1,190 @@
-"""Tutorial 1: one gradient by hand, checked by finite differences, then broken on purpose.
+# %% [markdown]
+# # Lesson 1: one gradient by hand, checked by finite differences
+#
+# **What you will be able to do**
+#
+# * write the forward and the backward of one op, the VAE's KL term, as a pair of functions;
+# * measure a derivative by central differences and compare it with the one derived by hand;
+# * read `check_op`'s relative error, and recognise the signature of a dropped factor of 2.
+#
+# Derivations used: [the KL to the standard normal](../docs/gaussian.md#kl-standard-normal),
+# [central differences](../docs/gradcheck.md#central-differences) and
+# [the relative error](../docs/gradcheck.md#relative-error).
+#
+# The op is the KL term (note 000, eq. (13)): for each example (a row), with the encoder's
+# mean $\mu$ and log-variance $v = \log \sigma^2$,
+#
+# $$\mathrm{KL} = \tfrac12 \sum_j \left(e^{v_j} + \mu_j^2 - 1 - v_j\right).$$
+#
+# Every op in scratchvae is a pair of functions: the forward computes the value and a cache;
+# the backward takes dL/d(value) and returns dL/d(each input).
+#
+# Run it as a script (`python tutorials/01_gradients_by_hand.py`, figures saved to
+# `01_gradients_by_hand/`) or as a notebook (`jupytext --to ipynb tutorials/*.py`).
 
-Run it:  python tutorials/01_gradients_by_hand.py
-
-The op is the VAE's KL term (note 000, eq. (13); docs/gaussian.md#kl-standard-normal):
-for each example (a row), with the encoder's mean mu and log-variance log_var,
-
-    KL = 1/2 * sum_j ( exp(log_var_j) + mu_j^2 - 1 - log_var_j )
-
-Every op in scratchvae is a pair of functions: the forward computes the value and
-a cache; the backward takes dL/d(value) and returns dL/d(each input).
-"""
-
-import argparse
+# %%
+import os
+import sys
+from io import BytesIO
+from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from scratchvae.lecture.gaussian import kl_standard_normal_backward, kl_standard_normal_forward
 from scratchvae.lecture.gradcheck import check_op, numerical_gradient
 
-parser = argparse.ArgumentParser(description="Tutorial 1: a gradient by hand.")
-parser.add_argument("--quick", action="store_true",
-                    help="accepted by every tutorial; this one is quick anyway")
-parser.parse_args()
+QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
+IN_NOTEBOOK = "ipykernel" in sys.modules
+OUT = Path("01_gradients_by_hand")  # where a script run saves its figures
+
+
+def show(fig, name):
+    """Draw the figure inline in a notebook; save it under OUT/ when run as a script."""
+    if IN_NOTEBOOK:
+        from IPython.display import Image, display
+        buffer = BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        display(Image(buffer.getvalue()))
+    else:
+        OUT.mkdir(exist_ok=True)
+        fig.savefig(OUT / name, dpi=100)
+        print(f"figure written to {OUT / name}")
+
+
 np.set_printoptions(precision=6, suppress=True)
 rng = np.random.default_rng(0)
 
-# --- 1. The forward -------------------------------------------------------------------
+# %% [markdown]
+# ## 1. The forward
 # Two examples (rows), a latent space of three dimensions.
+
+# %%
 mu = rng.standard_normal((2, 3))  # (B, D_z) = (2, 3)
 log_var = rng.standard_normal((2, 3))  # (2, 3)
 kl, cache = kl_standard_normal_forward(mu, log_var)  # kl: (2,), one number per example
 print("1. Forward: the KL of each example:", kl)
 # The same number straight from the formula, for row 0:
 row0 = 0.5 * np.sum(np.exp(log_var[0]) + mu[0] ** 2 - 1 - log_var[0])
-print(f"   row 0 from the formula:         {row0:.6f}   <- the same\n")
+print(f"   row 0 from the formula:         {row0:.6f}   <- the same")
 
-# --- 2. The local derivative, by hand -------------------------------------------------
-# Each term of the sum holds one mu_j and one log_var_j, so the partial derivatives are
-#     dKL/dmu_j      = 1/2 * 2 mu_j            = mu_j
-#     dKL/dlog_var_j = 1/2 * (exp(log_var_j) - 1)
-# The backward receives dkl = dL/dKL, one number per example, and the chain rule
+# %% [markdown]
+# ## 2. The local derivative, by hand
+# Each term of the sum holds one $\mu_j$ and one $v_j$, so
+# $\partial \mathrm{KL} / \partial \mu_j = \mu_j$ and
+# $\partial \mathrm{KL} / \partial v_j = \tfrac12 (e^{v_j} - 1)$.
+# The backward receives `dkl` = dL/dKL, one number per example, and the chain rule
 # multiplies: dL/dmu = dkl * mu, row by row.
+
+# %%
 dkl = np.array([1.0, -2.0])  # (2,) an upstream gradient, as if from a loss downstream
 dmu, dlog_var = kl_standard_normal_backward(dkl, cache)  # (2, 3) each
 print("2. Backward: dlog_var from the package:\n", dlog_var)
-print("   dlog_var from the formula above:\n", dkl[:, None] * 0.5 * (np.exp(log_var) - 1), "\n")
+print("   dlog_var from the formula above:\n", dkl[:, None] * 0.5 * (np.exp(log_var) - 1))
 
-# --- 3. Finite differences: the derivative measured, not derived -----------------------
-# Nudge one input, log_var[0, 1], by +-h and see how KL[0] moves. The central difference
-#     (KL(v + h) - KL(v - h)) / 2h
-# has an error of order h^2 (docs/gradcheck.md#central-differences).
-h = 1e-5
-up, down = log_var.copy(), log_var.copy()
-up[0, 1] += h
-down[0, 1] -= h
-slope = (kl_standard_normal_forward(mu, up)[0][0]
-         - kl_standard_normal_forward(mu, down)[0][0]) / (2 * h)
-print(f"3. dKL_0/dlog_var_01 measured by central difference: {slope:.10f}")
-print(f"   derived by hand, (exp(log_var_01) - 1) / 2:        {0.5 * np.expm1(log_var[0, 1]):.10f}")
+# %% [markdown]
+# ## 3. Finite differences: the derivative measured, not derived
+# Nudge one input, `log_var[0, 1]`, by $\pm h$ and see how KL[0] moves. The central difference
+# $(\mathrm{KL}(v + h) - \mathrm{KL}(v - h)) / 2h$ has an error of order $h^2$.
+
+
+# %%
+def central_difference(h):
+    up, down = log_var.copy(), log_var.copy()
+    up[0, 1] += h
+    down[0, 1] -= h
+    return (kl_standard_normal_forward(mu, up)[0][0]
+            - kl_standard_normal_forward(mu, down)[0][0]) / (2 * h)
+
+
+exact = 0.5 * np.expm1(log_var[0, 1])
+print(f"3. dKL_0/dlog_var_01 measured by central difference: {central_difference(1e-5):.10f}")
+print(f"   derived by hand, (exp(log_var_01) - 1) / 2:        {exact:.10f}")
 # numerical_gradient does this for every element (with a more accurate 4-point stencil),
 # weighting the outputs by dout: it measures the gradient of L = sum(dkl * KL).
 measured = numerical_gradient(lambda v: kl_standard_normal_forward(mu, v)[0], log_var.copy(),
                               dout=dkl)
-print("   numerical_gradient for all of dlog_var:\n", measured, "\n")
+print("   numerical_gradient for all of dlog_var:\n", measured)
 
-# --- 4. check_op: backward against differences, for every input ------------------------
-# It draws a random dout, runs forward and backward, measures every element, and reports
-# the worst relative error |a - n| / (|a| + |n|) per input. A correct op stays below 1e-7.
+# %% [markdown]
+# How small should $h$ be? Too large and the $h^2$ truncation error dominates; too small and
+# the rounding error of the two forwards, about $10^{-16} / h$, takes over. The error is
+# smallest near $h \approx 10^{-5}$.
+
+# %%
+hs = np.logspace(-12, -1, 45)
+errors = [abs(central_difference(h) - exact) for h in hs]
+fig = Figure(figsize=(6, 3.6), layout="constrained")
+ax = fig.subplots()
+ax.loglog(hs, errors, "o-", markersize=3)
+ax.set_xlabel("step h")
+ax.set_ylabel("|central difference - derivative|")
+ax.set_title("truncation error ~ h^2 (right), rounding ~ 1/h (left)")
+show(fig, "error_against_h.png")
+
+# %% [markdown]
+# ## 4. `check_op`: backward against differences, for every input
+# It draws a random `dout`, runs forward and backward, measures every element, and reports
+# the worst relative error $|a - n| / (|a| + |n|)$ per input. A correct op stays below 1e-7.
+
+# %%
 print("4. check_op on the package's KL:")
 for result in check_op(kl_standard_normal_forward, kl_standard_normal_backward,
                        {"mu": mu, "log_var": log_var}, rng=rng):
     print("  ", result.message())
 
-# --- 5. Break it on purpose: drop the 1/2 ---------------------------------------------
-# A classic slip: forget the 1/2 in front of the sum when differentiating. Here the
-# backward doubles dlog_var, as if it computed exp(log_var) - 1 without the 1/2.
+# %% [markdown]
+# ## 5. Break it on purpose: drop the 1/2
+# A classic slip: forget the 1/2 in front of the sum when differentiating. Here the backward
+# doubles `dlog_var`.
 
 
+# %%
 def backward_without_the_half(dkl, cache):
     dmu, dlog_var = kl_standard_normal_backward(dkl, cache)
     return dmu, 2 * dlog_var
 
 
-print("\n5. check_op on a backward that dropped the 1/2 in dlog_var:")
+print("5. check_op on a backward that dropped the 1/2 in dlog_var:")
 for result in check_op(kl_standard_normal_forward, backward_without_the_half,
                        {"mu": mu, "log_var": log_var}, rng=rng):
     print("  ", result.message())
 
-# What to look at:
-# * In 2 and 3 the package, the formula and the measurement agree to about 10 digits.
+# %% [markdown]
+# ## Your turn
+# Write `backward_wrong_sign`, a backward that gets the sign of `dmu` wrong. **Before you
+# run it, predict** the relative error `check_op` will report for `mu`. (The cell below runs
+# as it is, with the correct backward; change it.)
+
+
+# %%
+def backward_wrong_sign(dkl, cache):
+    dmu, dlog_var = kl_standard_normal_backward(dkl, cache)
+    return dmu, dlog_var  # change one sign here
+
+
+# %% tags=["hide-cell"]
+# One answer: flip dmu. |(-a) - a| / (|-a| + |a|) = 1: a wrong sign always shows as 1.
+def backward_wrong_sign(dkl, cache):
+    dmu, dlog_var = kl_standard_normal_backward(dkl, cache)
+    return -dmu, dlog_var
+
+
+for result in check_op(kl_standard_normal_forward, backward_wrong_sign,
+                       {"mu": mu, "log_var": log_var}, rng=rng):
+    print("  ", result.message())
+
+# %% [markdown]
+# ## What to look at
+# * In 2 and 3 the package, the formula and the measurement agree to about 10 digits; the
+#   figure shows why $h \approx 10^{-5}$ is the sweet spot.
 # * In 4 the relative errors are around 1e-12 or less: "ok".
-# * In 5, 'mu' still passes but 'log_var' FAILS, with relative error exactly 1/3:
-#   |2a - a| / (|2a| + |a|) = 1/3. A factor of 2 always shows as 3.33e-01, a wrong sign as 1.
+# * In 5, `mu` still passes but `log_var` FAILS, with relative error exactly 1/3:
+#   $|2a - a| / (|2a| + |a|) = 1/3$. A factor of 2 always shows as 3.33e-01, a wrong sign as 1.
 # * The check compares the backward with the forward. Had we dropped the 1/2 in the forward
-#   too, both would be wrong in the same way and the check would pass. Tutorial 2 shows such
+#   too, both would be wrong in the same way and the check would pass. Lesson 4 shows such
 #   a bug, and the kind of test that catches it.
-print("\nLook at: the 'ok' lines in 4, and in 5 the FAILED line for 'log_var' with relative error "
+
+# %%
+print("Look at: the 'ok' lines in 4, and in 5 the FAILED line for 'log_var' with relative error "
       "3.33e-01, the signature of a factor of 2.")

@@ -2,7 +2,7 @@
 
 The whole model is one chain, and :meth:`VAE.negative_elbo_forward` /
 :meth:`VAE.negative_elbo_backward` write it out top to bottom, in the order
-of the derivation in ``docs/vae.md``:
+of the derivation in ``docs/vae.md``::
 
     x --encoder--> (mu, log_var) --reparameterise(eps)--> z --decoder--> logits
                          |                                                 |

@@ -1,0 +1,138 @@
+# %% [markdown]
+# # Lesson 3: activations, and numbers that overflow
+#
+# **What you will be able to do**
+#
+# * check the backward of tanh, sigmoid and softplus with `check_op`;
+# * see where the textbook formulas $1/(1 + e^{-x})$ and $\log(1 + e^{x})$ overflow in float32,
+#   and how the lecture's versions avoid it;
+# * explain why the decoder's log-likelihood is computed from logits, never from
+#   probabilities.
+#
+# Derivations used: [tanh](../docs/layers.md#tanh), [sigmoid](../docs/layers.md#sigmoid),
+# [softplus](../docs/layers.md#softplus) and
+# [the Bernoulli likelihood from logits](../docs/likelihoods.md#bernoulli).
+#
+# The stable forms never exponentiate a positive number:
+#
+# $$\sigma(x) = \begin{cases} 1/(1 + e^{-|x|}) & x \ge 0 \\ e^{-|x|}/(1 + e^{-|x|}) & x < 0 \end{cases}, \qquad
+# \log(1 + e^{x}) = \max(x, 0) + \log(1 + e^{-|x|}).$$
+
+# %%
+import os
+import sys
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from scratchvae.lecture.activations import (sigmoid_backward, sigmoid_forward, softplus_backward,
+                                            softplus_forward, tanh_backward, tanh_forward)
+from scratchvae.lecture.gradcheck import check_op
+from scratchvae.lecture.likelihoods import bernoulli_log_likelihood_forward
+
+QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
+IN_NOTEBOOK = "ipykernel" in sys.modules
+OUT = Path("03_activations_and_stability")  # where a script run saves its figures
+
+
+def show(fig, name):
+    """Draw the figure inline in a notebook; save it under OUT/ when run as a script."""
+    if IN_NOTEBOOK:
+        from IPython.display import Image, display
+        buffer = BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        display(Image(buffer.getvalue()))
+    else:
+        OUT.mkdir(exist_ok=True)
+        fig.savefig(OUT / name, dpi=100)
+        print(f"figure written to {OUT / name}")
+
+
+np.set_printoptions(precision=4, suppress=False)
+rng = np.random.default_rng(3)
+
+# %% [markdown]
+# ## 1. Three activations under `check_op`
+
+# %%
+x = rng.standard_normal((4, 3))
+print("1. check_op on each activation:")
+for name, forward, backward in (("tanh", tanh_forward, tanh_backward),
+                                ("sigmoid", sigmoid_forward, sigmoid_backward),
+                                ("softplus", softplus_forward, softplus_backward)):
+    for result in check_op(forward, backward, {"x": x}, rng=rng):
+        print(f"   {name:<8}", result.message())
+
+# %% [markdown]
+# ## 2. Where the textbook formulas break
+# In float32, $e^{x}$ overflows to `inf` above $x \approx 88.7$.
+
+# %%
+big = np.array([-200.0, -90.0, 0.0, 90.0, 200.0], dtype=np.float32)
+with np.errstate(over="ignore"):
+    naive_sigmoid = 1 / (1 + np.exp(-big))
+    naive_softplus = np.log(1 + np.exp(big))
+print("2. x:                ", big)
+print("   1/(1+exp(-x)):    ", naive_sigmoid, "  <- exp(-x) overflowed to inf: 0 at x = -90")
+print("   sigmoid_forward:  ", sigmoid_forward(big)[0])
+print("   log(1+exp(x)):    ", naive_softplus, "  <- inf")
+print("   softplus_forward: ", softplus_forward(big)[0])
+
+# %% [markdown]
+# ## 3. Why the likelihood takes logits
+# $\log p(x{=}1 \mid z) = \log \sigma(\ell)$. Computed as `log(sigmoid(l))` it becomes
+# $\log 0 = -\infty$ once $\sigma(\ell)$ rounds to 0 (below $\ell \approx -103$ in float32); computed from
+# the logit, $\log\sigma(\ell) = -\operatorname{softplus}(-\ell)$, it stays finite.
+
+# %%
+logits = np.linspace(-120, 0, 241, dtype=np.float32)
+with np.errstate(divide="ignore"):
+    via_probability = np.log(sigmoid_forward(logits)[0])
+from_logits = bernoulli_log_likelihood_forward(np.ones((241, 1), np.float32), logits[:, None])[0]
+first_inf = logits[np.isinf(via_probability)].max()
+print(f"3. log(sigmoid(l)) is -inf from l = {first_inf:.1f} down; from the logits, at l = -120: "
+      f"{from_logits[0]:.1f}")
+fig = Figure(figsize=(6, 3.6), layout="constrained")
+ax = fig.subplots()
+ax.plot(logits, from_logits, label="from the logit: -softplus(-l)")
+shown = np.where(np.isinf(via_probability), np.nan, via_probability)
+ax.plot(logits, shown, "--", label="log(sigmoid(l)): -inf on the left")
+ax.axvline(first_inf, color="grey", linestyle=":")
+ax.set_xlabel("logit l")
+ax.set_ylabel("log p(x = 1 | z), float32")
+ax.legend()
+show(fig, "log_sigmoid.png")
+
+# %% [markdown]
+# ## Your turn
+# Write `stable_log_sigmoid(l)`, $\log \sigma(\ell)$ without ever exponentiating a positive
+# number, and compare it with `via_probability` at $\ell = -120$. (The stub is the unstable
+# one.)
+
+
+# %%
+def stable_log_sigmoid(l):
+    with np.errstate(divide="ignore"):
+        return np.log(sigmoid_forward(l)[0])  # replace
+
+
+# %% tags=["hide-cell"]
+# One answer: log sigma(l) = -softplus(-l) = min(l, 0) - log(1 + exp(-|l|)).
+def stable_log_sigmoid(l):
+    return np.minimum(l, 0) - np.log1p(np.exp(-np.abs(l)))
+
+
+print("stable_log_sigmoid(-120) =", stable_log_sigmoid(np.float32(-120.0)))
+
+# %% [markdown]
+# ## What to look at
+# * Part 1: every activation's backward matches its forward ("ok").
+# * Part 2: the textbook softplus is `inf` at $x = 90$ in float32; the lecture's is exactly $x$.
+# * Part 3 and the figure: a log-probability through a probability dies at $-\infty$ (and its
+#   gradient with it); from the logit it is a straight line, $\ell$ itself.
+
+# %%
+print("Look at: the inf in part 2's textbook softplus, and in part 3 where log(sigmoid(l)) "
+      "becomes -inf while the logit form stays finite.")

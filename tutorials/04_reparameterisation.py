@@ -1,0 +1,186 @@
+# %% [markdown]
+# # Lesson 4: the reparameterisation, and a bug a gradient check cannot see
+#
+# **What you will be able to do**
+#
+# * sample $z = \mu + \sigma \odot \varepsilon$ so that gradients flow into $\mu$ and $\log \sigma^2$;
+# * test a sampler's forward by its moments, and see why a gradient check alone is not enough;
+# * check the closed-form KL against a Monte Carlo estimate with its error bar.
+#
+# Derivations used: [reparameterisation](../docs/gaussian.md#reparameterisation),
+# [the KL to the standard normal](../docs/gaussian.md#kl-standard-normal),
+# [the Gaussian log-density](../docs/gaussian.md#log-density) and
+# [why gradient checks are not enough](../docs/gradcheck.md#why-gradient-checks-are-not-enough).
+#
+# The encoder gives each example a Gaussian $q(z \mid x) = \mathcal{N}(\mu, \mathrm{diag}\,\sigma^2)$,
+# as the pair `(mu, log_var)`. To sample $z$ so that gradients flow, draw the noise
+# $\varepsilon \sim \mathcal{N}(0, I)$ first and move it (note 000, eq. (8)):
+#
+# $$z = \mu + \sigma \odot \varepsilon, \qquad \sigma = e^{v/2}.$$
+#
+# Set `SCRATCHVAE_QUICK=1` for fewer samples.
+
+# %%
+import os
+import sys
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from scratchvae.lecture.gaussian import (gaussian_log_density_forward, kl_standard_normal_forward,
+                                         reparameterize_forward)
+from scratchvae.lecture.gradcheck import check_op
+
+QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # fewer samples
+IN_NOTEBOOK = "ipykernel" in sys.modules
+OUT = Path("04_reparameterisation")  # where a script run saves its figures
+
+
+def show(fig, name):
+    """Draw the figure inline in a notebook; save it under OUT/ when run as a script."""
+    if IN_NOTEBOOK:
+        from IPython.display import Image, display
+        buffer = BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        display(Image(buffer.getvalue()))
+    else:
+        OUT.mkdir(exist_ok=True)
+        fig.savefig(OUT / name, dpi=100)
+        print(f"figure written to {OUT / name}")
+
+
+N = 5_000 if QUICK else 200_000  # samples of z
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## 1. Sample, and check the moments
+# One $q$ with three latent dimensions, repeated N times: N samples of the same distribution.
+
+# %%
+mu = np.array([0.5, -1.0, 2.0])  # (D_z,)
+log_var = np.array([1.0, -1.5, 0.6])  # (D_z,): variances e^1 = 2.72, e^-1.5 = 0.22, e^0.6 = 1.82
+eps = rng.standard_normal((N, 3))  # (N, D_z)
+z, _ = reparameterize_forward(np.tile(mu, (N, 1)), np.tile(log_var, (N, 1)), eps)  # (N, D_z)
+print(f"1. {N} samples of z ~ N(mu, diag exp(log_var)):")
+print("   coordinate      mu   mean of z   exp(log_var)   variance of z")
+for j in range(3):
+    print(f"   {j:>10}  {mu[j]:6.2f}  {z[:, j].mean():10.4f}  {np.exp(log_var[j]):13.4f}  "
+          f"{z[:, j].var():14.4f}")
+# The sample mean has standard error sigma / sqrt(N): a few hundredths here, less for more N.
+
+# %% [markdown]
+# ## 2. The std-versus-variance bug
+# Easy to write: scale $\varepsilon$ by $e^{v}$, the variance, instead of $e^{v/2}$.
+# Differentiate *that* correctly and forward and backward agree with each other:
+# $z = \mu + e^{v} \varepsilon$, $\partial z / \partial \mu = 1$,
+# $\partial z / \partial v = e^{v} \varepsilon$.
+
+
+# %%
+def buggy_forward(mu, log_var, eps):
+    scale = np.exp(log_var)  # the variance: should be exp(log_var / 2)
+    return mu + scale * eps, (eps, scale)
+
+
+def buggy_backward(dz, cache):
+    eps, scale = cache
+    return dz, dz * eps * scale  # the true derivative of buggy_forward
+
+
+inputs = {"mu": rng.standard_normal((4, 3)), "log_var": rng.standard_normal((4, 3)),
+          "eps": rng.standard_normal((4, 3))}
+print("2. The buggy pair (eps scaled by the variance) under check_op:")
+for result in check_op(buggy_forward, buggy_backward, inputs, wrt=["mu", "log_var"], rng=rng):
+    print("  ", result.message())
+# It passes: a gradient check proves the backward matches the forward, nothing more.
+# A moment test looks at the forward itself, and catches it at once:
+z_bug, _ = buggy_forward(np.tile(mu, (N, 1)), np.tile(log_var, (N, 1)), eps)
+print("   ...but the moments of its samples:")
+print("   coordinate   exp(log_var)   variance of z   exp(2 log_var)")
+for j in range(3):
+    print(f"   {j:>10}  {np.exp(log_var[j]):13.4f}  {z_bug[:, j].var():14.4f}  "
+          f"{np.exp(2 * log_var[j]):15.4f}")
+
+# %% [markdown]
+# The same thing as a picture: the histograms of coordinate 0 under the right and the buggy
+# sampler, against the density $q$ should have.
+
+# %%
+grid = np.linspace(-6, 7, 400)
+density = np.exp(-0.5 * (grid - mu[0]) ** 2 / np.exp(log_var[0])) / np.sqrt(
+    2 * np.pi * np.exp(log_var[0]))
+fig = Figure(figsize=(6.5, 3.6), layout="constrained")
+ax = fig.subplots()
+ax.hist(z[:, 0], bins=80, range=(-6, 7), density=True, alpha=0.5, label="z = mu + exp(v/2) eps")
+ax.hist(z_bug[:, 0], bins=80, range=(-6, 7), density=True, alpha=0.5,
+        label="bug: z = mu + exp(v) eps")
+ax.plot(grid, density, "k", label="N(mu, exp(v)), the target")
+ax.set_xlabel("$z_0$")
+ax.legend(fontsize=8)
+show(fig, "moments.png")
+
+# %% [markdown]
+# ## 3. The KL in closed form against Monte Carlo
+# $\mathrm{KL}(q \,\|\, p) = \mathbb{E}_q[\log q(z) - \log p(z)]$ with $p = \mathcal{N}(0, I)$. The
+# closed form (note 000, eq. (13)) should equal the average of $\log q(z) - \log p(z)$ over
+# the samples of part 1.
+
+# %%
+rows = np.tile(mu, (N, 1)), np.tile(log_var, (N, 1))  # (N, D_z) each
+zero = np.zeros_like(z)
+log_q = gaussian_log_density_forward(z, *rows)[0]  # (N,) log q(z)
+log_p = gaussian_log_density_forward(z, zero, zero)[0]  # (N,) log N(z; 0, I)
+log_ratio = log_q - log_p  # (N,)
+closed, _ = kl_standard_normal_forward(mu[None], log_var[None])  # (1,)
+error = log_ratio.std() / np.sqrt(N)
+print(f"3. KL(q || N(0, I)): closed form {closed[0]:.4f}, "
+      f"Monte Carlo {log_ratio.mean():.4f} +- {error:.4f}")
+
+# Note 002 writes the 1-D case as 1/2 (sigma + mu^2 - 1 - log sigma). That is right only
+# if its "sigma" is read as the *variance* sigma^2:
+m, variance = 0.5, 2.0
+as_variance = 0.5 * (variance + m**2 - 1 - np.log(variance))
+as_std = 0.5 * (np.sqrt(variance) + m**2 - 1 - np.log(np.sqrt(variance)))
+exact = kl_standard_normal_forward(np.array([[m]]), np.log(np.array([[variance]])))[0][0]
+print(f"   note 002's 1-D formula with mu = {m}, variance {variance}: sigma read as the variance "
+      f"{as_variance:.4f}, as the std {as_std:.4f}; closed form {exact:.4f}")
+
+# %% [markdown]
+# ## Your turn
+# Write `moment_test(forward)`: draw many samples through `forward(mu, log_var, eps)` for the
+# `mu` and `log_var` of part 1, and return `True` when every coordinate's sample variance is
+# within 5% of `exp(log_var)`. It should pass `reparameterize_forward` and fail
+# `buggy_forward`. (The stub below always says `True`.)
+
+
+# %%
+def moment_test(forward, n=N):
+    return True  # replace with your test
+
+
+# %% tags=["hide-cell"]
+# One answer.
+def moment_test(forward, n=N):
+    eps = np.random.default_rng(1).standard_normal((n, 3))
+    z, _ = forward(np.tile(mu, (n, 1)), np.tile(log_var, (n, 1)), eps)
+    return bool(np.all(np.abs(z.var(axis=0) / np.exp(log_var) - 1) < 0.05))
+
+
+print("moment test: package", moment_test(reparameterize_forward),
+      "| buggy", moment_test(buggy_forward))
+
+# %% [markdown]
+# ## What to look at
+# * Part 1: the mean of $z$ matches $\mu$ and its variance matches $e^{v}$, to within the
+#   sampling error.
+# * Part 2: `check_op` says "ok" to the buggy pair; its variances are $e^{2v}$, not $e^{v}$,
+#   and its histogram is visibly too wide. Only a test of the forward's maths catches a
+#   consistently wrong pair.
+# * Part 3: the closed form sits inside the Monte Carlo error bar; reading note 002's sigma
+#   as a standard deviation gives a different, wrong number.
+
+# %%
+print("Look at: part 2's 'ok' lines beside its wrong variances (they are exp(2 log_var)), "
+      "and part 3's closed form inside the Monte Carlo error bar.")

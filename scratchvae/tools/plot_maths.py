@@ -1,6 +1,6 @@
-"""The numbers behind the figures of scratchvae/plots.py: no matplotlib here.
+"""The numbers behind the figures of scratchvae/tools/plots.py: no matplotlib here.
 
-* :func:`principal_components` -- the axes of the latent scatter when D_z > 2;
+* :func:`kl_per_dimension` -- which two axes the latent scatter shows when D_z > 2;
 * :func:`inverse_normal_cdf` -- the standard normal quantile, by bisection;
 * :func:`equal_probability_grid` -- the latent manifold's grid, equal prior mass per tile.
 
@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 
-from scratchvae.lecture.validate import as_float_array, check_int
+from scratchvae.lecture.validate import as_float_array, check_int, check_shape
 
-__all__ = ["equal_probability_grid", "inverse_normal_cdf", "principal_components"]
+__all__ = ["equal_probability_grid", "inverse_normal_cdf", "kl_per_dimension"]
 
 # Bisection bracket for the normal quantile: Phi(-40) underflows to 0 in
 # float64, so every probability in (0, 1) has its quantile inside it.
@@ -22,53 +22,37 @@ BRACKET = 40.0
 BISECTION_STEPS = 64
 
 
+def kl_per_dimension(mu, log_var):
+    r"""The average KL of each latent dimension from the prior, over the images, in nats.
 
-def principal_components(points, k=2):
-    r"""Project rows onto their first ``k`` principal components.
+    For :math:`q(z \mid x) = \mathcal{N}(\mu, \operatorname{diag}\sigma^2)` against
+    :math:`\mathcal{N}(0, I)` the KL is a sum over dimensions (note 000, eq. (13)); the
+    share of dimension :math:`j`, averaged over the :math:`B` images, is
 
-    Centre the points, :math:`X_c = X - \bar{x}`, and take the thin SVD
-    :math:`X_c = U S V^\top`. The rows of :math:`V^\top` are the directions
-    of largest spread, in order; the projection is :math:`X_c V_k`. SVD
-    leaves each direction's sign arbitrary, so it is fixed here: the largest
-    entry of each direction (in magnitude) is made positive.
+    .. math:: \overline{\mathrm{KL}}_j = \frac1B \sum_{b=1}^B \tfrac12
+              \left(\mu_{bj}^2 + \sigma_{bj}^2 - 1 - \log \sigma_{bj}^2\right).
+
+    A dimension the model does not use has :math:`q = \mathcal{N}(0, 1)` for every
+    image and a KL of 0; the larger the KL, the more the code says in it.
 
     Parameters
     ----------
-    points : ndarray, shape (N, D)
-        One point per row, N >= k and D >= k.
-    k : int
-        How many components to keep.
+    mu, log_var : ndarray, shape (B, D_z)
+        Means and log-variances of q(z|x), one row per image.
 
     Returns
     -------
-    projected : ndarray, shape (N, k)
-        Coordinates along the components.
-    explained : ndarray, shape (k,)
-        Fraction of the total variance along each component,
-        :math:`s_i^2 / \sum_j s_j^2`.
+    ndarray, shape (D_z,)
 
     Examples
     --------
     >>> import numpy as np
-    >>> points = np.array([[1.0, 2, 3], [5, 2, 3], [1, 4, 3], [5, 4, 3]])
-    >>> projected, explained = principal_components(points)
-    >>> projected.tolist()
-    [[-2.0, -1.0], [2.0, -1.0], [-2.0, 1.0], [2.0, 1.0]]
-    >>> explained.tolist()
-    [0.8, 0.2]
+    >>> kl_per_dimension(np.array([[0.0, 2.0], [0.0, -2.0]]), np.zeros((2, 2))).tolist()
+    [0.0, 2.0]
     """
-    points = as_float_array("points", points, ndim=2)
-    k = check_int("k", k)
-    if k > min(points.shape):
-        raise ValueError(f"k: expected at most min(N, D) = {min(points.shape)}, got {k}")
-    centred = points - points.mean(axis=0)  # (N, D)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)  # s (min(N, D),), vt (min(N, D), D)
-    directions = vt[:k]  # (k, D)
-    largest = np.abs(directions).argmax(axis=1)  # (k,)
-    directions = directions * np.sign(directions[np.arange(k), largest])[:, None]  # (k, D)
-    # Identical points have no spread at all: report 0, not 0/0.
-    explained = s[:k] ** 2 / max(np.sum(s**2), np.finfo(np.float64).tiny)  # (k,)
-    return centred @ directions.T, explained
+    mu = as_float_array("mu", mu, ndim=2)
+    log_var = check_shape("log_var", as_float_array("log_var", log_var, ndim=2), mu.shape)
+    return np.mean(0.5 * (mu**2 + np.exp(log_var) - 1.0 - log_var), axis=0)  # (D_z,)
 
 
 # math.erfc applied element-wise (NumPy has no erf of its own).

@@ -363,9 +363,8 @@ def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0,
                 model, optimizer, train, train_x, rng, epoch, epochs, batch_size,
                 binarize, kl_warmup_epochs, steps_per_epoch, progress)
         except KeyboardInterrupt:
-            kept = (f"{checkpoint} still holds epoch {epoch - 1}; continue with resume=True "
-                    "(on the command line: the same command with --resume)"
-                    if checkpoint and epoch > 1 else "no checkpoint was written")
+            kept = (f"{checkpoint} still holds epoch {epoch - 1}" if checkpoint and epoch > 1
+                    else "no checkpoint was written")
             log(f"interrupted during epoch {epoch}: {kept}")
             raise
         start = time.perf_counter()

@@ -257,13 +257,12 @@ def test_interrupted_estimate_keeps_the_run_and_prints_the_command_that_finishes
         code, err = run_main(finish, capsys)
     assert code == 130
     assert err == (f"scratchvae train: interrupted during the log-likelihood estimate: {copy} "
-                   f"holds the trained model (checkpoint.npz), history and metrics.json and the "
-                   f"figures, all but the log-likelihood estimate; to add it: "
-                   f"{shlex.join(['scratchvae', *finish])}\n")
+                   "holds the trained model, its history and metrics.json (without log p(x)) "
+                   f"and the figures; to add the estimate: {shlex.join(['scratchvae', *finish])}\n")
     # written before the slow estimate began
     assert json.loads((copy / "metrics.json").read_text())["log_likelihood"] is None
     assert (copy / "samples.png").is_file()
-    command = shlex.split(err.rsplit("to add it: ", 1)[1])
+    command = shlex.split(err.rsplit("to add the estimate: ", 1)[1])
     assert command[0] == "scratchvae" and main(command[1:]) == 0
     assert json.loads((copy / "metrics.json").read_text())["log_likelihood"] is not None
 
@@ -274,7 +273,7 @@ def test_interrupted_figures_say_what_is_saved(run, tmp_path, capsys, monkeypatc
     code, err = run_main(["train", "--resume", "--out", str(copy), "--data-dir", str(root)], capsys)
     assert code == 130
     assert err.startswith(f"scratchvae train: interrupted while drawing the figures: {copy} holds "
-                          "the trained model (checkpoint.npz), history and metrics.json; "
+                          "the trained model, its history and metrics.json; "
                           f"to finish the run: scratchvae train --resume --out {copy} ")
 
 

@@ -107,35 +107,38 @@ def train_command(args):
 
 
 def _finish_run(args, out, config, model, history, x_test, y_test):
-    """Save the model, history, metrics and figures, then the slow estimate, in that order.
+    """Save the model, history, metrics.json and figures; then run the slow estimate.
 
     Everything but the importance-weighted estimate is written first, so an
-    interruption during the estimate loses nothing but the estimate.
+    interruption during the estimate loses only the estimate; an interruption
+    at any stage says what the run folder holds and how to finish the run.
     """
     from scratchvae.tools.train import prepare_test_set
 
-    finish = f"to finish the run: {_resume_command(args, out)}"
-    saved = f"{out} holds the trained model ({CHECKPOINT_FILE})"
-    with _on_interrupt(f"while saving the run: {saved}; {finish}"):
+    finish = _resume_command(args, out)
+    with _on_interrupt(f"while saving the run: {out} holds the trained model "
+                       f"({CHECKPOINT_FILE}); to finish the run: {finish}"):
         model.save(out / "model.npz")
         history.to_csv(out / "history.csv")
         history.to_json(out / "history.json")
-        metrics = _run_metrics(history, config, NO_ESTIMATE)
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        _write_metrics(out, _run_metrics(history, config, NO_ESTIMATE))
     test = prepare_test_set(x_test, _binarize(config))
-    saved += ", history and metrics.json"
-    with _on_interrupt(f"while drawing the figures: {saved}; {finish}"):
+    held = f"{out} holds the trained model, its history and metrics.json"
+    with _on_interrupt(f"while drawing the figures: {held}; to finish the run: {finish}"):
         written = write_figures(model, test, y_test, history, out)
     print(f"wrote {out}: model.npz, {CHECKPOINT_FILE}, history.csv, history.json, metrics.json, "
           + ", ".join(p.name for p in written))
-    saved += " and the figures, all but the log-likelihood estimate"
-    with _on_interrupt(f"during the log-likelihood estimate: {saved}; to add it: "
-                       f"{_resume_command(args, out)}"):
+    with _on_interrupt(f"during the log-likelihood estimate: {held} (without log p(x)) and the "
+                       f"figures; to add the estimate: {finish}"):
         metrics = _run_metrics(history, config, _log_likelihood(model, test, args.iwae_k))
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    _write_metrics(out, metrics)
     print(f"test ELBO {metrics['test_elbo']:.2f} nats"
           + ("" if metrics["log_likelihood"] is None else
              f", log p(x) >= {metrics['log_likelihood']:.2f} nats (IWAE, k={args.iwae_k})"))
+
+
+def _write_metrics(out, metrics):
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
 
 
 def _run_metrics(history, config, estimate):

@@ -2,8 +2,10 @@
 
 Each subcommand is one function ``<name>_command(args) -> exit code``. Errors a
 user can act on (no data, a file that is not a checkpoint, a diverged run) are
-printed as one message without a traceback; the exit code is 2 for bad input
-and 1 for a failed run or check. Guide: docs/training.md#the-command
+printed as one message in command-line words, without a traceback; the exit
+code is 2 for bad input and 1 for a failed run or check. Ctrl-C or SIGTERM
+prints what was saved and the command that finishes the job (exit code 130).
+Guide: docs/training.md#the-command
 
 Examples
 --------
@@ -71,7 +73,7 @@ def _on_interrupt(message):
 
 
 def _command_line(argv):
-    """The command the user typed, quoted so that it can be pasted back."""
+    """``scratchvae`` with the arguments ``argv``, quoted so that it can be pasted back."""
     return shlex.join(["scratchvae", *argv])
 
 
@@ -572,11 +574,11 @@ def build_parser():
     _data_flags(bench)
     bench.set_defaults(func=bench_command)
 
-    # The exercise checker parses its own arguments (docs/exercises.md).
-    check = commands.add_parser("check", add_help=False,
-                                help="mark a student's exercises: scratchvae check FILE "
-                                     "(--template FILE writes a starter file)")
-    # (main() hands everything after "check" to check_command.)
+    # Listed for --help only: main() hands everything after "check" to
+    # check_command, and the exercise checker parses it (docs/exercises.md).
+    commands.add_parser("check", add_help=False,
+                        help="mark a student's exercises: scratchvae check FILE "
+                             "(--template FILE writes a starter file)")
     return parser
 
 

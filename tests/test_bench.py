@@ -112,7 +112,7 @@ def test_without_torch_the_row_says_how_to_install_it(monkeypatch):
     assert result["ratios"]["scratchvae/pytorch"] is None
     assert result["timings"]["scratchvae"][0] > 0
     report = bench.format_report(result)
-    assert "pytorch     not installed (pip install torch)" in report
+    assert "pytorch     not installed (pip install torch; in a checkout, pip install -e" in report
     assert "scratchvae/pytorch n/a" in report
 
 

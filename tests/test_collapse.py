@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from scratchvae.lecture.collapse import active_units, kl_per_dimension
+import math
+
+from scratchvae.lecture.collapse import active_units, encode_all, kl_per_dimension
 from scratchvae.lecture.estimators import elbo_lb
 from scratchvae.lecture.gaussian import kl_standard_normal_forward
 from scratchvae.lecture.vae import VAE
@@ -19,8 +21,18 @@ def x(rng):
     return (rng.random((40, 12)) < 0.5).astype(np.float64)
 
 
+def test_kl_per_dimension_matches_the_formula_and_is_zero_at_the_prior(rng):
+    mu, log_var = rng.standard_normal((50, 4)), rng.standard_normal((50, 4))
+    expected = [np.mean([0.5 * (m**2 + math.exp(v) - 1 - v) for m, v in zip(mu[:, j], log_var[:, j])])
+                for j in range(4)]
+    np.testing.assert_allclose(kl_per_dimension(mu, log_var), expected, rtol=1e-12)
+    assert np.all(kl_per_dimension(np.zeros((3, 2)), np.zeros((3, 2))) == 0)
+    with pytest.raises(ValueError, match=r"^log_var: expected shape \(4, 3\)"):
+        kl_per_dimension(np.ones((4, 3)), np.ones((4, 2)))
+
+
 def test_kl_per_dimension_sums_to_the_average_kl_term(model, x):
-    per_dim = kl_per_dimension(model, x, batch_rows=7)
+    per_dim = kl_per_dimension(*encode_all(model, x, batch_rows=7))
     whole = kl_standard_normal_forward(*model.encode(x))[0].mean()
     assert per_dim.shape == (4,) and np.all(per_dim >= 0)
     np.testing.assert_allclose(per_dim.sum(), whole, rtol=1e-12)
@@ -32,20 +44,21 @@ def test_a_dimension_the_encoder_ignores_is_inactive_and_costs_no_kl(model, x):
     for j in (1, 1 + model.latent_dim):  # mu_1 and log_var_1
         head["W"][:, j] = 0.0
         head["b"][j] = 0.0
-    count, activity = active_units(model, x)
-    assert activity[1] == 0.0 and kl_per_dimension(model, x)[1] == 0.0
+    mu, log_var = encode_all(model, x)
+    count, activity = active_units(mu)
+    assert activity[1] == 0.0 and kl_per_dimension(mu, log_var)[1] == 0.0
     assert count == int(np.sum(activity > 0.01)) and count <= 3
 
 
 def test_activity_is_the_variance_of_the_posterior_means(model, x):
-    count, activity = active_units(model, x, threshold=0.0, batch_rows=9)
+    count, activity = active_units(encode_all(model, x, batch_rows=9)[0], threshold=0.0)
     np.testing.assert_allclose(activity, model.encode(x)[0].var(axis=0), rtol=1e-12)
     assert count == int(np.sum(activity > 0))
 
 
-def test_active_units_needs_two_examples(model):
-    with pytest.raises(ValueError, match="expected an integer >= 2, got 1"):
-        active_units(model, np.zeros((1, 12)))
+def test_active_units_needs_two_examples():
+    with pytest.raises(ValueError, match="mu's number of rows: expected an integer >= 2, got 1"):
+        active_units(np.zeros((1, 12)))
 
 
 def test_a_large_beta_switches_units_off():
@@ -63,5 +76,5 @@ def test_a_large_beta_switches_units_off():
         step_rng = np.random.default_rng(1)
         for step in range(300):
             train_step(model, optimizer, images, step_rng.integers(0, 600, 64), step_rng)
-        counts[beta] = active_units(model, images)[0]
+        counts[beta] = active_units(encode_all(model, images)[0])[0]
     assert counts[8.0] < counts[1.0], counts

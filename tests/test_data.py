@@ -378,7 +378,7 @@ def test_nothing_found_and_download_off_lists_every_place(isolated, monkeypatch)
         assert str(place) in message
     for name, _, _ in DATASETS["mnist"].files.values():
         assert name in message
-    assert ENV_VAR in message and "--data-dir" in message and "download=False" in message
+    assert ENV_VAR in message and "--data-dir" in message and "Downloading is off" in message
 
 
 def test_unset_places_are_reported_as_not_set(isolated):

@@ -15,17 +15,15 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from scratchvae.tools.plot_maths import equal_probability_grid, inverse_normal_cdf
 from scratchvae.tools.plots import (
     PAD,
-    equal_probability_grid,
-    inverse_normal_cdf,
     plot_interpolation,
     plot_latent_manifold,
     plot_latent_scatter,
     plot_reconstructions,
     plot_samples,
     plot_training_curves,
-    principal_components,
     save_figure,
 )
 
@@ -33,12 +31,16 @@ SIDE = 28
 
 
 class FakeModel:
-    """Linear encoder, linear-then-sigmoid decoder: just enough of a VAE."""
+    """Linear encoder, linear-then-sigmoid decoder: just enough of a VAE.
 
-    def __init__(self, latent_dim, input_dim=SIDE * SIDE, seed=0):
+    q(z|x) has unit variance, so the KL of dimension j is mean(mu_j^2) / 2;
+    ``scale`` stretches the means dimension by dimension.
+    """
+
+    def __init__(self, latent_dim, input_dim=SIDE * SIDE, seed=0, scale=1.0):
         rng = np.random.default_rng(seed)
         self.latent_dim, self.input_dim = latent_dim, input_dim
-        self.W_enc = rng.normal(size=(input_dim, latent_dim)) / math.sqrt(input_dim)
+        self.W_enc = rng.normal(size=(input_dim, latent_dim)) / math.sqrt(input_dim) * scale
         self.W_dec = rng.normal(size=(latent_dim, input_dim))
         self.decoded = []  # every z passed to decode, in order
 
@@ -79,7 +81,7 @@ def assert_saves_a_real_picture(fig, path):
     assert path.stat().st_size > 5_000
     pixels = imread(path)  # (height, width, 4)
     height, width = pixels.shape[:2]
-    assert 100 <= height <= 1500 and 250 <= width <= 1500, pixels.shape
+    assert 150 <= height <= 2400 and 400 <= width <= 2400, pixels.shape
     assert pixels[..., :3].std() > 0.05
 
 
@@ -132,67 +134,53 @@ def test_grid_is_symmetric_monotone_and_splits_the_mass_evenly(n):
     np.testing.assert_allclose(cdf, (np.arange(n) + 0.5) / n, atol=1e-14)
 
 
-# --- principal components ----------------------------------------------------
-
-
-def test_pca_of_an_axis_aligned_2d_cloud_is_the_identity_up_to_sign(rng):
-    # Reflecting a cloud in both axes makes its covariance exactly diagonal;
-    # stretching x by 3 makes x the first component. PCA then only centres.
-    a = rng.standard_normal((100, 2)) * [3.0, 1.0]  # (100, 2)
-    points = np.concatenate([a, a * [-1, 1], a * [1, -1], -a]) + [2.0, -1.0]  # (400, 2)
-    projected, explained = principal_components(points)
-    centred = points - [2.0, -1.0]
-    signs = np.sign(projected[0] / centred[0])
-    np.testing.assert_allclose(projected, centred * signs, atol=1e-12)
-    assert explained[0] > explained[1] and explained.sum() == pytest.approx(1.0)
-
-
-def test_pca_keeps_distances_of_points_that_lie_in_a_plane(rng):
-    # Points on a 2-D plane inside 5-D space: projecting on two components loses nothing.
-    basis, _ = np.linalg.qr(rng.standard_normal((5, 2)))  # (5, 2), orthonormal columns
-    points = rng.standard_normal((40, 2)) @ basis.T + rng.standard_normal(5)  # (40, 5)
-    projected, explained = principal_components(points)
-    distances = lambda a: np.linalg.norm(a[:, None] - a[None], axis=-1)  # noqa: E731
-    np.testing.assert_allclose(distances(projected), distances(points), atol=1e-10)
-    assert explained.sum() == pytest.approx(1.0)
-    # The sign convention: each direction's largest loading is positive, so the
-    # same cloud shifted gives the same picture.
-    np.testing.assert_allclose(principal_components(points + 7.0)[0], projected, atol=1e-10)
-
-
-def test_pca_of_identical_points_is_zero_not_nan():
-    projected, explained = principal_components(np.ones((4, 3)))
-    assert np.all(projected == 0) and np.all(explained == 0)
+# --- the KL per latent dimension --------------------------------------------
 
 
 # --- figures of images -------------------------------------------------------
 
 
-def test_reconstructions_show_originals_above_reconstructions(images, tmp_path):
+def test_reconstructions_show_rows_of_inputs_each_above_their_reconstructions(images, tmp_path):
     x, _ = images
     model = FakeModel(latent_dim=2)
-    fig = plot_reconstructions(model, x, n=6)
-    top, bottom = fig.axes
-    assert [ax.get_ylabel() for ax in fig.axes] == ["original", "reconstruction"]
-    for j in range(6):
-        np.testing.assert_allclose(tile(mosaic_of(top), 0, j), x[j].reshape(SIDE, SIDE))
-        np.testing.assert_allclose(
-            tile(mosaic_of(bottom), 0, j), model.reconstruct(x[j : j + 1]).reshape(SIDE, SIDE)
-        )
+    fig = plot_reconstructions(model, x, n=11, columns=4)  # rows of 4, 4, 3
+    (ax,) = fig.axes
+    mosaic = mosaic_of(ax)
+    assert mosaic.shape == (6 * (SIDE + PAD) - PAD, 4 * (SIDE + PAD) - PAD)
+    for k in range(11):
+        row, column = divmod(k, 4)
+        np.testing.assert_allclose(tile(mosaic, 2 * row, column), x[k].reshape(SIDE, SIDE))
+        np.testing.assert_allclose(tile(mosaic, 2 * row + 1, column),
+                                   model.reconstruct(x[k : k + 1]).reshape(SIDE, SIDE))
+    # the missing twelfth pair is blank (drawn in the background), not a grey box
+    assert np.isnan(tile(mosaic, 4, 3)).all() and np.isnan(tile(mosaic, 5, 3)).all()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["input", "reconstruction"] * 3
+    assert "speckle" not in fig.get_supxlabel()  # grey inputs: nothing binarised to explain
     assert_saves_a_real_picture(fig, tmp_path / "reconstructions.png")
 
 
-def test_samples_fill_a_square_grid_and_follow_the_rng(tmp_path):
+def test_binarised_inputs_are_explained_in_the_caption(images):
+    x, _ = images
+    caption = plot_reconstructions(FakeModel(latent_dim=2), x.round(), n=8).get_supxlabel()
+    assert "binarised" in caption and "speckle" in caption
+
+
+@pytest.mark.parametrize("n, rows, columns", [(64, 8, 8), (10, 2, 5), (12, 3, 4), (3, 1, 3)])
+def test_samples_fill_a_grid_that_fits_n_and_follow_the_rng(n, rows, columns):
     model = FakeModel(latent_dim=5)
-    fig = plot_samples(model, np.random.default_rng(7), n=10)
-    assert len(fig.axes) == 1
-    mosaic = mosaic_of(fig.axes[0])
-    # ceil(sqrt(10)) = 4 columns, 3 rows; the two unused tiles stay plain grey.
-    assert mosaic.shape == (3 * (SIDE + PAD) - PAD, 4 * (SIDE + PAD) - PAD)
-    assert np.ptp(tile(mosaic, 2, 3)) == 0 and np.ptp(tile(mosaic, 2, 1)) > 0
-    again = mosaic_of(plot_samples(model, np.random.default_rng(7), n=10).axes[0])
+    mosaic = mosaic_of(plot_samples(model, np.random.default_rng(7), n=n).axes[0])
+    assert mosaic.shape == (rows * (SIDE + PAD) - PAD, columns * (SIDE + PAD) - PAD)
+    assert not np.isnan(mosaic).any()  # no empty cell
+    again = mosaic_of(plot_samples(model, np.random.default_rng(7), n=n).axes[0])
     np.testing.assert_array_equal(mosaic, again)
-    assert_saves_a_real_picture(plot_samples(model, np.random.default_rng(7)), tmp_path / "s.png")
+
+
+def test_samples_of_a_prime_n_leave_the_end_of_the_last_row_blank(tmp_path):
+    fig = plot_samples(FakeModel(latent_dim=5), np.random.default_rng(7), n=7)
+    mosaic = mosaic_of(fig.axes[0])  # 3 x 3: 1 x 7 would be too wide
+    assert mosaic.shape == (3 * (SIDE + PAD) - PAD, 3 * (SIDE + PAD) - PAD)
+    assert np.isnan(tile(mosaic, 2, 1)).all() and not np.isnan(tile(mosaic, 2, 0)).any()
+    assert_saves_a_real_picture(fig, tmp_path / "samples.png")
 
 
 def test_interpolation_decodes_evenly_spaced_points_on_the_line(images, tmp_path):
@@ -220,20 +208,24 @@ def test_scatter_of_a_2d_latent_plots_the_means_themselves(images, tmp_path):
     fig = plot_latent_scatter(model, x, y)
     ax, bar = fig.axes
     np.testing.assert_allclose(ax.collections[0].get_offsets(), model.encode(x)[0])
-    assert ax.get_xlabel().startswith("$z_1$")
+    assert ax.get_xlabel().startswith("$z_{1}$")
     assert [t.get_text() for t in bar.get_yticklabels()] == [str(d) for d in range(10)]
     assert_saves_a_real_picture(fig, tmp_path / "scatter2.png")
 
 
-def test_scatter_of_a_larger_latent_plots_principal_components(images, tmp_path):
+def test_scatter_of_a_larger_latent_shows_the_two_dimensions_of_largest_kl(images, tmp_path):
     x, y = images
-    model = FakeModel(latent_dim=5)
+    model = FakeModel(latent_dim=5, scale=np.array([1.0, 4.0, 0.1, 3.0, 1.0]))
+    mu = model.encode(x)[0]
+    kl = 0.5 * np.mean(mu**2, axis=0)
+    assert set(np.argsort(kl)[-2:]) == {1, 3}  # the stretched dimensions
     fig = plot_latent_scatter(model, x, y)
     ax = fig.axes[0]
-    projected, _ = principal_components(model.encode(x)[0])
-    np.testing.assert_allclose(ax.collections[0].get_offsets(), projected)
-    assert "principal component 1" in ax.get_xlabel()
-    assert "principal component 2" in ax.get_ylabel()
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), mu[:, [1, 3]])
+    assert ax.get_xlabel() == f"$z_{{2}}$ (mean of q), KL {kl[1]:.1f} nats"
+    assert ax.get_ylabel() == f"$z_{{4}}$ (mean of q), KL {kl[3]:.1f} nats"
+    assert ax.get_title() == "the 2 of 5 latent dimensions with the largest KL"
+    assert "The other 3 dimensions are not shown" in fig.get_supxlabel().replace("\n", " ")
     assert_saves_a_real_picture(fig, tmp_path / "scatter5.png")
 
 
@@ -282,8 +274,32 @@ def test_training_curves_plot_every_term_per_epoch(tmp_path):
         kl_ax.get_lines()[0].get_ydata(), [r["train_kl"] for r in records]
     )
     assert all(ax.get_ylabel() == "nats per image" for ax in fig.axes)
-    assert "6.2 s" in fig.get_suptitle()
+    assert fig.get_suptitle() == "5 epochs, 6.2 s of training"
     assert_saves_a_real_picture(fig, tmp_path / "curves.png")
+
+
+def test_one_epoch_has_one_integer_tick_and_a_singular_title():
+    fig = plot_training_curves(history(1))
+    fig.canvas.draw()
+    for ax in fig.axes:
+        low, high = ax.get_xlim()
+        shown = [label.get_text() for tick, label in zip(ax.get_xticks(), ax.get_xticklabels())
+                 if low <= tick <= high]
+        assert shown == ["1"]
+    assert fig.get_suptitle() == "1 epoch, 1.2 s of training"
+
+
+def test_every_figure_has_a_caption_and_is_saved_at_projector_resolution(images, tmp_path):
+    x, y = images
+    model = FakeModel(latent_dim=2)
+    figures = [plot_reconstructions(model, x, n=8), plot_samples(model, np.random.default_rng(0)),
+               plot_interpolation(model, x[0], x[1]), plot_latent_scatter(model, x, y),
+               plot_latent_manifold(model, n=4), plot_training_curves(history())]
+    for k, fig in enumerate(figures):
+        assert "Look for" in fig.get_supxlabel()
+        width_inches = fig.get_figwidth()
+        path = save_figure(fig, tmp_path / f"{k}.png")
+        assert imread(path).shape[1] == round(150 * width_inches)
 
 
 def test_training_curves_without_test_elbo_draw_only_the_train_line():
@@ -314,7 +330,6 @@ def test_bad_arguments_raise_errors_that_name_them(images, tmp_path):
         (lambda: plot_latent_scatter(model, x, y[:5]), r"y: expected shape \(20,\)"),
         (lambda: plot_latent_scatter(FakeModel(1), x, y), "latent_dim: expected at least 2"),
         (lambda: plot_latent_manifold(model, n=0), "n: expected an integer >= 1"),
-        (lambda: principal_components(np.ones((1, 3))), "k: expected at most"),
         (lambda: plot_training_curves([]), "history: expected at least one epoch"),
         (lambda: plot_training_curves([{"epoch": 1}]), "history: expected record 0 to have keys"),
         (lambda: save_figure(plot_latent_manifold(model, n=2), tmp_path / "m.pdf"), "path: .*png"),

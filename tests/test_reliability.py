@@ -128,7 +128,7 @@ def test_a_diverging_run_exits_1_and_saves_nothing(mnist_root, tmp_path, lr):
     code, first, _ = scratchvae("train", "--epochs", "3", "--optimizer", "sgd", "--lr", lr,
                                 *SMALL, "--out", out, "--data-dir", mnist_root)
     assert code == 1
-    assert first.startswith("scratchvae: training diverged in epoch 1")
+    assert first.startswith("scratchvae train: training diverged in epoch 1")
     assert sorted(p.name for p in out.iterdir()) == ["config.json"]  # no NaN checkpoint
 
 
@@ -335,7 +335,8 @@ def test_sigterm_says_which_epoch_is_kept_and_the_exact_command(mnist_root, tmp_
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     first = stderr.splitlines()[0]
-    assert first.startswith(f"scratchvae train: interrupted; {out / 'checkpoint.npz'} holds epoch ")
+    assert first.startswith(f"scratchvae train: interrupted during training: "
+                            f"{out / 'checkpoint.npz'} holds epoch ")
     epoch = int(first.split("holds epoch ")[1].split(";")[0])
     # Epoch 2's line is printed just before its checkpoint is written.
     assert epoch in (1, 2) and epoch == int(load_checkpoint(out / "checkpoint.npz")["train/epoch"])

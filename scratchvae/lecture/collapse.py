@@ -15,16 +15,16 @@ Derivation: docs/estimators.md#collapse
 
 import numpy as np
 
-from scratchvae.lecture.validate import check_int
+from scratchvae.lecture.validate import as_float_array, check_int, check_shape
 
-__all__ = ["ACTIVE_THRESHOLD", "kl_per_dimension", "active_units"]
+__all__ = ["ACTIVE_THRESHOLD", "kl_per_dimension", "active_units", "encode_all"]
 
 ACTIVE_THRESHOLD = 0.01
 """Burda et al.'s threshold on Cov_x(E_q[z_u | x]) for a dimension to count as active."""
 
 
-def kl_per_dimension(model, x, batch_rows=1000):
-    r"""The KL term of each latent dimension, averaged over the examples ``x``.
+def kl_per_dimension(mu, log_var):
+    r"""The KL term of each latent dimension, averaged over the rows (examples).
 
     .. math:: \overline{\mathrm{KL}}_u = \frac1N \sum_n \tfrac12
               \left(\sigma_{nu}^2 + \mu_{nu}^2 - 1 - \log\sigma_{nu}^2\right)
@@ -33,10 +33,9 @@ def kl_per_dimension(model, x, batch_rows=1000):
 
     Parameters
     ----------
-    model : scratchvae.lecture.vae.VAE
-    x : ndarray, shape (N, D)
-    batch_rows : int
-        Examples encoded at once.
+    mu, log_var : ndarray, shape (N, D_z)
+        The means and log-variances of q(z | x), one row per example
+        (``model.encode(x)``, or :func:`encode_all` for a whole dataset).
 
     Returns
     -------
@@ -44,19 +43,16 @@ def kl_per_dimension(model, x, batch_rows=1000):
 
     Examples
     --------
-    >>> from scratchvae.lecture.vae import VAE
-    >>> model = VAE(6, hidden=(4,), latent_dim=3)
-    >>> kl_per_dimension(model, np.zeros((5, 6))).shape
-    (3,)
+    >>> kl_per_dimension(np.array([[0.0, 2.0], [0.0, -2.0]]), np.zeros((2, 2))).tolist()
+    [0.0, 2.0]
     """
-    total = np.zeros(model.latent_dim)
-    for mu, log_var in _posteriors(model, x, batch_rows):
-        # KL_u = 1/2 (sigma_u^2 + mu_u^2 - 1 - log sigma_u^2), expm1 for sigma^2 - 1 (see gaussian.py)
-        total += 0.5 * np.sum(np.expm1(log_var) - log_var + mu**2, axis=0, dtype=np.float64)
-    return total / len(x)
+    mu = as_float_array("mu", mu, ndim=2).astype(np.float64)
+    log_var = check_shape("log_var", as_float_array("log_var", log_var, ndim=2), mu.shape)
+    # KL_u = 1/2 (sigma_u^2 - 1 - log sigma_u^2 + mu_u^2), with expm1 for sigma^2 - 1 (see gaussian.py)
+    return 0.5 * np.mean(np.expm1(log_var) - log_var + mu**2, axis=0, dtype=np.float64)  # (D_z,)
 
 
-def active_units(model, x, threshold=ACTIVE_THRESHOLD, batch_rows=1000):
+def active_units(mu, threshold=ACTIVE_THRESHOLD):
     r"""How many latent dimensions are active, and each one's activity.
 
     .. math:: A_u = \operatorname{Cov}_x\!\left(\mathbb{E}_{q(z \mid x)}[z_u]\right)
@@ -64,10 +60,9 @@ def active_units(model, x, threshold=ACTIVE_THRESHOLD, batch_rows=1000):
 
     Parameters
     ----------
-    model : scratchvae.lecture.vae.VAE
-    x : ndarray, shape (N, D), N >= 2
+    mu : ndarray, shape (N, D_z), N >= 2
+        The posterior means, one row per example.
     threshold : float
-    batch_rows : int
 
     Returns
     -------
@@ -78,23 +73,30 @@ def active_units(model, x, threshold=ACTIVE_THRESHOLD, batch_rows=1000):
 
     Examples
     --------
-    >>> from scratchvae.lecture.vae import VAE
-    >>> model = VAE(6, hidden=(4,), latent_dim=3)
-    >>> count, activity = active_units(model, np.random.default_rng(0).random((50, 6)))
-    >>> activity.shape, 0 <= count <= 3
-    ((3,), True)
+    >>> active_units(np.array([[0.0, 1.0], [0.0, -1.0]]))
+    (1, array([0., 1.]))
     """
-    check_int("N (the number of examples)", len(x), minimum=2)
-    means = np.concatenate([mu for mu, _ in _posteriors(model, x, batch_rows)])  # (N, D_z)
+    mu = as_float_array("mu", mu, ndim=2)
+    check_int("mu's number of rows", len(mu), minimum=2)
     # A_u: the variance over the data of the posterior mean of z_u
-    activity = np.var(means, axis=0, dtype=np.float64)  # (D_z,)
+    activity = np.var(mu, axis=0, dtype=np.float64)  # (D_z,)
     return int(np.sum(activity > threshold)), activity
 
 
-def _posteriors(model, x, batch_rows):
-    """(mu, log_var) of q(z | x) for each chunk of ``batch_rows`` examples, in float64."""
+def encode_all(model, x, batch_rows=1000):
+    """q(z | x)'s ``(mu, log_var)`` for every row of ``x``, encoded ``batch_rows`` at a time.
+
+    Parameters
+    ----------
+    model : scratchvae.lecture.vae.VAE
+    x : ndarray, shape (N, D)
+    batch_rows : int
+
+    Returns
+    -------
+    mu, log_var : ndarray, shape (N, D_z) each, in the model's dtype
+    """
     batch_rows = check_int("batch_rows", batch_rows)
     x = model.as_input(x)
-    for start in range(0, len(x), batch_rows):
-        mu, log_var = model.encode(x[start:start + batch_rows])  # (E, D_z) each
-        yield mu.astype(np.float64), log_var.astype(np.float64)
+    parts = [model.encode(x[start:start + batch_rows]) for start in range(0, len(x), batch_rows)]
+    return np.concatenate([mu for mu, _ in parts]), np.concatenate([lv for _, lv in parts])

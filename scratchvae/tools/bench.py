@@ -48,6 +48,7 @@ import numpy as np
 from scratchvae.tools import data
 from scratchvae.tools.bench_torch import pytorch_contender, torch_version  # the PyTorch twin: bench_torch.py
 from scratchvae.lecture.optim import Adam
+from scratchvae.tools.progress import Progress
 from scratchvae.tools.train import fit
 from scratchvae.lecture.vae import VAE
 
@@ -81,7 +82,7 @@ QUICK_REPEATS = 2
 WARMUP_STEPS = 2
 # An epoch is timed in this many interleaved parts (59 steps each on MNIST).
 PARTS = 8
-TORCH_MISSING = "not installed (pip install torch)"
+TORCH_MISSING = 'not installed (pip install torch; in a checkout, pip install -e ".[compare]")'
 
 # The matrix products of one training step, as (output, left, right) with
 # "a.T" for a transposed operand, in the order the step runs them. Forward:
@@ -496,7 +497,8 @@ def run(images, repeats=5, source="", startup=True, log=_log):
     startup : bool
         Also measure :func:`compile_cost` and :func:`gradcheck_cost`.
     log : callable
-        Receives the progress lines.
+        Receives one line per stage: each warm-up, each round's timings, the start-up costs.
+        (Within a round, a terminal shows how far it got: :mod:`scratchvae.tools.progress`.)
 
     Returns
     -------
@@ -534,9 +536,13 @@ def run(images, repeats=5, source="", startup=True, log=_log):
         order.append(rotated)
         seconds = dict.fromkeys(rotated, 0.0)
         # One epoch each, interleaved part by part (see the module docstring).
-        for start, stop in _parts(n, B):
-            for name in rotated:
-                seconds[name] += epochs[name](start, stop)
+        parts = _parts(n, B)
+        with Progress(len(parts) * len(rotated), f"round {r + 1}/{repeats}", unit="part",
+                      announce=False) as bar:
+            for start, stop in parts:
+                for name in rotated:
+                    seconds[name] += epochs[name](start, stop)
+                    bar.update()
         for name in rotated:
             timings[name].append(seconds[name])
         log(f"round {r + 1}/{repeats}: " + ", ".join(f"{k} {v:.3f} s" for k, v in seconds.items()))

@@ -2,8 +2,10 @@
 
 Each subcommand is one function ``<name>_command(args) -> exit code``. Errors a
 user can act on (no data, a file that is not a checkpoint, a diverged run) are
-printed as one message without a traceback; the exit code is 2 for bad input
-and 1 for a failed run or check. Guide: docs/training.md#the-command
+printed as one message in command-line words, without a traceback; the exit
+code is 2 for bad input and 1 for a failed run or check. Ctrl-C or SIGTERM
+prints what was saved and the command that finishes the job (exit code 130).
+Guide: docs/training.md#the-command
 
 Examples
 --------
@@ -11,6 +13,7 @@ Examples
 """
 
 import argparse
+import contextlib
 import json
 import math
 import shlex
@@ -23,21 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from scratchvae import __version__
-from scratchvae.tools import checkpoints, data
-from scratchvae.tools import plots
-from scratchvae.lecture.modules import ACTIVATIONS
-from scratchvae.lecture.optim import OPTIMIZERS, make_optimizer
-from scratchvae.tools.train import (
-    TrainingDiverged,
-    evaluate_elbo,
-    evaluate_log_likelihood,
-    fit,
-    History,
-    load_checkpoint,
-    prepare_test_set,
-    strict_json,
-)
-from scratchvae.lecture.vae import LIKELIHOODS, VAE
+from scratchvae.tools.download import DATASETS, ChecksumError
+
+# Numba, matplotlib and the model are imported inside the commands that use
+# them, so that `scratchvae --version` and `--help` answer at once.
 
 __all__ = ["main", "write_figures"]
 
@@ -49,14 +41,47 @@ TRAIN_DEFAULTS = {
     "hidden": [400], "latent_dim": 20, "activation": "relu", "likelihood": "bernoulli",
     "binarize": None, "beta": 1.0, "kl_warmup": 0.0, "seed": 0, "limit": None,
 }
+TRAIN_IWAE_K = 500
+# The choices of --activation, --optimizer and --likelihood, spelled out here so
+# that building the parser imports no model code (the tests check them against
+# scratchvae.lecture's ACTIVATIONS, OPTIMIZERS and LIKELIHOODS).
+ACTIVATION_CHOICES = ("relu", "leaky_relu", "tanh", "sigmoid", "softplus")
+OPTIMIZER_CHOICES = ("sgd", "adagrad", "adam")
+LIKELIHOOD_CHOICES = ("bernoulli", "gaussian")
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.npz"
 MODEL_FILE = "model.npz"
 FIGURE_SEED = 0
+# metrics.json's log-likelihood entries before (or without: --iwae-k 0) the estimate.
+NO_ESTIMATE = {"log_likelihood": None, "iwae_k": 0, "iwae_seconds": 0.0}
+# Test images in the reconstruction figure: 4 rows of 8 pairs.
+RECONSTRUCTION_ROWS, RECONSTRUCTION_COLUMNS = 4, 8
 
 
 class CommandError(Exception):
-    """A problem the user can fix; printed without a traceback, exit code 2."""
+    """A problem the user can fix; printed as one line without a traceback, exit code 2."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM: the message says what was saved and how to finish; exit code 130."""
+
+
+@contextlib.contextmanager
+def _on_interrupt(message):
+    """Turn Ctrl-C (or SIGTERM, see :func:`main`) inside the block into ``Interrupted(message)``.
+
+    ``message`` is a string, or a function that makes it at the moment of the
+    interruption (when it depends on what has been saved by then).
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(message() if callable(message) else message) from None
+
+
+def _command_line(argv):
+    """``scratchvae`` with the arguments ``argv``, quoted so that it can be pasted back."""
+    return shlex.join(["scratchvae", *argv])
 
 
 # --- train --------------------------------------------------------------------
@@ -64,47 +89,108 @@ class CommandError(Exception):
 
 def train_command(args):
     out, config = _train_config(args)
-    print(f"run folder: {out}")
     x_train, x_test, y_test = _load_data(config["dataset"], args.data_dir, args.no_download,
                                          config["limit"])
+    _start_run_folder(out, config)
+    from scratchvae.lecture.optim import make_optimizer
+    from scratchvae.lecture.vae import VAE
+    from scratchvae.tools.checkpoints import CheckpointError
+    from scratchvae.tools.progress import notice_compiling
+    from scratchvae.tools.train import TrainingDiverged, fit
+
     model = VAE(x_train.shape[1], hidden=config["hidden"], latent_dim=config["latent_dim"],
                 activation=config["activation"], likelihood=config["likelihood"],
                 beta=config["beta"], seed=config["seed"], dtype=np.float32)
     optimizer = make_optimizer(config["optimizer"], model, config["lr"])
+    notice_compiling()
     try:
-        with _writing_in(out), _sigterm_as_interrupt():
+        with _writing_in(out), _on_interrupt(lambda: _training_interrupted(args, out)):
             history = fit(model, x_train, config["epochs"], config["batch_size"], optimizer,
                           test=x_test, seed=config["seed"], binarize=_binarize(config),
                           kl_warmup_epochs=config["kl_warmup"],
                           checkpoint=out / CHECKPOINT_FILE, resume=args.resume)
     except TrainingDiverged as err:
-        print(f"scratchvae: {err}", file=sys.stderr)
+        print(f"scratchvae train: {err}", file=sys.stderr)
         return 1
-    except checkpoints.CheckpointError as err:
+    except CheckpointError as err:  # a damaged checkpoint on --resume
         raise CommandError(str(err)) from None
-    except KeyboardInterrupt:
-        print(f"scratchvae train: interrupted; {_how_to_continue(args, out)}", file=sys.stderr)
-        return 130
-    test = prepare_test_set(x_test, _binarize(config))
-    metrics = {"test_elbo": history.records[-1]["test_elbo"],
-               "train_elbo": history.records[-1]["train_elbo"], "epochs": len(history),
-               "train_seconds": sum(r["seconds"] for r in history.records)}
-    metrics.update(_log_likelihood(model, test, args.iwae_k))
-    metrics["seconds"] = (metrics["train_seconds"] + metrics["iwae_seconds"]
-                          + sum(r["eval_seconds"] for r in history.records))
-    metrics.update(config=config, scratchvae_version=__version__)
-    with _writing_in(out):
+    _finish_run(args, out, config, model, history, x_test, y_test)
+    return 0
+
+
+def _finish_run(args, out, config, model, history, x_test, y_test):
+    """Save the model, history, metrics.json and figures; then run the slow estimate.
+
+    Everything but the importance-weighted estimate is written first, so an
+    interruption during the estimate loses only the estimate; an interruption
+    at any stage says what the run folder holds and how to finish the run.
+    """
+    from scratchvae.tools import checkpoints
+    from scratchvae.tools.train import prepare_test_set
+
+    finish = _resume_command(args, out)
+    with _on_interrupt(f"while saving the run: {out} holds the trained model "
+                       f"({CHECKPOINT_FILE}); to finish the run: {finish}"), _writing_in(out):
         checkpoints.save_model(model, out / MODEL_FILE)
         history.to_csv(out / "history.csv")
         history.to_json(out / "history.json")
-        (out / "metrics.json").write_text(strict_json(metrics) + "\n")
+        _write_metrics(out, _run_metrics(history, config, NO_ESTIMATE))
+    test = prepare_test_set(x_test, _binarize(config))
+    held = f"{out} holds the trained model, its history and metrics.json"
+    with _on_interrupt(f"while drawing the figures: {held}; to finish the run: {finish}"), \
+            _writing_in(out):
         written = write_figures(model, test, y_test, history, out)
+    print(f"wrote {out}: {MODEL_FILE}, {CHECKPOINT_FILE}, history.csv, history.json, metrics.json, "
+          + ", ".join(p.name for p in written))
+    with _on_interrupt(f"during the log-likelihood estimate: {held} (without log p(x)) and the "
+                       f"figures; to add the estimate: {finish}"):
+        metrics = _run_metrics(history, config, _log_likelihood(model, test, args.iwae_k))
+    with _writing_in(out):
+        _write_metrics(out, metrics)
     print(f"test ELBO {metrics['test_elbo']:.2f} nats"
           + ("" if metrics["log_likelihood"] is None else
              f", log p(x) >= {metrics['log_likelihood']:.2f} nats (IWAE, k={args.iwae_k})"))
-    print(f"wrote {out}: {MODEL_FILE}, {CHECKPOINT_FILE}, history.csv, history.json, "
-          "metrics.json, " + ", ".join(p.name for p in written))
-    return 0
+
+
+def _write_metrics(out, metrics):
+    """metrics.json, as strict JSON (a NaN or an infinity would be written as null)."""
+    from scratchvae.tools.train import strict_json
+
+    (out / "metrics.json").write_text(strict_json(metrics) + "\n")
+
+
+def _run_metrics(history, config, estimate):
+    """metrics.json: the last epoch's ELBOs, the times, the estimate and the settings."""
+    last = history.records[-1]
+    train_seconds = sum(r["seconds"] for r in history.records)
+    eval_seconds = sum(r["eval_seconds"] for r in history.records)
+    return {"test_elbo": last["test_elbo"], "train_elbo": last["train_elbo"],
+            "epochs": len(history), "train_seconds": train_seconds, **estimate,
+            "seconds": train_seconds + eval_seconds + estimate["iwae_seconds"],
+            "config": config, "scratchvae_version": __version__}
+
+
+def _resume_command(args, out):
+    """The command that continues (or finishes) the run in ``out`` with the same data and k."""
+    argv = ["train", "--resume", "--out", str(out)]
+    if args.iwae_k != TRAIN_IWAE_K:
+        argv += ["--iwae-k", str(args.iwae_k)]
+    if args.data_dir is not None:
+        argv += ["--data-dir", args.data_dir]
+    if args.no_download:
+        argv.append("--no-download")
+    return _command_line(argv)
+
+
+def _training_interrupted(args, out):
+    """What to do after an interrupted epoch: resume if a checkpoint was saved, else start again."""
+    if (out / CHECKPOINT_FILE).is_file():
+        from scratchvae.tools.checkpoints import load_checkpoint
+
+        epoch = int(load_checkpoint(out / CHECKPOINT_FILE)["train/epoch"])
+        return (f"during training: {out / CHECKPOINT_FILE} holds epoch {epoch}; "
+                f"to continue: {_resume_command(args, out)}")
+    return f"during the first epoch, before any checkpoint; start again: {_command_line(args.argv)}"
 
 
 @contextmanager
@@ -117,34 +203,11 @@ def _writing_in(out):
                            "some space, or choose another --out") from None
 
 
-@contextmanager
-def _sigterm_as_interrupt():
-    """Within the block, SIGTERM (kill, a batch system's time limit) acts like Ctrl-C."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _how_to_continue(args, out):
-    """What to run after an interruption: the exact resume command, or a fresh start."""
-    if not (out / CHECKPOINT_FILE).is_file():
-        return "no epoch had finished, so nothing is saved: run the same command again"
-    epoch = int(load_checkpoint(out / CHECKPOINT_FILE)["train/epoch"])
-    words = ["scratchvae", "train", "--resume", "--out", str(out), "--iwae-k", str(args.iwae_k)]
-    if args.data_dir:
-        words += ["--data-dir", args.data_dir]
-    if args.no_download:
-        words.append("--no-download")
-    return f"{out / CHECKPOINT_FILE} holds epoch {epoch}; to continue: {shlex.join(words)}"
-
-
 def _train_config(args):
-    """The run folder and the run's settings: flags over defaults, or over the saved run."""
+    """The run folder and the run's settings: flags over defaults, or over the saved run.
+
+    Only checks: the folder is made by :func:`_start_run_folder`, once the data are found.
+    """
     given = {k: getattr(args, k) for k in TRAIN_DEFAULTS if getattr(args, k) is not None}
     if args.resume:
         if args.out is None:
@@ -155,9 +218,10 @@ def _train_config(args):
         if not (out / CHECKPOINT_FILE).is_file():
             raise CommandError(f"--resume: {out} has no {CHECKPOINT_FILE}: the run stopped "
                                "before its first epoch ended; start it again without --resume")
+        from scratchvae.tools.checkpoints import load_checkpoint
         try:
             load_checkpoint(out / CHECKPOINT_FILE)
-        except checkpoints.CheckpointError as err:
+        except ValueError as err:  # a CheckpointError
             raise CommandError(str(err)) from None
         config = _read_config(out / CONFIG_FILE)
         # Everything but the number of epochs must stay as the run began.
@@ -166,20 +230,30 @@ def _train_config(args):
         if clash:
             raise CommandError(f"--resume: {', '.join(clash)}: the settings of a run cannot "
                                f"change when it resumes (see {out / CONFIG_FILE}); leave them out")
-        config.update(given)
-    else:
-        config = {**TRAIN_DEFAULTS, **given}
-        config["binarize"] = _binarize(config) or "none"
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path(args.out or f"runs/{config['dataset']}-{stamp}")
-        if (out / CHECKPOINT_FILE).exists():
-            raise CommandError(f"{out} already holds a run: add --resume to continue it, "
-                               "or choose another --out")
-    # The first writes in the folder: a read-only or full one is found here, before training.
+        return out, {**config, **given}
+    config = {**TRAIN_DEFAULTS, **given}
+    config["binarize"] = _binarize(config) or "none"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out or f"runs/{config['dataset']}-{stamp}")
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out}: a file of that name exists; --out names the run "
+                           "folder to write: choose another name")
+    if (out / CHECKPOINT_FILE).exists():
+        raise CommandError(f"--out {out} already holds a run: add --resume to continue it, "
+                           "or choose another --out")
+    return out, config
+
+
+def _start_run_folder(out, config):
+    """Make the run folder and write its config.json.
+
+    These are the first writes in the folder: a read-only or full one is found
+    here, before anything trains.
+    """
     with _writing_in(out):
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
-    return out, config
+    print(f"run folder: {out}")
 
 
 def _read_config(path):
@@ -205,7 +279,9 @@ def _binarize(config):
 def _log_likelihood(model, test, k):
     """{'log_likelihood', 'iwae_k', 'iwae_seconds'}: the IWAE bound, or None when k == 0."""
     if k == 0:
-        return {"log_likelihood": None, "iwae_k": 0, "iwae_seconds": 0.0}
+        return NO_ESTIMATE
+    from scratchvae.tools.train import evaluate_log_likelihood
+
     start = time.perf_counter()
     value = evaluate_log_likelihood(model, test, k)
     return {"log_likelihood": value, "iwae_k": k, "iwae_seconds": time.perf_counter() - start}
@@ -215,6 +291,8 @@ def _log_likelihood(model, test, k):
 
 
 def evaluate_command(args):
+    from scratchvae.tools.train import evaluate_elbo, prepare_test_set
+
     model = _load_model(args.checkpoint)
     config = _run_config(args.checkpoint)
     _, x_test, _ = _load_data(args.dataset or config.get("dataset", "mnist"), args.data_dir,
@@ -223,23 +301,36 @@ def evaluate_command(args):
     result = {"checkpoint": str(args.checkpoint), "n_test": len(test),
               "samples": args.samples, "test_elbo": evaluate_elbo(model, test, args.samples)}
     print(f"test ELBO (L^B, {args.samples} sample(s) of z): {result['test_elbo']:.3f} nats")
-    result.update(_log_likelihood(model, test, args.iwae_k))
+    again = (f"nothing was written; the test ELBO is above. To finish: {_command_line(args.argv)}"
+             " (or a smaller --iwae-k: the time grows with k)")
+    with _on_interrupt(f"during the log-likelihood estimate: {again}"):
+        result.update(_log_likelihood(model, test, args.iwae_k))
     if result["log_likelihood"] is not None:
         print(f"log p(x) >= {result['log_likelihood']:.3f} nats "
               f"(importance-weighted bound, k={args.iwae_k}, {result['iwae_seconds']:.1f} s)")
     if args.json:
+        from scratchvae.tools.train import strict_json
+
         Path(args.json).write_text(strict_json(result) + "\n")
     return 0
 
 
 def sample_command(args):
+    from scratchvae.tools import plots
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise CommandError(f"--out {out}: figures are written as PNG files; use a name ending "
+                           f"in .png, e.g. {out.with_suffix('.png')}")
     model = _load_model(args.checkpoint)
     fig = plots.plot_samples(model, np.random.default_rng(args.seed), args.n)
-    print(f"wrote {plots.save_figure(fig, args.out)}")
+    print(f"wrote {plots.save_figure(fig, out)}")
     return 0
 
 
 def plot_command(args):
+    from scratchvae.tools.train import prepare_test_set
+
     model = _load_model(args.checkpoint)
     config = _run_config(args.checkpoint)
     _, x_test, y_test = _load_data(args.dataset or config.get("dataset", "mnist"), args.data_dir,
@@ -257,11 +348,15 @@ def write_figures(model, x, y, history, out):
     reconstructions, samples, latent (scatter, latent_dim >= 2), interpolation,
     curves (when a history is given) and manifold (latent_dim == 2).
     """
+    from scratchvae.tools import plots
+
     rng = np.random.default_rng(FIGURE_SEED)
     # Interpolate between the first image and the first one with another label.
     other = int(np.argmax(y != y[0]))
+    n_reconstructions = min(RECONSTRUCTION_ROWS * RECONSTRUCTION_COLUMNS, len(x))
     figures = {
-        "reconstructions.png": lambda: plots.plot_reconstructions(model, x, min(10, len(x))),
+        "reconstructions.png": lambda: plots.plot_reconstructions(
+            model, x, n_reconstructions, columns=RECONSTRUCTION_COLUMNS),
         "samples.png": lambda: plots.plot_samples(model, rng, 64),
         "interpolation.png": lambda: plots.plot_interpolation(model, x[0], x[other]),
     }
@@ -275,10 +370,16 @@ def write_figures(model, x, y, history, out):
 
 
 def _load_model(path):
+    """The model in ``path``; says so first if its kernels are about to be compiled."""
+    from scratchvae.tools import checkpoints
+    from scratchvae.tools.progress import notice_compiling
+
     try:
-        return checkpoints.load_model(path)
+        model = checkpoints.load_model(path)
     except checkpoints.CheckpointError as err:
         raise CommandError(str(err)) from None
+    notice_compiling()
+    return model
 
 
 def _run_config(checkpoint):
@@ -289,6 +390,8 @@ def _run_config(checkpoint):
 
 def _history(checkpoint):
     """The training history stored in a checkpoint, or in history.json beside it; else None."""
+    from scratchvae.tools.train import History, load_checkpoint
+
     try:
         return History.from_json_string(str(load_checkpoint(checkpoint)["train/history"]))
     except ValueError:
@@ -297,14 +400,36 @@ def _history(checkpoint):
 
 
 def _load_data(dataset, data_dir, no_download, limit, train=True):
-    """(x_train, x_test, y_test), each cut to its first ``limit`` rows; exit 2 without data."""
+    """(x_train, x_test, y_test), each cut to its first ``limit`` rows; exit 2 without data.
+
+    A ``--data-dir`` must hold the dataset: it is where the user said the
+    data are, so it is never passed over for another place. Prints the folder used.
+    """
+    from scratchvae.tools import data
+
+    if data_dir is not None:
+        _check_data_dir(dataset, Path(data_dir).expanduser())
     try:
         loaded = data.load_mnist(dataset, data_dir=data_dir, download=not no_download)
+        print(f"data: {data.find_data_dir(dataset, data_dir)}")
     except (FileNotFoundError, ValueError) as err:  # ValueError: a bad file or $SCRATCHVAE_MIRROR
         raise CommandError(str(err)) from None
     cut = slice(None) if limit is None else slice(limit)
     x_train = loaded.x_train[cut] if train else None
     return x_train, loaded.x_test[cut], loaded.y_test[cut]
+
+
+def _check_data_dir(dataset, root):
+    """Raise CommandError unless ``root/dataset`` holds the dataset's four files."""
+    names = [spec.name for spec in DATASETS[dataset].files.values()]
+    missing = [name for name in names if not (root / dataset / name).is_file()]
+    if not missing:
+        return
+    lack = (f"it has no {dataset}/ folder" if not (root / dataset).is_dir()
+            else f"{root / dataset} lacks {', '.join(missing)}")
+    raise CommandError(f"--data-dir {root}: {lack}; --data-dir names the folder holding "
+                       f"{dataset}/. Check the path, or leave --data-dir out to use "
+                       "$SCRATCHVAE_DATA or the user cache (downloading into it if need be)")
 
 
 # --- gradcheck ------------------------------------------------------------------
@@ -328,7 +453,7 @@ def bench_command(args):
     repeats = args.repeats or (bench.QUICK_REPEATS if args.quick else 5)
     try:
         images, source = bench.load_images(args.data_dir, not args.no_download, args.quick)
-    except (FileNotFoundError, data.ChecksumError) as err:
+    except (FileNotFoundError, ChecksumError) as err:
         raise CommandError(str(err)) from None
     result = bench.run(images, repeats, source)
     print(bench.format_report(result))
@@ -362,7 +487,7 @@ POSITIVE_INT, COUNT, POSITIVE, NON_NEGATIVE = (
 
 def _data_flags(parser, dataset=False):
     if dataset:
-        parser.add_argument("--dataset", choices=data.DATASETS,
+        parser.add_argument("--dataset", choices=DATASETS,
                             help="(default: the run's, from config.json beside the file, "
                                  "else mnist)")
     parser.add_argument("--data-dir", metavar="PATH",
@@ -375,10 +500,42 @@ def _data_flags(parser, dataset=False):
 # --- check ----------------------------------------------------------------------
 
 
-def check_command(args):
-    """Mark a student's exercise file (or write a starter file); see docs/exercises.md."""
+def check_command(argv):
+    """Mark a student's exercise file (or write a starter file); see docs/exercises.md.
+
+    ``argv`` is the checker's own command line, everything after ``check``.
+    """
     from scratchvae.classroom import exercises
-    return exercises.main(args.args, prog="scratchvae check")
+
+    _check_files(argv)
+    return exercises.main(argv, prog="scratchvae check")
+
+
+def _check_files(argv):
+    """Refuse a FILE that is missing, or a --template FILE that exists, in this command's words.
+
+    (The checker's own messages for these two suggest ``python -m`` and ``overwrite=True``.)
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("file", nargs="?")
+    parser.add_argument("--template")
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--only", nargs="+")
+    given, _ = parser.parse_known_args(argv)
+    if given.template is not None:
+        if Path(given.template).exists() and not given.force:
+            raise CommandError(f"--template {given.template}: the file exists already; choose "
+                               "another name, or add --force to overwrite it")
+    elif given.file is not None and not Path(given.file).is_file():
+        raise CommandError(f"{given.file}: no such file; write a starter file with: "
+                           f"{_command_line(['check', '--template', given.file])}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, pointing at ``--help`` for the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -398,19 +555,19 @@ def build_parser():
     train = commands.add_parser("train", help="train a VAE and write a run folder",
                                 description="Train a VAE on MNIST or Fashion-MNIST and write a "
                                 "run folder: checkpoint, model, history, metrics and figures.")
-    train.add_argument("--dataset", choices=data.DATASETS, help=f"(default {d['dataset']})")
+    train.add_argument("--dataset", choices=DATASETS, help=f"(default {d['dataset']})")
     train.add_argument("--epochs", type=POSITIVE_INT,
                        help=f"total epochs; with --resume, up to this many (default {d['epochs']})")
     train.add_argument("--batch-size", type=POSITIVE_INT, help=f"(default {d['batch_size']})")
     train.add_argument("--lr", type=POSITIVE, help=f"learning rate (default {d['lr']})")
-    train.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d['optimizer']})")
+    train.add_argument("--optimizer", choices=OPTIMIZER_CHOICES, help=f"(default {d['optimizer']})")
     train.add_argument("--hidden", type=POSITIVE_INT, nargs="+", metavar="H",
                        help="hidden layer sizes of the encoder; the decoder mirrors them "
                             f"(default {' '.join(map(str, d['hidden']))})")
     train.add_argument("--latent-dim", type=POSITIVE_INT, help=f"(default {d['latent_dim']})")
-    train.add_argument("--activation", choices=[a for a in ACTIVATIONS if a != "identity"],
+    train.add_argument("--activation", choices=ACTIVATION_CHOICES,
                        help=f"(default {d['activation']})")
-    train.add_argument("--likelihood", choices=LIKELIHOODS, help=f"(default {d['likelihood']})")
+    train.add_argument("--likelihood", choices=LIKELIHOOD_CHOICES, help=f"(default {d['likelihood']})")
     train.add_argument("--binarize", choices=("dynamic", "fixed", "none"),
                        help="pixels as 0/1: a fresh draw each epoch, a 0.5 threshold, or grey "
                             "levels (default dynamic for bernoulli, none for gaussian)")
@@ -422,9 +579,9 @@ def build_parser():
                        help="run folder (default runs/<dataset>-<date>-<time>)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its last checkpoint")
-    train.add_argument("--iwae-k", type=COUNT, default=500, metavar="K",
+    train.add_argument("--iwae-k", type=COUNT, default=TRAIN_IWAE_K, metavar="K",
                        help="samples per test image for the final log-likelihood estimate, "
-                            "k decoder passes each; 0 skips it (default 500)")
+                            f"k decoder passes each; 0 skips it (default {TRAIN_IWAE_K})")
     train.add_argument("--limit", type=POSITIVE_INT, metavar="N",
                        help="use only the first N training and N test images (quick tries, tests)")
     _data_flags(train)
@@ -474,26 +631,53 @@ def build_parser():
     _data_flags(bench)
     bench.set_defaults(func=bench_command)
 
-    # The exercise checker parses its own arguments (docs/exercises.md).
-    check = commands.add_parser("check", add_help=False,
-                                help="mark a student's exercises: scratchvae check FILE "
-                                     "(--template FILE writes a starter file)")
-    check.set_defaults(func=check_command)  # main() hands it the rest of the line
+    # Listed for --help only: main() hands everything after "check" to
+    # check_command, and the exercise checker parses it (docs/exercises.md).
+    commands.add_parser("check", add_help=False,
+                        help="mark a student's exercises: scratchvae check FILE "
+                             "(--template FILE writes a starter file)")
     return parser
 
 
 def main(argv=None):
-    """Run the ``scratchvae`` command with ``argv`` (default: ``sys.argv[1:]``); return its exit code."""
+    """Run the ``scratchvae`` command with ``argv`` (default: ``sys.argv[1:]``); return its exit code.
+
+    A mistake of the user's is one line on stderr and exit code 2; Ctrl-C, or
+    SIGTERM, says what was saved and how to finish, with exit code 130.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["check"]:
         # Everything after "check" is the checker's own command line, options
         # included (argparse's REMAINDER would not pass on a leading --template).
-        return check_command(argparse.Namespace(args=argv[1:]))
-    args = build_parser().parse_args(argv)
+        command, run = "check", lambda: check_command(argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
+        args.argv = argv
+        command, run = args.command, lambda: args.func(args)
+    previous = _stop_on_sigterm()
     try:
-        return args.func(args)
+        return run()
     except CommandError as err:
-        print(f"scratchvae {args.command}: error: {err}", file=sys.stderr)
+        print(f"scratchvae {command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except Interrupted as err:
+        print(f"scratchvae {command}: interrupted {err}", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:
+        print(f"scratchvae {command}: interrupted; to do it again: {_command_line(argv)}",
+              file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_on_sigterm():
+    """Let SIGTERM (``kill``, a job scheduler) stop a command as Ctrl-C does; return the old handler.
+
+    None, and nothing changed, outside the main thread, where Python cannot set handlers.
+    """
+    try:
+        return signal.signal(signal.SIGTERM, signal.default_int_handler)
+    except ValueError:
+        return None

@@ -194,7 +194,7 @@ def find_data_dir(dataset="mnist", data_dir=None):
         f"{dataset} data not found. Looked for {', '.join(names)} in:\n  "
         + "\n  ".join(looked)
         + f"\nTo provide the files, do one of: set {ENV_VAR}=/path/to/folder (the folder "
-        f"containing {dataset}/); pass --data-dir /path/to/folder (data_dir= in Python); "
+        f"containing {dataset}/); pass --data-dir /path/to/folder; "
         f"put the four .gz files in {cache_dir() / dataset}/.")
 
 
@@ -250,7 +250,7 @@ def load_mnist(dataset="mnist", data_dir=None, download=True):
         directory = find_data_dir(dataset, data_dir)
     except FileNotFoundError as not_found:
         if not download:
-            raise FileNotFoundError(f"{not_found}\n(Downloading is off: download=False.)") from None
+            raise FileNotFoundError(f"{not_found}\n(Downloading is off.)") from None
         directory = _download_or_explain(dataset, data_dir, not_found)
     files = {role: directory / file.name for role, file in spec.files.items()}
     x_train, y_train = _as_rows(files["train_images"], files["train_labels"])

@@ -1,6 +1,5 @@
-"""The numbers behind the figures of scratchvae/plots.py: no matplotlib here.
+"""The numbers behind the figures of scratchvae/tools/plots.py: no matplotlib here.
 
-* :func:`principal_components` -- the axes of the latent scatter when D_z > 2;
 * :func:`inverse_normal_cdf` -- the standard normal quantile, by bisection;
 * :func:`equal_probability_grid` -- the latent manifold's grid, equal prior mass per tile.
 
@@ -13,63 +12,13 @@ import numpy as np
 
 from scratchvae.lecture.validate import as_float_array, check_int
 
-__all__ = ["equal_probability_grid", "inverse_normal_cdf", "principal_components"]
+__all__ = ["equal_probability_grid", "inverse_normal_cdf"]
 
 # Bisection bracket for the normal quantile: Phi(-40) underflows to 0 in
 # float64, so every probability in (0, 1) has its quantile inside it.
 BRACKET = 40.0
 # 80 / 2**64 ~ 4e-18: below float64 spacing for every quantile that matters.
 BISECTION_STEPS = 64
-
-
-
-def principal_components(points, k=2):
-    r"""Project rows onto their first ``k`` principal components.
-
-    Centre the points, :math:`X_c = X - \bar{x}`, and take the thin SVD
-    :math:`X_c = U S V^\top`. The rows of :math:`V^\top` are the directions
-    of largest spread, in order; the projection is :math:`X_c V_k`. SVD
-    leaves each direction's sign arbitrary, so it is fixed here: the largest
-    entry of each direction (in magnitude) is made positive.
-
-    Parameters
-    ----------
-    points : ndarray, shape (N, D)
-        One point per row, N >= k and D >= k.
-    k : int
-        How many components to keep.
-
-    Returns
-    -------
-    projected : ndarray, shape (N, k)
-        Coordinates along the components.
-    explained : ndarray, shape (k,)
-        Fraction of the total variance along each component,
-        :math:`s_i^2 / \sum_j s_j^2`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> points = np.array([[1.0, 2, 3], [5, 2, 3], [1, 4, 3], [5, 4, 3]])
-    >>> projected, explained = principal_components(points)
-    >>> projected.tolist()
-    [[-2.0, -1.0], [2.0, -1.0], [-2.0, 1.0], [2.0, 1.0]]
-    >>> explained.tolist()
-    [0.8, 0.2]
-    """
-    points = as_float_array("points", points, ndim=2)
-    k = check_int("k", k)
-    if k > min(points.shape):
-        raise ValueError(f"k: expected at most min(N, D) = {min(points.shape)}, got {k}")
-    centred = points - points.mean(axis=0)  # (N, D)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)  # s (min(N, D),), vt (min(N, D), D)
-    directions = vt[:k]  # (k, D)
-    largest = np.abs(directions).argmax(axis=1)  # (k,)
-    directions = directions * np.sign(directions[np.arange(k), largest])[:, None]  # (k, D)
-    # Identical points have no spread at all: report 0, not 0/0.
-    explained = s[:k] ** 2 / max(np.sum(s**2), np.finfo(np.float64).tiny)  # (k,)
-    return centred @ directions.T, explained
-
 
 # math.erfc applied element-wise (NumPy has no erf of its own).
 _erfc = np.vectorize(math.erfc, otypes=[np.float64])

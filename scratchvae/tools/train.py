@@ -27,7 +27,6 @@ Examples
 
 import csv
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import numpy as np
 
 from scratchvae.tools import checkpoints, data
 from scratchvae.tools.checkpoints import load_checkpoint, save_checkpoint
+from scratchvae.tools.progress import Progress
 from scratchvae.lecture import estimators
 from scratchvae.lecture.training import binarize as binarize_dynamic
 from scratchvae.lecture.training import kl_weight, train_step
@@ -44,7 +44,6 @@ __all__ = [
     "BINARIZE",
     "EVAL_SEED",
     "History",
-    "ProgressLine",
     "TrainingDiverged",
     "evaluate_elbo",
     "evaluate_log_likelihood",
@@ -212,7 +211,8 @@ def evaluate_elbo(model, x, n_samples=1, seed=EVAL_SEED):
 def evaluate_log_likelihood(model, x, k, seed=EVAL_SEED, progress=True):
     """Mean importance-weighted bound on log p(x) with ``k`` samples, in nats.
 
-    This takes a while (k decoder passes per image), so a terminal shows how far it got.
+    This takes a while (k decoder passes per image), so it reports its
+    progress on stderr (:class:`scratchvae.tools.progress.Progress`).
 
     Examples
     --------
@@ -223,47 +223,11 @@ def evaluate_log_likelihood(model, x, k, seed=EVAL_SEED, progress=True):
     True
     """
     rng = np.random.default_rng(seed)
-    line = ProgressLine(enabled=progress)
-    start = time.perf_counter()
-
-    def report(fraction):
-        seconds = time.perf_counter() - start
-        line.update(f"log-likelihood, k={k}: {100 * fraction:.0f}% of {len(x)} examples, "
-                    f"{seconds / fraction - seconds:.0f} s left")
-
-    try:
-        bound = estimators.importance_weighted_bound(model, x, k, rng, progress=report)  # (N,)
-    finally:
-        line.close()
+    with Progress(len(x), f"log-likelihood estimate, k={k}", unit="image",
+                  enabled=progress) as bar:
+        bound = estimators.importance_weighted_bound(  # (N,)
+            model, x, k, rng, progress=lambda fraction: bar.advance_to(round(fraction * len(x))))
     return float(np.mean(bound))
-
-
-class ProgressLine:
-    """A status line on stderr, rewritten in place; silent unless stderr is a terminal.
-
-    ``update`` redraws at most every ``interval`` seconds, so calling it on
-    every step costs nothing; ``close`` erases the line.
-    """
-
-    def __init__(self, enabled=True, interval=0.1):
-        self.stream = sys.stderr
-        self.enabled = bool(enabled) and self.stream.isatty()
-        self.interval, self._last, self._width = interval, -np.inf, 0
-
-    def update(self, text):
-        now = time.perf_counter()
-        if not self.enabled or now - self._last < self.interval:
-            return
-        self._last = now
-        self.stream.write("\r" + text.ljust(self._width))
-        self.stream.flush()
-        self._width = len(text)
-
-    def close(self):
-        if self.enabled and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self.stream.flush()
-            self._width = 0
 
 
 # --- checkpoints ---------------------------------------------------------------
@@ -319,7 +283,8 @@ def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0,
         Continue from ``checkpoint`` instead of starting afresh. The model,
         optimizer, settings and training data must be the checkpoint's.
     progress : bool
-        Show a status line on stderr while an epoch runs (only on a terminal).
+        While an epoch runs, show its steps, rate and time left on stderr
+        (only on a terminal; :class:`scratchvae.tools.progress.Progress`).
     log : callable
         Receives one line of text per epoch.
 
@@ -375,9 +340,8 @@ def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0,
                 save_checkpoint(checkpoint, model, optimizer, rng, epoch, history, settings)
                 saved = epoch
         except KeyboardInterrupt:
-            kept = (f"{checkpoint} holds epoch {saved}; continue with resume=True "
-                    "(on the command line: the same command with --resume)"
-                    if checkpoint and saved else "no checkpoint was written")
+            kept = (f"{checkpoint} still holds epoch {saved}" if checkpoint and saved
+                    else "no checkpoint was written")
             log(f"interrupted during epoch {epoch}: {kept}")
             raise
     return history
@@ -405,10 +369,11 @@ def _check_elbos(model, record):
 def _train_epoch(model, optimizer, train, train_x, rng, epoch, epochs, batch_size, binarize,
                  kl_warmup_epochs, steps_per_epoch, progress):
     """One pass over ``train``; returns ((sum of log p(x|z), sum of KL), last beta, seconds)."""
-    line = ProgressLine(enabled=progress)
     reconstruction_sum = kl_sum = 0.0
     start = time.perf_counter()
-    try:
+    # Off a terminal the epoch's own line, printed when it ends, is all there is.
+    with Progress(steps_per_epoch, f"epoch {epoch}/{epochs}", unit="step", announce=False,
+                  enabled=progress) as bar:
         for step, idx in enumerate(data.minibatches(len(train), batch_size, rng), start=1):
             global_step = (epoch - 1) * steps_per_epoch + step
             beta = kl_weight(global_step, steps_per_epoch, kl_warmup_epochs, model.beta)
@@ -423,11 +388,8 @@ def _train_epoch(model, optimizer, train, train_x, rng, epoch, epochs, batch_siz
                     _diverged_message(model, epoch, step, steps_per_epoch, str(err))) from None
             reconstruction_sum += float(np.sum(cache.reconstruction))
             kl_sum += float(np.sum(cache.kl))
-            elapsed = time.perf_counter() - start
-            line.update(f"epoch {epoch}/{epochs}  step {step}/{steps_per_epoch}  "
-                        f"loss {loss:.2f}  {step / elapsed:.0f} steps/s")
-    finally:
-        line.close()
+            bar.set_postfix(f"loss {loss:.2f}")
+            bar.update()
     return (reconstruction_sum, kl_sum), beta, time.perf_counter() - start
 
 

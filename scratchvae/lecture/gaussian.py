@@ -102,6 +102,7 @@ def reparameterize_forward(mu, log_var, eps):
     array([[2. , 0.5]])
     """
     mu, log_var, eps = _rows({"mu": mu, "log_var": log_var}, {"eps": eps})
+    # BEGIN SOLUTION
     # Why the encoder outputs log_var, and not sigma or the variance: a dense
     # layer's output can be any real number, and every real log_var is a valid
     # variance exp(log_var) > 0, so no constraint or clipping is needed; equal
@@ -115,6 +116,7 @@ def reparameterize_forward(mu, log_var, eps):
     z = mu + sigma * eps  # (B, D_z)
     check_no_overflow("z", z, mu=mu, log_var=log_var, eps=eps)
     return z, ReparameterizeCache(eps, sigma)
+    # END SOLUTION
 
 
 def reparameterize_backward(dz, cache):
@@ -148,11 +150,13 @@ def reparameterize_backward(dz, cache):
     """
     eps, sigma = cache
     dz = upstream("dz", dz, sigma.dtype, sigma.shape)
+    # BEGIN SOLUTION
     # dz_j / dmu_j = 1:  dmu = dz
     dmu = dz.copy()  # (B, D_z)
     # dz_j / dlog_var_j = eps_j * d sigma_j / d log_var_j = eps_j * sigma_j / 2
     dlog_var = dz * eps * sigma / 2  # (B, D_z)
     return dmu, dlog_var
+    # END SOLUTION
 
 
 # --- KL(N(mu, diag(exp(log_var))) || N(0, I)) --------------------------------
@@ -193,6 +197,7 @@ def kl_standard_normal_forward(mu, log_var):
     array([0.5])
     """
     mu, log_var = _rows({"mu": mu, "log_var": log_var})
+    # BEGIN SOLUTION
     # note 000 (13): KL_b = 1/2 sum_j (exp(log_var_j) - 1 - log_var_j + mu_j^2).
     # exp(v) - 1 is written expm1(v): near v = 0, exp(v) - 1 - v (true value
     # v^2/2) loses every digit and can even come out negative; expm1(v) - v
@@ -200,6 +205,7 @@ def kl_standard_normal_forward(mu, log_var):
     kl = 0.5 * np.sum(np.expm1(log_var) - log_var + mu**2, axis=1)  # (B,)
     check_no_overflow("kl", kl, mu=mu, log_var=log_var)
     return kl, KLStandardNormalCache(mu, log_var)
+    # END SOLUTION
 
 
 def kl_standard_normal_backward(dkl, cache):
@@ -232,11 +238,13 @@ def kl_standard_normal_backward(dkl, cache):
     """
     mu, log_var = cache
     g = upstream("dkl", dkl, mu.dtype, (mu.shape[0],))[:, None]  # (B, 1), broadcast along each row
+    # BEGIN SOLUTION
     # dKL/dmu_j = mu_j
     dmu = g * mu  # (B, D_z)
     # dKL/dlog_var_j = (exp(log_var_j) - 1) / 2
     dlog_var = 0.5 * g * np.expm1(log_var)  # (B, D_z)
     return dmu, dlog_var
+    # END SOLUTION
 
 
 # --- KL between two diagonal Gaussians ----------------------------------------
@@ -284,6 +292,7 @@ def kl_diagonal_forward(mu0, log_var0, mu1, log_var1):
     mu0, log_var0, mu1, log_var1 = _rows(
         {"mu0": mu0, "log_var0": log_var0, "mu1": mu1, "log_var1": log_var1}
     )
+    # BEGIN SOLUTION
     # log r = log(sigma0^2 / sigma1^2) = log_var0 - log_var1: the ratio is never
     # formed as exp(log_var0) / exp(log_var1), which overflows or gives 0/0.
     t = log_var0 - log_var1  # (B, D_z)
@@ -295,6 +304,7 @@ def kl_diagonal_forward(mu0, log_var0, mu1, log_var1):
     kl = 0.5 * np.sum(expm1_t - t + gap**2 * inv_var1, axis=1)  # (B,)
     check_no_overflow("kl", kl, mu0=mu0, log_var0=log_var0, mu1=mu1, log_var1=log_var1)
     return kl, KLDiagonalCache(gap, inv_var1, expm1_t)
+    # END SOLUTION
 
 
 def kl_diagonal_backward(dkl, cache):
@@ -330,6 +340,7 @@ def kl_diagonal_backward(dkl, cache):
     """
     gap, inv_var1, expm1_t = cache
     g = upstream("dkl", dkl, gap.dtype, (gap.shape[0],))[:, None]  # (B, 1), broadcast along each row
+    # BEGIN SOLUTION
     # dKL/dmu1 = (mu1 - mu0) / sigma1^2 = -dKL/dmu0
     dmu1 = g * gap * inv_var1  # (B, D_z)
     # dKL/dlog_var0 = (r - 1) / 2
@@ -337,6 +348,7 @@ def kl_diagonal_backward(dkl, cache):
     # dKL/dlog_var1 = -(r - 1) / 2 - (mu1 - mu0)^2 / (2 sigma1^2)
     dlog_var1 = -dlog_var0 - 0.5 * g * gap**2 * inv_var1  # (B, D_z)
     return -dmu1, dlog_var0, dmu1, dlog_var1
+    # END SOLUTION
 
 
 # --- Log-density of a diagonal Gaussian --------------------------------------
@@ -376,6 +388,7 @@ def gaussian_log_density_forward(z, mu, log_var):
     True
     """
     mu, log_var, z = _rows({"mu": mu, "log_var": log_var}, {"z": z})
+    # BEGIN SOLUTION
     # 1 / sigma = exp(-log_var / 2): dividing by sigma = exp(log_var / 2)
     # would overflow sigma first for large log_var
     inv_sigma = np.exp(-0.5 * log_var)  # (B, D_z)
@@ -384,6 +397,7 @@ def gaussian_log_density_forward(z, mu, log_var):
     logq = -0.5 * np.sum(LOG_2PI + log_var + u**2, axis=1)  # (B,)
     check_no_overflow("logq", logq, z=z, mu=mu, log_var=log_var)
     return logq, LogDensityCache(u, inv_sigma)
+    # END SOLUTION
 
 
 def gaussian_log_density_backward(dlogq, cache):
@@ -420,8 +434,10 @@ def gaussian_log_density_backward(dlogq, cache):
     """
     u, inv_sigma = cache
     g = upstream("dlogq", dlogq, u.dtype, (u.shape[0],))[:, None]  # (B, 1)
+    # BEGIN SOLUTION
     # d log q / dz = -u / sigma = -d log q / dmu
     dz = -g * u * inv_sigma  # (B, D_z)
     # d log q / dlog_var = (u^2 - 1) / 2
     dlog_var = 0.5 * g * (u**2 - 1)  # (B, D_z)
     return dz, -dz, dlog_var
+    # END SOLUTION

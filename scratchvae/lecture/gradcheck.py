@@ -60,6 +60,7 @@ def _central_difference(f, x, i, h):
     the caller sums them, so rounding error scales with the outputs that
     ``x[i]`` touches, not with the whole output.
     """
+    # BEGIN SOLUTION
     original = x[i]
     values = {}
     for k in (-2, -1, 1, 2):
@@ -67,6 +68,7 @@ def _central_difference(f, x, i, h):
         values[k] = np.array(f(x), dtype=np.float64, copy=True)
     x[i] = original
     return (8 * (values[1] - values[-1]) - (values[2] - values[-2])) / (12 * h)
+    # END SOLUTION
 
 
 def numerical_gradient(f, x, dout=1.0, h=STEP):
@@ -89,10 +91,12 @@ def numerical_gradient(f, x, dout=1.0, h=STEP):
     ndarray, shape of ``x``
         The numerical gradient.
     """
+    # BEGIN SOLUTION
     grad = np.zeros(x.shape, dtype=np.float64)
     for i in np.ndindex(x.shape):
         grad[i] = np.sum(dout * _central_difference(f, x, i, h))
     return grad
+    # END SOLUTION
 
 
 def relative_error(analytic, numerical, floor=FLOOR):

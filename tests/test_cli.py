@@ -127,9 +127,10 @@ def test_gradcheck_prints_the_table(capsys):
     assert "max rel. error" in printed and "FAIL" not in printed
 
 
-def test_check_writes_a_template_and_marks_it(tmp_path, capsys):
-    student = tmp_path / "student.py"
-    assert main(["check", "--template", str(student)]) == 0
-    assert student.is_file()
-    assert main(["check", str(student)]) == 1  # nothing attempted yet: not all checks pass
-    assert "total" in capsys.readouterr().out
+def test_classroom_writes_a_handout_and_check_marks_it(tmp_path, capsys):
+    project = tmp_path / "week1"
+    assert main(["classroom", "handout", str(project), "--only", "relu"]) == 0
+    assert (project / "studentvae" / "activations.py").is_file()
+    assert main(["check", str(project), "--only", "relu"]) == 1  # a stub: not attempted
+    assert "0/3  not attempted: NotImplementedError: relu: see docs/layers.md#relu" in capsys.readouterr().out
+    assert main(["classroom", "handout", str(project)]) == 2  # never over a student's work

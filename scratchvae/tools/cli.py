@@ -1,4 +1,4 @@
-"""The ``scratchvae`` command: train, evaluate, sample, plot, gradcheck, bench, check.
+"""The ``scratchvae`` command: train, evaluate, sample, plot, gradcheck, bench, check, classroom.
 
 Each subcommand is one function ``<name>_command(args) -> exit code``. Errors a
 user can act on (no data, a file that is not a checkpoint, a diverged run) are
@@ -312,9 +312,15 @@ def _data_flags(parser, dataset=False):
 
 
 def check_command(args):
-    """Mark a student's exercise file (or write a starter file); see docs/exercises.md."""
-    from scratchvae.classroom import exercises
-    return exercises.main(args.args, prog="scratchvae check")
+    """Mark a student's handout project (or file), isolated; see docs/exercises.md."""
+    from scratchvae.classroom import check
+    return check.main(args.args, prog="scratchvae check")
+
+
+def classroom_command(args):
+    """Write a handout or mark a class; see docs/exercises.md."""
+    from scratchvae.classroom import commands
+    return commands.main(args.args, prog="scratchvae classroom")
 
 
 def build_parser():
@@ -403,21 +409,25 @@ def build_parser():
     _data_flags(bench)
     bench.set_defaults(func=bench_command)
 
-    # The exercise checker parses its own arguments (docs/exercises.md).
+    # The classroom's commands parse their own arguments (docs/exercises.md).
     check = commands.add_parser("check", add_help=False,
-                                help="mark a student's exercises: scratchvae check FILE "
-                                     "(--template FILE writes a starter file)")
+                                help="mark your handout project: scratchvae check DIR")
     check.set_defaults(func=check_command)  # main() hands it the rest of the line
+    classroom = commands.add_parser("classroom", add_help=False,
+                                    help="hand out tasks and mark a class: scratchvae classroom "
+                                         "handout DIR, scratchvae classroom mark SUBMISSIONS...")
+    classroom.set_defaults(func=classroom_command)
     return parser
 
 
 def main(argv=None):
     """Run the ``scratchvae`` command with ``argv`` (default: ``sys.argv[1:]``); return its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["check"]:
-        # Everything after "check" is the checker's own command line, options
-        # included (argparse's REMAINDER would not pass on a leading --template).
-        return check_command(argparse.Namespace(args=argv[1:]))
+    if argv[:1] in (["check"], ["classroom"]):
+        # Everything after "check" or "classroom" is that command's own line,
+        # options included (argparse's REMAINDER would not pass on a leading option).
+        run = check_command if argv[0] == "check" else classroom_command
+        return run(argparse.Namespace(args=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

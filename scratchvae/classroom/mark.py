@@ -122,7 +122,8 @@ def gradient_check(task, student, reference, case):
         error = relative_error(grad.reshape(-1), numerical)
         if not np.all(error <= TOLERANCE):
             j = int(np.nanargmax(np.where(np.isnan(error), np.inf, error)))
-            raise CheckFailed(f"d{name}, element {np.unravel_index(j, case.arrays[name].shape)}: "
+            where = tuple(int(i) for i in np.unravel_index(j, case.arrays[name].shape))
+            raise CheckFailed(f"d{name}, element {where}: "
                               f"central differences of your forward give {numerical[j]:.10g}, "
                               f"your backward {grad.reshape(-1)[j]:.10g}")
         worst = max(worst, float(error.max(initial=0)))
@@ -266,6 +267,8 @@ def _unfinished(task, sections, student, ending):
             what, kind = str(student[s][probes.ERROR]), str(student[s][probes.ERROR_TYPE])
             if kind == "Missing":
                 return NOT_ATTEMPTED, what
+            if "File too large" in what:  # Python ignores SIGXFSZ: the write past the limit fails
+                return CRASHED, f"wrote more output than the marker allows ({what})"
             if kind == "NotImplementedError":
                 owner = what.partition(": ")[2].partition(":")[0]
                 waits = f"waits for task {owner}: " if owner in TASKS and owner != task.name else ""
@@ -289,6 +292,8 @@ def mark_task(submission, task, limits=Limits()):
             outcomes.append(Outcome(task.name, title, PASS, judge(task, child.sections, reference, case)))
         except CheckFailed as failure:
             outcomes.append(Outcome(task.name, title, FAIL, str(failure)))
+        except (KeyError, IndexError, ValueError, TypeError) as err:  # a report not of the probe's making
+            outcomes.append(Outcome(task.name, title, FAIL, f"the results could not be read ({err!r})"))
     bugs = []
     if any(o.status == FAIL for o in outcomes):
         clean = {s: v for s, v in child.sections.items() if s in reference}

@@ -33,6 +33,7 @@ class Bug(NamedTuple):
     replace: dict = {}  # "module.qualname" -> the buggy function, used in place of the reference's
     arrays: dict = {}  # case arrays the bug changes (the reference on other inputs computes it)
     times_batch: tuple = ()  # sections whose every output the bug multiplies by the batch size
+    sections: tuple = ()  # the sections it is recognised on (default: all)
 
 
 # --- The exhibits, as code --------------------------------------------------------------
@@ -165,7 +166,8 @@ BUGS = [
         "(88 in float32) and inf / inf is nan. Exponentiate only -|x| <= 0, in two branches",
         "layers.md#sigmoid", replace={"activations.sigmoid_forward": unstable_sigmoid_forward}),
     Bug("a forgotten path", "tiny_vae", _FORGOTTEN_PATH, "vae.md#backward", arrays={"beta": 0.0}),
-    Bug("a forgotten path", "vae", _FORGOTTEN_PATH, "vae.md#backward", arrays={"beta": 0.0}),
+    Bug("a forgotten path", "vae", _FORGOTTEN_PATH, "vae.md#backward", arrays={"beta": 0.0},
+        sections=("analytic",)),  # with the Monte Carlo KL, beta = 0 also drops z's third path
     Bug("a transposed dW", "dense",
         "your dW is dout^T x, of shape (D_out, D_in): the right numbers, transposed. W[i, k] "
         "meets x[:, i] and dout[:, k], so dW = x^T dout, shaped like W", "layers.md#dense",
@@ -226,9 +228,12 @@ def recognise(task, student, reference, run_reference, tolerance):
     -------
     list of Bug
     """
-    wrong = _wrong(student, reference, tolerance)
     found = []
-    for bug in (b for b in BUGS if b.task == task.name and wrong):
+    for bug in (b for b in BUGS if b.task == task.name):
+        wrong = {(s, n) for s, n in _wrong(student, reference, tolerance)
+                 if not bug.sections or s in bug.sections}
+        if not wrong:
+            continue
         exhibit = run_reference(bug.replace, bug.arrays)
         for section in bug.times_batch:
             batch = len(task.case().arrays["x"])

@@ -45,7 +45,7 @@ def variance_as_scale_forward(mu, log_var, eps):
     return mu + variance * eps, gaussian.ReparameterizeCache(eps, variance)
 
 
-def variance_as_scale_backward(dz, cache):
+def variance_as_scale_gradients(dz, cache):
     """The faithful derivative of :func:`variance_as_scale_forward`: d z / d log_var = eps e^{log_var}."""
     eps, variance = cache
     return dz.copy(), dz * eps * variance
@@ -87,18 +87,18 @@ def averaged_pixels_forward(x, logits):
     return ll, BernoulliCache(x, 1 / (1 + np.exp(-logits)))
 
 
-def averaged_pixels_backward(dll, cache):
+def averaged_pixels_gradients(dll, cache):
     x, p = cache
     return dll[:, None] * (x - p) / x.shape[1]
 
 
-def transposed_dW_backward(dout, cache, input_grad=True):
+def transposed_dW_gradients(dout, cache, input_grad=True):
     """dW = dout^T x: the right numbers, in a (D_out, D_in) array."""
     x, W = cache
     return dout @ W.T, dout.T @ x, dout.sum(axis=0)
 
 
-def bias_not_summed_backward(dout, cache, input_grad=True):
+def bias_not_summed_gradients(dout, cache, input_grad=True):
     """db = dout: one bias gradient per example, never summed."""
     x, W = cache
     return dout @ W.T, x.T @ dout, dout
@@ -133,7 +133,7 @@ BUGS = [
         "gradient check, but z has variance exp(2 log_var): the moment test fails",
         "gaussian.md#reparameterisation",
         replace={"gaussian.reparameterize_forward": variance_as_scale_forward,
-                 "gaussian.reparameterize_backward": variance_as_scale_backward}),
+                 "gaussian.reparameterize_backward": variance_as_scale_gradients}),
     Bug("the KL with the wrong sign", "kl_standard_normal",
         "your KL is -1/2 sum_j (exp(log_var_j) - 1 - log_var_j + mu_j^2), the negative of the "
         "divergence: it is <= 0 where a KL is >= 0, and minimising the loss then pushes q away "
@@ -154,7 +154,7 @@ BUGS = [
     Bug("the reconstruction averaged over pixels while the KL is summed",
         "bernoulli_log_likelihood", _COLLAPSE, "likelihoods.md#bernoulli",
         replace={"likelihoods.bernoulli_log_likelihood_forward": averaged_pixels_forward,
-                 "likelihoods.bernoulli_log_likelihood_backward": averaged_pixels_backward}),
+                 "likelihoods.bernoulli_log_likelihood_backward": averaged_pixels_gradients}),
     Bug("sigmoid, then log", "bernoulli_log_likelihood",
         "your log-likelihood takes p = sigmoid(logits) and then log p and log(1 - p): right for "
         "moderate logits, but p rounds to exactly 0 or 1 once |logit| passes ~37 (float64), and "
@@ -171,11 +171,11 @@ BUGS = [
     Bug("a transposed dW", "dense",
         "your dW is dout^T x, of shape (D_out, D_in): the right numbers, transposed. W[i, k] "
         "meets x[:, i] and dout[:, k], so dW = x^T dout, shaped like W", "layers.md#dense",
-        replace={"dense.dense_backward": transposed_dW_backward}),
+        replace={"dense.dense_backward": transposed_dW_gradients}),
     Bug("a bias gradient not summed over the batch", "dense",
         "your db is dout itself, one row per example: b is shared by every example, so its "
         "gradient is the sum of their contributions, dout.sum(axis=0)", "layers.md#dense",
-        replace={"dense.dense_backward": bias_not_summed_backward}),
+        replace={"dense.dense_backward": bias_not_summed_gradients}),
     Bug("a missing 1/B", "tiny_vae", _MISSING_MEAN, "vae.md#backward", times_batch=("backward",)),
     Bug("a missing 1/B", "vae", _MISSING_MEAN, "vae.md#backward",
         times_batch=("analytic", "monte_carlo")),

@@ -8,7 +8,7 @@ and checked by finite differences. Four parts:
   likelihoods, linear_gaussian, vae, estimators, collapse, optim, training
   (``scratchvae/lecture/__init__.py`` says what each holds);
 * :mod:`scratchvae.engine`: the same ops on Numba kernels, for training fast;
-* :mod:`scratchvae.classroom`: exercises and the checker that marks them;
+* :mod:`scratchvae.classroom`: handouts cut from the lecture, and the isolated marker;
 * :mod:`scratchvae.tools`: the ``scratchvae`` command, data, training loop, plots, benchmark.
 """
 

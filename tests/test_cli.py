@@ -147,12 +147,13 @@ def test_gradcheck_prints_the_table(capsys):
     assert "max rel. error" in printed and "FAIL" not in printed
 
 
-def test_check_writes_a_template_and_marks_it(tmp_path, capsys):
-    student = tmp_path / "student.py"
-    assert main(["check", "--template", str(student)]) == 0
-    assert student.is_file()
-    assert main(["check", str(student)]) == 1  # nothing attempted yet: not all checks pass
-    assert "total" in capsys.readouterr().out
+def test_classroom_writes_a_handout_and_check_marks_it(tmp_path, capsys):
+    project = tmp_path / "week1"
+    assert main(["classroom", "handout", str(project), "--only", "relu"]) == 0
+    assert (project / "studentvae" / "activations.py").is_file()
+    assert main(["check", str(project), "--only", "relu"]) == 1  # a stub: not attempted
+    assert "0/3  not attempted: NotImplementedError: relu: see docs/layers.md#relu" in capsys.readouterr().out
+    assert main(["classroom", "handout", str(project)]) == 2  # never over a student's work
 
 
 # --- a newcomer's mistakes: one line in command-line words, exit code 2 ----------
@@ -184,12 +185,6 @@ def test_mistakes_are_one_line_each_in_command_line_words(run, tmp_path, capsys,
         (["train", "--out", "notes.py"],
          "scratchvae train: error: --out notes.py: a file of that name exists; --out names the "
          "run folder to write: choose another name"),
-        (["check", "missing.py"],
-         "scratchvae check: error: missing.py: no such file; write a starter file with: "
-         "scratchvae check --template missing.py"),
-        (["check", "--template", "notes.py"],
-         "scratchvae check: error: --template notes.py: the file exists already; choose another "
-         "name, or add --force to overwrite it"),
         (["train", "--epochs", "0"],
          "scratchvae train: error: argument --epochs: expected an integer >= 1, got 0 "
          "(see scratchvae train --help)"),

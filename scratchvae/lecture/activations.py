@@ -72,9 +72,11 @@ def relu_forward(x):
     Derivation: docs/layers.md#relu
     """
     x = as_float_array("x", x)
+    # BEGIN SOLUTION
     # eq. (5): out = max(x, 0)
     out = np.maximum(x, 0)
     return out, ReluCache(x)
+    # END SOLUTION
 
 
 def relu_backward(dout, cache):
@@ -99,8 +101,10 @@ def relu_backward(dout, cache):
     """
     (x,) = cache
     dout = check_dout(dout, x)
+    # BEGIN SOLUTION
     # eq. (5): dx = dout * 1[x > 0]  (at x = 0 there is no derivative; we take 0)
     return dout * (x > 0)
+    # END SOLUTION
 
 
 class LeakyReluCache(NamedTuple):
@@ -131,9 +135,11 @@ def leaky_relu_forward(x, slope=0.01):
     """
     x = as_float_array("x", x)
     slope = check_slope(slope)
+    # BEGIN SOLUTION
     # eq. (6): out = x if x > 0 else slope * x
     out = np.where(x > 0, x, slope * x).astype(x.dtype, copy=False)
     return out, LeakyReluCache(x, slope)
+    # END SOLUTION
 
 
 def leaky_relu_backward(dout, cache):
@@ -161,8 +167,10 @@ def leaky_relu_backward(dout, cache):
     """
     x, slope = cache
     dout = check_dout(dout, x)
+    # BEGIN SOLUTION
     # eq. (6): dx = dout * (1 if x > 0 else slope)
     return np.where(x > 0, dout, slope * dout).astype(x.dtype, copy=False)
+    # END SOLUTION
 
 
 # --- tanh ----------------------------------------------------------------------
@@ -192,9 +200,11 @@ def tanh_forward(x):
     Derivation: docs/layers.md#tanh
     """
     x = as_float_array("x", x)
+    # BEGIN SOLUTION
     # eq. (7): y = (e^x - e^-x) / (e^x + e^-x); NumPy's tanh is stable for any x
     y = np.tanh(x)
     return y, TanhCache(y)
+    # END SOLUTION
 
 
 def tanh_backward(dout, cache):
@@ -219,8 +229,10 @@ def tanh_backward(dout, cache):
     """
     (y,) = cache
     dout = check_dout(dout, y)
+    # BEGIN SOLUTION
     # eq. (8): dx = dout * (1 - y^2)
     return dout * (1 - y**2)
+    # END SOLUTION
 
 
 # --- sigmoid -------------------------------------------------------------------
@@ -254,12 +266,14 @@ def sigmoid_forward(x):
     Derivation: docs/layers.md#sigmoid
     """
     x = as_float_array("x", x)
+    # BEGIN SOLUTION
     # The literal 1 / (1 + exp(-x)) overflows in exp(-x) for x < -88 in float32
     # (-709 in float64). So work with e = exp(-|x|), which lies in (0, 1]:
     e = np.exp(-np.abs(x))
     # eq. (10): sigmoid(x) = 1 / (1 + e)  for x >= 0,   e / (1 + e)  for x < 0
     y = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
     return y, SigmoidCache(y)
+    # END SOLUTION
 
 
 def sigmoid_backward(dout, cache):
@@ -284,8 +298,10 @@ def sigmoid_backward(dout, cache):
     """
     (y,) = cache
     dout = check_dout(dout, y)
+    # BEGIN SOLUTION
     # eq. (11): dx = dout * y * (1 - y)
     return dout * y * (1 - y)
+    # END SOLUTION
 
 
 # --- softplus ------------------------------------------------------------------
@@ -318,11 +334,13 @@ def softplus_forward(x):
     Derivation: docs/layers.md#softplus
     """
     x = as_float_array("x", x)
+    # BEGIN SOLUTION
     # The literal log(1 + exp(x)) overflows in exp(x) for x > 88 in float32.
     # eq. (13): softplus(x) = max(x, 0) + log(1 + exp(-|x|)); log1p keeps the
     # digits of log(1 + e) when e = exp(-|x|) is tiny.
     out = np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
     return out, SoftplusCache(x)
+    # END SOLUTION
 
 
 def softplus_backward(dout, cache):
@@ -347,5 +365,7 @@ def softplus_backward(dout, cache):
     """
     (x,) = cache
     dout = check_dout(dout, x)
+    # BEGIN SOLUTION
     # eq. (14): dx = dout * sigmoid(x), the stable sigmoid above
     return dout * sigmoid_forward(x)[0]
+    # END SOLUTION

@@ -57,11 +57,13 @@ def dense_forward(x, W, b):
     Derivation: docs/layers.md#dense
     """
     x, W, b = check_dense_args(x, W, b)
+    # BEGIN SOLUTION
     # eq. (1): out[n, k] = sum_i x[n, i] W[i, k] + b[k]
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
         out = x @ W + b  # (B, D_out)
     check_no_overflow("x @ W + b", out, x=x, W=W, b=b)
     return out, DenseCache(x, W)
+    # END SOLUTION
 
 
 def dense_backward(dout, cache, input_grad=True):
@@ -97,6 +99,7 @@ def dense_backward(dout, cache, input_grad=True):
     x, W = cache
     dout = as_float_array("dout", dout, ndim=2).astype(np.result_type(x, W), copy=False)
     check_shape("dout", dout, (x.shape[0], W.shape[1]))
+    # BEGIN SOLUTION
     # eq. (2): dx[n, i] = sum_k dout[n, k] W[i, k]
     dx = (dout @ W.T).astype(x.dtype, copy=False) if input_grad else None  # (B, D_in)
     # eq. (3): dW[i, k] = sum_n x[n, i] dout[n, k]: W is shared by every example
@@ -104,6 +107,7 @@ def dense_backward(dout, cache, input_grad=True):
     # eq. (4): db[k] = sum_n dout[n, k]: b is shared by every example too
     db = dout.sum(axis=0).astype(W.dtype, copy=False)  # (D_out,)
     return dx, dW, db
+    # END SOLUTION
 
 
 def check_dense_args(x, W, b):

@@ -246,6 +246,7 @@ def importance_weighted_bound(model, x, k, rng, batch_rows=20000, progress=None)
         n_rows = rows.stop - rows.start
         mu, log_var = model.encode(x[rows])  # (E, D_z) each, once per example chunk
         for size in sizes:
+            # BEGIN SOLUTION
             # z ~ q(z | x) for each (example, sample) pair, example-major
             mu_rep, log_var_rep = np.repeat(mu, size, axis=0), np.repeat(log_var, size, axis=0)  # (E S, D_z)
             z = model.ops.reparameterize_forward(mu_rep, log_var_rep, _noise(rng, n_rows, size, model))[0]
@@ -263,11 +264,14 @@ def importance_weighted_bound(model, x, k, rng, batch_rows=20000, progress=None)
                 log_w - new_max[:, None]
             ).sum(axis=1)
             running_max[rows] = new_max
+            # END SOLUTION
             done += n_rows * size
             if progress is not None:
                 progress(done / (B * k))
+    # BEGIN SOLUTION
     # L_k = log((1/k) sum_j w_j) = m + log s - log k
     return running_max + np.log(running_sum) - math.log(k)
+    # END SOLUTION
 
 
 # --- Two estimators of a gradient of an expectation (note 003) ----------------------

@@ -102,6 +102,7 @@ def reparameterize_forward(mu, log_var, eps):
     array([[2. , 0.5]])
     """
     mu, log_var, eps = _rows({"mu": mu, "log_var": log_var}, {"eps": eps})
+    # BEGIN SOLUTION
     # Why the encoder outputs log_var, and not sigma or the variance: a dense
     # layer's output can be any real number, and every real log_var is a valid
     # variance exp(log_var) > 0, so no constraint or clipping is needed; equal
@@ -115,6 +116,7 @@ def reparameterize_forward(mu, log_var, eps):
     z = mu + sigma * eps  # (B, D_z)
     check_no_overflow("z", z, mu=mu, log_var=log_var, eps=eps)
     return z, ReparameterizeCache(eps, sigma)
+    # END SOLUTION
 
 
 def reparameterize_backward(dz, cache):
@@ -148,11 +150,13 @@ def reparameterize_backward(dz, cache):
     """
     eps, sigma = cache
     dz = upstream("dz", dz, sigma.dtype, sigma.shape)
+    # BEGIN SOLUTION
     # dz_j / dmu_j = 1:  dmu = dz
     dmu = dz.copy()  # (B, D_z)
     # dz_j / dlog_var_j = eps_j * d sigma_j / d log_var_j = eps_j * sigma_j / 2
     dlog_var = dz * eps * sigma / 2  # (B, D_z)
     return dmu, dlog_var
+    # END SOLUTION
 
 
 # --- KL(N(mu, diag(exp(log_var))) || N(0, I)) --------------------------------
@@ -193,6 +197,7 @@ def kl_standard_normal_forward(mu, log_var):
     array([0.5])
     """
     mu, log_var = _rows({"mu": mu, "log_var": log_var})
+    # BEGIN SOLUTION
     # note 000 (13): KL_b = 1/2 sum_j (exp(log_var_j) - 1 - log_var_j + mu_j^2).
     # exp(log_var) - 1 is written expm1(log_var): near log_var = 0, exp(lv) - 1 - lv
     # (true value lv^2/2) loses every digit and can even come out negative; expm1(lv) - lv
@@ -200,6 +205,7 @@ def kl_standard_normal_forward(mu, log_var):
     kl = 0.5 * np.sum(np.expm1(log_var) - log_var + mu**2, axis=1)  # (B,)
     check_no_overflow("kl", kl, mu=mu, log_var=log_var)
     return kl, KLStandardNormalCache(mu, log_var)
+    # END SOLUTION
 
 
 def kl_standard_normal_backward(dkl, cache):
@@ -232,11 +238,13 @@ def kl_standard_normal_backward(dkl, cache):
     """
     mu, log_var = cache
     g = upstream("dkl", dkl, mu.dtype, (mu.shape[0],))[:, None]  # (B, 1), broadcast along each row
+    # BEGIN SOLUTION
     # dKL/dmu_j = mu_j
     dmu = g * mu  # (B, D_z)
     # dKL/dlog_var_j = (exp(log_var_j) - 1) / 2
     dlog_var = 0.5 * g * np.expm1(log_var)  # (B, D_z)
     return dmu, dlog_var
+    # END SOLUTION
 
 
 # --- KL between two diagonal Gaussians ----------------------------------------
@@ -284,7 +292,8 @@ def kl_diagonal_forward(mu0, log_var0, mu1, log_var1):
     mu0, log_var0, mu1, log_var1 = _rows(
         {"mu0": mu0, "log_var0": log_var0, "mu1": mu1, "log_var1": log_var1}
     )
-    # log r = log(sigma0^2 / sigma1^2) = log_var0 - log_var1: the ratio is never
+    # BEGIN SOLUTION
+    # log rho = log(sigma0^2 / sigma1^2) = log_var0 - log_var1: the ratio is never
     # formed as exp(log_var0) / exp(log_var1), which overflows or gives 0/0.
     log_rho = log_var0 - log_var1  # (B, D_z)
     # rho - 1 - log rho = expm1(log rho) - log rho: >= 0 in floating point, accurate near rho = 1
@@ -295,6 +304,7 @@ def kl_diagonal_forward(mu0, log_var0, mu1, log_var1):
     kl = 0.5 * np.sum(rho_minus_1 - log_rho + delta**2 * inv_var1, axis=1)  # (B,)
     check_no_overflow("kl", kl, mu0=mu0, log_var0=log_var0, mu1=mu1, log_var1=log_var1)
     return kl, KLDiagonalCache(delta, inv_var1, rho_minus_1)
+    # END SOLUTION
 
 
 def kl_diagonal_backward(dkl, cache):
@@ -330,6 +340,7 @@ def kl_diagonal_backward(dkl, cache):
     """
     delta, inv_var1, rho_minus_1 = cache
     g = upstream("dkl", dkl, delta.dtype, (delta.shape[0],))[:, None]  # (B, 1), broadcast along each row
+    # BEGIN SOLUTION
     # dKL/dmu1 = (mu1 - mu0) / sigma1^2 = -dKL/dmu0
     dmu1 = g * delta * inv_var1  # (B, D_z)
     # dKL/dlog_var0 = (r - 1) / 2
@@ -337,6 +348,7 @@ def kl_diagonal_backward(dkl, cache):
     # dKL/dlog_var1 = -(r - 1) / 2 - (mu1 - mu0)^2 / (2 sigma1^2)
     dlog_var1 = -dlog_var0 - 0.5 * g * delta**2 * inv_var1  # (B, D_z)
     return -dmu1, dlog_var0, dmu1, dlog_var1
+    # END SOLUTION
 
 
 # --- Log-density of a diagonal Gaussian --------------------------------------
@@ -377,6 +389,7 @@ def gaussian_log_density_forward(z, mu, log_var):
     True
     """
     mu, log_var, z = _rows({"mu": mu, "log_var": log_var}, {"z": z})
+    # BEGIN SOLUTION
     # 1 / sigma = exp(-log_var / 2): dividing by sigma = exp(log_var / 2)
     # would overflow sigma first for large log_var
     inv_sigma = np.exp(-0.5 * log_var)  # (B, D_z)
@@ -386,6 +399,7 @@ def gaussian_log_density_forward(z, mu, log_var):
     logq = -0.5 * np.sum(LOG_2PI + log_var + r_std**2, axis=1)  # (B,)
     check_no_overflow("logq", logq, z=z, mu=mu, log_var=log_var)
     return logq, LogDensityCache(r_std, inv_sigma)
+    # END SOLUTION
 
 
 def gaussian_log_density_backward(dlogq, cache):
@@ -422,8 +436,10 @@ def gaussian_log_density_backward(dlogq, cache):
     """
     r_std, inv_sigma = cache
     g = upstream("dlogq", dlogq, r_std.dtype, (r_std.shape[0],))[:, None]  # (B, 1)
+    # BEGIN SOLUTION
     # d log q / dz = -r / sigma^2 = -d log q / dmu
     dz = -g * r_std * inv_sigma  # (B, D_z)
     # d log q / dlog_var = (r^2 / sigma^2 - 1) / 2
     dlog_var = 0.5 * g * (r_std**2 - 1)  # (B, D_z)
     return dz, -dz, dlog_var
+    # END SOLUTION

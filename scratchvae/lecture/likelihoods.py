@@ -81,6 +81,7 @@ def bernoulli_log_likelihood_forward(x, logits):
     validate.check_unit_interval("x", x)
     x = x.astype(logits.dtype, copy=False)  # (B, D); exact for binary pixels
 
+    # BEGIN SOLUTION
     # Why not the textbook  sum_j x_j log p_j + (1 - x_j) log(1 - p_j)?
     # * Saturation: in float32, 1 / (1 + exp(-l)) rounds to exactly 1 for
     #   l > ~16.7 (float64: ~36.8), and to 0 for l < ~-88 where exp(-l)
@@ -100,6 +101,7 @@ def bernoulli_log_likelihood_forward(x, logits):
     # p = sigmoid(l), the predicted pixel probabilities, for the backward
     p = sigmoid_forward(logits)[0]  # (B, D)
     return ll, BernoulliCache(x, p)
+    # END SOLUTION
 
 
 def bernoulli_log_likelihood_backward(dll, cache):
@@ -135,8 +137,10 @@ def bernoulli_log_likelihood_backward(dll, cache):
     x, p = cache
     dll = validate.as_float_array("dll", dll)
     dll = validate.check_shape("dll", dll, (p.shape[0],)).astype(p.dtype, copy=False)
+    # BEGIN SOLUTION
     # eq. (7): d/dl_bj = dll_b * (x_bj - p_bj): data minus prediction
     return dll[:, None] * (x - p)  # (B, D)
+    # END SOLUTION
 
 
 def gaussian_log_likelihood_forward(x, mean, log_var):
@@ -183,9 +187,11 @@ def gaussian_log_likelihood_forward(x, mean, log_var):
     x = validate.as_float_array("x", x, ndim=2)
     validate.check_same_shape("log_var", log_var, "mean", mean)
     validate.check_same_shape("x", x, "mean", mean)
+    # BEGIN SOLUTION
     # The same formula as q(z | x) in the encoder: x plays z, mean plays mu.
     ll, cache = gaussian.gaussian_log_density_forward(x, mean, log_var)  # (B,)
     return ll, cache
+    # END SOLUTION
 
 
 def gaussian_log_likelihood_backward(dll, cache):
@@ -221,5 +227,7 @@ def gaussian_log_likelihood_backward(dll, cache):
     >>> float(dmean[0, 0]), float(dlog_var[0, 0])
     (1.0, 0.0)
     """
+    # BEGIN SOLUTION
     _, dmean, dlog_var = gaussian.gaussian_log_density_backward(dll, cache)
     return dmean, dlog_var
+    # END SOLUTION

@@ -333,10 +333,12 @@ class Sequential(Module):
         return x
 
     def backward(self, dout, accumulate=True):
+        # BEGIN SOLUTION
         # dx = J_0^T J_1^T ... J_last^T dout: the last module's backward goes first
         for module in reversed(self.modules):
             dout = module.backward(dout, accumulate)
         return dout
+        # END SOLUTION
 
     def __repr__(self):
         inner = "".join(f"\n  ({i}) {module!r}" for i, module in enumerate(self.modules))

@@ -322,6 +322,7 @@ class Adam(Optimizer):
         super().__init__(params)
 
     def update(self, param, g, m, v):
+        # BEGIN SOLUTION
         beta1, beta2 = self.betas
         # eq. (5): moving averages of the gradient and of its square
         m[...] = beta1 * m + (1 - beta1) * g
@@ -331,6 +332,7 @@ class Adam(Optimizer):
         v_hat = v / (1 - beta2**self.t)
         # eq. (8): param <- param - lr * m_hat / (sqrt(v_hat) + eps)
         param -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        # END SOLUTION
 
 
 # --- for the command line -----------------------------------------------------

@@ -115,6 +115,7 @@ def tiny_vae_backward(dloss, cache):
     >>> [g.shape for g in tiny_vae_backward(1.0, tiny_vae_forward(x, eps, *params)[1])]
     [(4, 2), (2,), (1, 4), (4,)]
     """
+    # BEGIN SOLUTION
     B, beta = cache.batch, cache.beta
     # loss -> each example's reconstruction and KL term
     dreconstruction = np.full(B, -dloss / B)  # (B,)
@@ -129,3 +130,4 @@ def tiny_vae_backward(dloss, cache):
     dstats = np.concatenate([dmu + dmu_kl, dlog_var + dlog_var_kl], axis=1)  # (B, 2 D_z)
     _, dW_enc, db_enc = dense_backward(dstats, cache.encoder)
     return dW_enc, db_enc, dW_dec, db_dec
+    # END SOLUTION

@@ -299,6 +299,7 @@ class VAE:
 
         Derivation: docs/vae.md#backward
         """
+        # BEGIN SOLUTION
         ops = self.ops
         B = cache.kl.shape[0]
         dtype = self.dtype
@@ -323,6 +324,7 @@ class VAE:
         dstats = np.concatenate([dmu + dmu_kl, dlog_var + dlog_var_kl], axis=1)  # (B, 2 D_z)
         # 1. (mu, log_var) -> encoder head -> encoder.
         self.encoder.backward(self.encoder_head.backward(dstats, accumulate), accumulate)
+        # END SOLUTION
 
     # --- evaluation -------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The ``scratchvae`` command: train, evaluate, sample, plot, gradcheck, bench, check.
+"""The ``scratchvae`` command: train, evaluate, sample, plot, gradcheck, bench, check, classroom.
 
 Each subcommand is one function ``<name>_command(args) -> exit code``. Errors a
 user can act on (no data, a file that is not a checkpoint, a diverged run) are
@@ -500,46 +500,20 @@ def _data_flags(parser, dataset=False):
 # --- check ----------------------------------------------------------------------
 
 
-def check_command(argv):
-    """Mark a student's exercise file (or write a starter file); see docs/exercises.md.
-
-    ``argv`` is the checker's own command line, everything after ``check``.
-    """
-    from scratchvae.classroom import exercises
-
-    _check_files(argv)
-    return exercises.main(argv, prog="scratchvae check")
+def check_command(args):
+    """Mark a student's handout project (or file), isolated; see docs/exercises.md."""
+    from scratchvae.classroom import check
+    return check.main(args.args, prog="scratchvae check")
 
 
-def _check_files(argv):
-    """Refuse a FILE that is missing, or a --template FILE that exists, in this command's words.
-
-    (The checker's own messages for these two suggest ``python -m`` and ``overwrite=True``.)
-    """
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("file", nargs="?")
-    parser.add_argument("--template")
-    parser.add_argument("--force", action="store_true")
-    parser.add_argument("--only", nargs="+")
-    given, _ = parser.parse_known_args(argv)
-    if given.template is not None:
-        if Path(given.template).exists() and not given.force:
-            raise CommandError(f"--template {given.template}: the file exists already; choose "
-                               "another name, or add --force to overwrite it")
-    elif given.file is not None and not Path(given.file).is_file():
-        raise CommandError(f"{given.file}: no such file; write a starter file with: "
-                           f"{_command_line(['check', '--template', given.file])}")
+def classroom_command(args):
+    """Write a handout or mark a class; see docs/exercises.md."""
+    from scratchvae.classroom import commands
+    return commands.main(args.args, prog="scratchvae classroom")
 
 
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line, pointing at ``--help`` for the usage."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line: what is wrong, and where the usage is."""
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -631,11 +605,14 @@ def build_parser():
     _data_flags(bench)
     bench.set_defaults(func=bench_command)
 
-    # Listed for --help only: main() hands everything after "check" to
-    # check_command, and the exercise checker parses it (docs/exercises.md).
-    commands.add_parser("check", add_help=False,
-                        help="mark a student's exercises: scratchvae check FILE "
-                             "(--template FILE writes a starter file)")
+    # The classroom's commands parse their own arguments (docs/exercises.md).
+    check = commands.add_parser("check", add_help=False,
+                                help="mark your handout project: scratchvae check DIR")
+    check.set_defaults(func=check_command)  # main() hands it the rest of the line
+    classroom = commands.add_parser("classroom", add_help=False,
+                                    help="hand out tasks and mark a class: scratchvae classroom "
+                                         "handout DIR, scratchvae classroom mark SUBMISSIONS...")
+    classroom.set_defaults(func=classroom_command)
     return parser
 
 
@@ -646,10 +623,12 @@ def main(argv=None):
     SIGTERM, says what was saved and how to finish, with exit code 130.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["check"]:
-        # Everything after "check" is the checker's own command line, options
-        # included (argparse's REMAINDER would not pass on a leading --template).
-        command, run = "check", lambda: check_command(argv[1:])
+    if argv[:1] in (["check"], ["classroom"]):
+        # Everything after "check" or "classroom" is that command's own line,
+        # options included (argparse's REMAINDER would not pass on a leading option).
+        command = argv[0]
+        handler = check_command if command == "check" else classroom_command
+        run = lambda: handler(argparse.Namespace(args=argv[1:]))  # noqa: E731
     else:
         args = build_parser().parse_args(argv)
         args.argv = argv

@@ -1,0 +1,245 @@
+"""A museum of the classic bugs: each one written out, so the marker can recognise it by name.
+
+Every exhibit is a :class:`Bug`: a name, what code with that bug computes and
+why it is wrong, the derivation to reread, and the bug itself, as code. The
+marker runs the task's probe on the reference with the bug put in (the buggy
+function in place of the reference's, or the reference on changed inputs, or
+its gradients scaled) and compares: when everything a student got wrong is
+exactly what the bug gets wrong, the feedback names the bug
+(:func:`recognise`). Nothing here looks at the student's source: a bug is
+recognised by what it computes. ``tests/test_museum.py`` feeds each exhibit to
+the marker as a student would write it and asserts its name in the feedback.
+Guide: docs/exercises.md#museum
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from scratchvae.lecture import dense, gaussian
+from scratchvae.lecture.activations import SigmoidCache
+from scratchvae.lecture.likelihoods import BernoulliCache
+
+__all__ = ["BUGS", "Bug", "recognise"]
+
+
+class Bug(NamedTuple):
+    """One exhibit of the museum."""
+
+    name: str  # how the feedback names it
+    task: str
+    message: str  # what code with the bug computes, and why that is wrong
+    reread: str  # the derivation to reread, "page.md#anchor" under docs/
+    replace: dict = {}  # "module.qualname" -> the buggy function, used in place of the reference's
+    arrays: dict = {}  # case arrays the bug changes (the reference on other inputs computes it)
+    times_batch: tuple = ()  # sections whose every output the bug multiplies by the batch size
+    sections: tuple = ()  # the sections it is recognised on (default: all)
+
+
+# --- The exhibits, as code --------------------------------------------------------------
+
+
+def variance_as_scale_forward(mu, log_var, eps):
+    """z = mu + e^{log_var} eps: the noise scaled by the variance."""
+    variance = np.exp(log_var)
+    return mu + variance * eps, gaussian.ReparameterizeCache(eps, variance)
+
+
+def variance_as_scale_gradients(dz, cache):
+    """The faithful derivative of :func:`variance_as_scale_forward`: d z / d log_var = eps e^{log_var}."""
+    eps, variance = cache
+    return dz.copy(), dz * eps * variance
+
+
+def _kl_pair(terms, terms_grad):
+    """A KL forward/backward pair from its per-coordinate terms and their gradients."""
+    def forward(mu, log_var):
+        return terms(mu, log_var), gaussian.KLStandardNormalCache(mu, log_var)
+
+    def backward(dkl, cache):
+        return tuple(dkl[:, None] * g for g in terms_grad(*cache))
+    return forward, backward
+
+
+KL_WRONG_SIGN = _kl_pair(lambda mu, v: 0.5 * np.sum(1 + v - mu**2 - np.exp(v), axis=1),
+                         lambda mu, v: (-mu, -0.5 * np.expm1(v)))
+KL_WITHOUT_VARIANCE = _kl_pair(lambda mu, v: -0.5 * np.sum(1 + v - mu**2, axis=1),
+                               lambda mu, v: (mu, -0.5 * np.ones_like(v)))
+KL_AVERAGED = _kl_pair(lambda mu, v: -0.5 * np.mean(1 + v - mu**2 - np.exp(v), axis=1),
+                       lambda mu, v: (mu / mu.shape[1], 0.5 * np.expm1(v) / v.shape[1]))
+
+
+def unstable_sigmoid_forward(x):
+    """The sigmoid as e^x / (1 + e^x): inf / inf = nan once e^x overflows."""
+    e = np.exp(x)
+    return e / (1 + e), SigmoidCache(e / (1 + e))
+
+
+def log_of_sigmoid_forward(x, logits):
+    """The textbook sum_j x_j log p_j + (1 - x_j) log(1 - p_j), with p = 1 / (1 + e^{-logits})."""
+    p = 1 / (1 + np.exp(-logits))
+    return np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=1), BernoulliCache(x, p)
+
+
+def averaged_pixels_forward(x, logits):
+    """The Bernoulli log-likelihood averaged over the D pixels instead of summed."""
+    ll = np.mean(x * logits - np.logaddexp(0, logits), axis=1)
+    return ll, BernoulliCache(x, 1 / (1 + np.exp(-logits)))
+
+
+def averaged_pixels_gradients(dll, cache):
+    x, p = cache
+    return dll[:, None] * (x - p) / x.shape[1]
+
+
+def transposed_dW_gradients(dout, cache, input_grad=True):
+    """dW = dout^T x: the right numbers, in a (D_out, D_in) array."""
+    x, W = cache
+    return dout @ W.T, dout.T @ x, dout.sum(axis=0)
+
+
+def bias_not_summed_gradients(dout, cache, input_grad=True):
+    """db = dout: one bias gradient per example, never summed."""
+    x, W = cache
+    return dout @ W.T, x.T @ dout, dout
+
+
+def adam_without_bias_correction(self, p, g, m, v):
+    """p -= lr m / (sqrt(v) + eps), with m and v as they are, biased towards their start at 0."""
+    beta1, beta2 = self.betas
+    m[...] = beta1 * m + (1 - beta1) * g
+    v[...] = beta2 * v + (1 - beta2) * g**2
+    p -= self.lr * m / (np.sqrt(v) + self.eps)
+
+
+# --- The museum ---------------------------------------------------------------------------
+
+_FORGOTTEN_PATH = (
+    "mu and log_var reach the loss along two paths, through the sample z and through the KL "
+    "term; your gradients into them hold only the first, as if the KL weighed nothing. The "
+    "decoder's gradients are right, the encoder's are not: add the KL's backward to the sampler's")
+_MISSING_MEAN = (
+    "your gradients are B times too large (B = the batch size): the loss is a mean over the "
+    "batch, so each example's terms enter it with 1/B, and so must their gradients")
+_COLLAPSE = (
+    "your log-likelihood is the mean over the pixels, 1/D of the sum, while the KL is summed "
+    "over the latent dimensions: the reconstruction then weighs 784 times too little against the "
+    "KL, and the encoder learns to copy the prior (posterior collapse: blurry, identical samples)")
+
+BUGS = [
+    Bug("the variance used as the standard deviation", "reparameterize",
+        "your sampler computes z = mu + exp(log_var) * eps: the noise scaled by the variance, not "
+        "by the standard deviation exp(log_var / 2). Differentiated faithfully it passes the "
+        "gradient check, but z has variance exp(2 log_var): the moment test fails",
+        "gaussian.md#reparameterisation",
+        replace={"gaussian.reparameterize_forward": variance_as_scale_forward,
+                 "gaussian.reparameterize_backward": variance_as_scale_gradients}),
+    Bug("the KL with the wrong sign", "kl_standard_normal",
+        "your KL is -1/2 sum_j (exp(log_var_j) - 1 - log_var_j + mu_j^2), the negative of the "
+        "divergence: it is <= 0 where a KL is >= 0, and minimising the loss then pushes q away "
+        "from the prior", "gaussian.md#kl-standard-normal",
+        replace={"gaussian.kl_standard_normal_forward": KL_WRONG_SIGN[0],
+                 "gaussian.kl_standard_normal_backward": KL_WRONG_SIGN[1]}),
+    Bug("the KL without its -sigma^2 term", "kl_standard_normal",
+        "your KL is -1/2 sum_j (1 + log_var_j - mu_j^2): the -exp(log_var_j) term is missing, so "
+        "nothing stops the variance from growing without bound (the KL falls as log_var rises)",
+        "gaussian.md#kl-standard-normal",
+        replace={"gaussian.kl_standard_normal_forward": KL_WITHOUT_VARIANCE[0],
+                 "gaussian.kl_standard_normal_backward": KL_WITHOUT_VARIANCE[1]}),
+    Bug("the KL averaged over the latent dimensions", "kl_standard_normal",
+        "your KL is the mean over the D_z latent coordinates, 1/D_z of the divergence: the KL of "
+        "a diagonal Gaussian is the sum of the coordinates' KLs", "gaussian.md#kl-standard-normal",
+        replace={"gaussian.kl_standard_normal_forward": KL_AVERAGED[0],
+                 "gaussian.kl_standard_normal_backward": KL_AVERAGED[1]}),
+    Bug("the reconstruction averaged over pixels while the KL is summed",
+        "bernoulli_log_likelihood", _COLLAPSE, "likelihoods.md#bernoulli",
+        replace={"likelihoods.bernoulli_log_likelihood_forward": averaged_pixels_forward,
+                 "likelihoods.bernoulli_log_likelihood_backward": averaged_pixels_gradients}),
+    Bug("sigmoid, then log", "bernoulli_log_likelihood",
+        "your log-likelihood takes p = sigmoid(logits) and then log p and log(1 - p): right for "
+        "moderate logits, but p rounds to exactly 0 or 1 once |logit| passes ~37 (float64), and "
+        "log 0 = -inf (0 * -inf = nan). Work from the logits: x * l - softplus(l)",
+        "likelihoods.md#bernoulli",
+        replace={"likelihoods.bernoulli_log_likelihood_forward": log_of_sigmoid_forward}),
+    Bug("the unstable sigmoid e^x / (1 + e^x)", "sigmoid",
+        "your sigmoid computes exp(x) / (1 + exp(x)): exp(x) overflows to inf for x > 709 "
+        "(88 in float32) and inf / inf is nan. Exponentiate only -|x| <= 0, in two branches",
+        "layers.md#sigmoid", replace={"activations.sigmoid_forward": unstable_sigmoid_forward}),
+    Bug("a forgotten path", "tiny_vae", _FORGOTTEN_PATH, "vae.md#backward", arrays={"beta": 0.0}),
+    Bug("a forgotten path", "vae", _FORGOTTEN_PATH, "vae.md#backward", arrays={"beta": 0.0},
+        sections=("analytic",)),  # with the Monte Carlo KL, beta = 0 also drops z's third path
+    Bug("a transposed dW", "dense",
+        "your dW is dout^T x, of shape (D_out, D_in): the right numbers, transposed. W[i, k] "
+        "meets x[:, i] and dout[:, k], so dW = x^T dout, shaped like W", "layers.md#dense",
+        replace={"dense.dense_backward": transposed_dW_gradients}),
+    Bug("a bias gradient not summed over the batch", "dense",
+        "your db is dout itself, one row per example: b is shared by every example, so its "
+        "gradient is the sum of their contributions, dout.sum(axis=0)", "layers.md#dense",
+        replace={"dense.dense_backward": bias_not_summed_gradients}),
+    Bug("a missing 1/B", "tiny_vae", _MISSING_MEAN, "vae.md#backward", times_batch=("backward",)),
+    Bug("a missing 1/B", "vae", _MISSING_MEAN, "vae.md#backward",
+        times_batch=("analytic", "monte_carlo")),
+    Bug("Adam without bias correction", "adam",
+        "your step divides m by sqrt(v) as they are. Both averages start at 0 and stay biased "
+        "towards it for the first steps, v far longer than m (beta2 = 0.999 against 0.9): the "
+        "first step comes out (1 - beta1) / sqrt(1 - beta2) ~ 3.2 times too large. Divide m by "
+        "1 - beta1^t and v by 1 - beta2^t", "optim.md#adam",
+        replace={"optim.Adam.update": adam_without_bias_correction}),
+]
+"""Every exhibit, in course order."""
+
+
+def _agree(a, b, tolerance):
+    """Same shape and the same values, NaN matching NaN and each infinity itself."""
+    if a.shape != b.shape:
+        return False
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(np.isclose(a, b, rtol=tolerance, atol=1e-12, equal_nan=True)))
+
+
+def _wrong(student, reference, tolerance):
+    """The (section, output) pairs where the student's report differs from the reference's."""
+    wrong = set()
+    for section, got in student.items():
+        expected = reference[section]
+        for name in set(got) | set(expected):
+            if name not in got or name not in expected or not _agree(got[name], expected[name],
+                                                                     tolerance):
+                wrong.add((section, name))
+    return wrong
+
+
+def recognise(task, student, reference, run_reference, tolerance):
+    """The exhibits of ``task`` whose every difference from the reference the student shares.
+
+    Parameters
+    ----------
+    task : scratchvae.classroom.tasks.Task
+    student, reference : dict
+        The probe's sections, ``{section: {output: array}}``, from the student's
+        code and from the reference.
+    run_reference : callable
+        ``run_reference(replace, arrays)``: the probe's sections from the
+        reference with ``replace`` put in and the case's ``arrays`` changed.
+    tolerance : float
+        Relative agreement that counts as the same value.
+
+    Returns
+    -------
+    list of Bug
+    """
+    found = []
+    for bug in (b for b in BUGS if b.task == task.name):
+        wrong = {(s, n) for s, n in _wrong(student, reference, tolerance)
+                 if not bug.sections or s in bug.sections}
+        if not wrong:
+            continue
+        exhibit = run_reference(bug.replace, bug.arrays)
+        for section in bug.times_batch:
+            batch = len(task.case().arrays["x"])
+            exhibit[section] = {k: batch * v for k, v in exhibit[section].items()}
+        if all(name in exhibit.get(section, {}) and name in student[section]
+               and _agree(student[section][name], exhibit[section][name], tolerance)
+               for section, name in wrong):
+            found.append(bug)
+    return found

@@ -1,0 +1,297 @@
+"""The probes: what a student's code is asked to compute while it is marked.
+
+This file runs in two places. The marking process imports it and runs each
+probe on the reference (and on the museum's bugs); the sandbox copies it into
+a child process, where :func:`main` runs the same probe on the student's code
+and writes what came back, section by section, one ``.npz`` file each. It
+imports nothing but NumPy and the standard library, so the child needs nothing
+else, and it computes no mark: it only reports. Marks are made by
+:mod:`scratchvae.classroom.mark`, in the marking process, from these reports.
+
+A probe is ``probe(lookup, case, record)``: ``lookup("dense.dense_backward")``
+finds a function (or a method, ``"optim.Adam.update"``) in the code under
+test, ``case`` holds the inputs (arrays and options, see :class:`Case`), and
+``record(section, thunk)`` runs ``thunk`` and keeps what it returns, a dict of
+arrays, or what it raised.
+Guide: docs/exercises.md#how-marking-works
+"""
+
+import importlib
+import json
+import traceback
+import types
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+STENCIL = (-2, -1, 1, 2)  # the fourth-order central difference's points, in steps of h
+ERROR = "__error__"  # the key under which a section that raised records what it raised
+ERROR_TYPE = "__error_type__"
+
+
+class Case(NamedTuple):
+    """A probe's inputs: float64 ``arrays`` by name, and JSON-able ``options``."""
+
+    arrays: dict
+    options: dict
+
+
+class Missing(Exception):
+    """The code under test does not define a name a probe looks up."""
+
+
+def save_case(path, case):
+    """Write ``case`` as one ``.npz`` file (options as JSON text; nothing pickled)."""
+    np.savez(path, __options__=np.array(json.dumps(case.options)), **case.arrays)
+
+
+def load_case(path):
+    """Read a :class:`Case` written by :func:`save_case`."""
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files if k != "__options__"}
+        return Case(arrays, json.loads(str(npz["__options__"])))
+
+
+# --- The probes ---------------------------------------------------------------------
+
+
+def _arrays(case, prefix=""):
+    """Fresh float64 copies of the forward's inputs, in order (``prefix`` picks a set)."""
+    return [np.array(case.arrays[prefix + name], dtype=np.float64) for name in case.options["inputs"]]
+
+
+def _gradients(result):
+    """A backward's result as ``{"d0": ..., "d1": ...}``, one entry per gradient returned."""
+    grads = result if isinstance(result, (tuple, list)) else (result,)
+    return {f"d{k}": g for k, g in enumerate(grads)}
+
+
+def op(lookup, case, record):
+    """A forward/backward pair: values, the backward on the student's own cache, and
+    the forward at the points a central difference needs.
+
+    Sections: ``forward`` {out}; ``backward`` {d0, d1, ...}; ``gradcheck`` {one
+    array per input in ``wrt``, shape (4, its size, *out.shape): the forward's
+    output at each element moved by -2h, -h, h, 2h}; and, when the case has
+    them, ``extreme_forward``, ``extreme_backward`` (the same at extreme
+    inputs) and ``maths`` (the forward on the inputs of a property test).
+    """
+    forward, backward = case.options["forward"], case.options["backward"]
+    names, h = case.options["inputs"], case.options["h"]
+
+    def values(prefix=""):
+        return {"out": lookup(forward)(*_arrays(case, prefix))[0]}
+
+    def gradients(prefix=""):
+        cache = lookup(forward)(*_arrays(case, prefix))[1]
+        return _gradients(lookup(backward)(np.array(case.arrays[prefix + "dout"]), cache))
+
+    def perturbed():
+        result = {}
+        for name in case.options["wrt"]:
+            i, size = names.index(name), case.arrays[name].size
+            outputs = []
+            for k in STENCIL:
+                for j in range(size):
+                    args = _arrays(case)
+                    args[i].flat[j] += k * h
+                    outputs.append(np.asarray(lookup(forward)(*args)[0], dtype=np.float64))
+            result[name] = np.reshape(outputs, (len(STENCIL), size) + outputs[0].shape)
+        return result
+
+    record("forward", values)
+    record("backward", gradients)
+    record("gradcheck", perturbed)
+    if "extreme/dout" in case.arrays:
+        record("extreme_forward", lambda: values("extreme/"))
+        record("extreme_backward", lambda: gradients("extreme/"))
+    if "maths/" + names[0] in case.arrays:
+        record("maths", lambda: values("maths/"))
+
+
+def smooth(x):
+    """The function whose gradient the numerical_gradient task computes: sin(x) * sum(x^2)."""
+    return np.sin(x) * np.sum(x**2)
+
+
+def numerical_gradient(lookup, case, record):
+    """``numerical_gradient(smooth, x, dout)``: section ``gradient`` {grad, x_after}."""
+    def run():
+        x = case.arrays["x"].copy()
+        grad = lookup("gradcheck.numerical_gradient")(smooth, x, case.arrays["dout"].copy())
+        return {"grad": grad, "x_after": x}
+
+    record("gradient", run)
+
+
+class _Linear:
+    """A stand-in module, ``out = x @ A``, that notes each backward call: (its number, accumulate)."""
+
+    def __init__(self, number, A, calls):
+        self.number, self.A, self.calls = number, A, calls
+
+    def backward(self, dout, accumulate=True):
+        self.calls.append((self.number, float(accumulate)))
+        return dout @ self.A.T
+
+
+def sequential(lookup, case, record):
+    """``Sequential.backward`` over three stand-in linear modules, accumulating and not.
+
+    Sections ``accumulate`` and ``write``: {dx, calls (module number, accumulate flag) in call order}.
+    """
+    def run(accumulate):
+        calls = []
+        modules = tuple(_Linear(k, case.arrays[f"A{k}"], calls) for k in range(3))
+        chain = types.SimpleNamespace(modules=modules)
+        dx = lookup("modules.Sequential.backward")(chain, case.arrays["dout"].copy(), accumulate)
+        return {"dx": dx, "calls": np.array(calls, dtype=np.float64)}
+
+    record("accumulate", lambda: run(True))
+    record("write", lambda: run(False))
+
+
+def adam(lookup, case, record):
+    """Three calls of ``Adam.update`` on one parameter: section ``steps`` {p1, m1, v1, ..., v3}."""
+    def run():
+        p = case.arrays["p"].copy()
+        m, v = np.zeros_like(p), np.zeros_like(p)
+        out = {}
+        for t in (1, 2, 3):
+            optimizer = types.SimpleNamespace(t=t, **case.options["hypers"])
+            optimizer.betas = tuple(optimizer.betas)
+            lookup("optim.Adam.update")(optimizer, p, case.arrays[f"g{t}"].copy(), m, v)
+            out.update({f"p{t}": p.copy(), f"m{t}": m.copy(), f"v{t}": v.copy()})
+        return out
+
+    record("steps", run)
+
+
+def _model(lookup, case, shift=0.0):
+    """The code under test's VAE, in float64 on its own NumPy ops, with the case's parameters.
+
+    ``shift`` moves every parameter along the case's ``direction/`` arrays.
+    """
+    o = case.options
+    model = lookup("vae.VAE")(o["input_dim"], hidden=tuple(o["hidden"]), latent_dim=o["latent_dim"],
+                              dtype=np.float64, engine="numpy")
+    for name, param in model.params.items():
+        param[...] = case.arrays["param/" + name] + shift * case.arrays.get("direction/" + name, 0)
+    return model
+
+
+def vae(lookup, case, record):
+    """``VAE.negative_elbo_backward`` with either KL, and the loss along a direction.
+
+    Sections ``analytic`` and ``monte_carlo`` {each parameter's gradient, by
+    name}; ``directional`` {losses: the loss at theta + k h u for k in the stencil}.
+    """
+    x, eps, beta = case.arrays["x"], case.arrays["eps"], float(case.arrays["beta"])
+
+    def gradients(kl_estimator):
+        model = _model(lookup, case)
+        cache = model.negative_elbo_forward(x, eps, beta, kl_estimator)[1]
+        model.zero_grad()
+        model.negative_elbo_backward(1.0, cache)
+        return {name: grad.copy() for name, grad in model.grads.items()}
+
+    def directional():
+        h = case.options["h"]
+        return {"losses": np.array([_model(lookup, case, k * h).negative_elbo_forward(x, eps, beta)[0]
+                                    for k in STENCIL])}
+
+    record("analytic", lambda: gradients("analytic"))
+    record("monte_carlo", lambda: gradients("monte_carlo"))
+    record("directional", directional)
+
+
+def importance_weighted(lookup, case, record):
+    """``importance_weighted_bound`` in small chunks and in one: sections ``chunks``, ``one_chunk`` {bound}."""
+    def run(batch_rows):
+        bound = lookup("estimators.importance_weighted_bound")
+        rng = np.random.default_rng(case.options["seed"])
+        return {"bound": bound(_model(lookup, case), case.arrays["x"], case.options["k"], rng,
+                               batch_rows=batch_rows)}
+
+    record("chunks", lambda: run(case.options["batch_rows"]))
+    record("one_chunk", lambda: run(10**6))
+
+
+def imports(lookup, case, record):
+    """Import every module named in the case's options: section ``import`` {}, or what it raised."""
+    def run():
+        for name in case.options["modules"]:
+            lookup(name)
+        return {}
+
+    record("import", run)
+
+
+PROBES = {"op": op, "numerical_gradient": numerical_gradient, "sequential": sequential,
+          "adam": adam, "vae": vae, "importance_weighted": importance_weighted, "imports": imports}
+
+
+def run_probe(kind, lookup, case):
+    """Run a probe in this process; return ``{section: {name: array}}``, an error as ``{ERROR: text}``."""
+    sections = {}
+
+    def record(section, thunk):
+        sections[section] = _outcome(thunk, ())
+
+    PROBES[kind](lookup, case, record)
+    return sections
+
+
+# --- In the child -------------------------------------------------------------------
+
+
+def _outcome(thunk, student_files):
+    """What ``thunk`` returned, as float64 arrays, or what it raised, described."""
+    try:
+        return {name: np.asarray(value, dtype=np.float64) for name, value in thunk().items()}
+    except BaseException as err:  # SystemExit and KeyboardInterrupt too: the code under test raised them
+        return {ERROR: np.array(describe(err, student_files)), ERROR_TYPE: np.array(type(err).__name__)}
+
+
+def describe(err, student_files):
+    """One line: what was raised and, if it came from the student's files, where."""
+    what = f"{type(err).__name__}: {str(err).strip()}".rstrip(": ")
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename in student_files]
+    if not frames:
+        return what
+    f = frames[-1]
+    return f"{what} ({Path(f.filename).name}, line {f.lineno}, in {f.name})"
+
+
+def submission_lookup(package):
+    """``lookup`` for the code under test: ``package.<module>`` of a project, or the single module ``student``."""
+    def lookup(name):
+        module_name, *path = name.split(".")
+        module = importlib.import_module(f"{package}.{module_name}" if package else "student")
+        obj = module
+        for part in path:
+            if not hasattr(obj, part):
+                where = f"{package}/{module_name}.py" if package else Path(module.__file__).name
+                raise Missing(f"{'.'.join(path)} is not defined in {where}")
+            obj = getattr(obj, part)
+        return obj
+    return lookup
+
+
+def main(spec_path):
+    """Run one probe on the student's code, as the sandbox's child.
+
+    The spec (JSON) names the probe, the case file, the folder for the results
+    and the submission's copy (``root``). Each section's result is written as
+    soon as it is known, so what was done before a hang or a crash is kept.
+    """
+    spec = json.loads(Path(spec_path).read_text())
+    root, results = Path(spec["root"]), Path(spec["results"])
+    student_files = {str(p) for p in root.rglob("*.py")}
+    case = load_case(spec["case"])
+
+    def record(section, thunk):
+        np.savez(results / f"{section}.npz", **_outcome(thunk, student_files))
+
+    PROBES[spec["probe"]](submission_lookup(spec["package"]), case, record)

@@ -24,7 +24,7 @@ TUTORIALS = ROOT / "tutorials"
 
 # lesson: (needs MNIST, fragments the output must contain)
 EXPECTED = {
-    "01_gradients_by_hand.py": (False, [
+    "04_checking_a_gradient.py": (False, [
         "row 0 from the formula:",
         "(relative error 3.33e-01, FAILED)",
         "(relative error 1.00e+00, FAILED)",
@@ -39,28 +39,28 @@ EXPECTED = {
         "log(sigmoid(l)) is -inf from l = -104.0 down; from the logits, at l = -120: -120.0",
         "stable_log_sigmoid(-120) = -120.0",
     ]),
-    "04_reparameterisation.py": (False, [
+    "05_reparameterisation.py": (False, [
         "2. The buggy pair (eps scaled by the variance) under check_op:",
         "ok)",
         "3. KL(q || N(0, I)): closed form 3.4568",
         "moment test: package True | buggy False",
     ]),
-    "05_elbo_on_an_exact_model.py": (False, [
+    "08_elbo_on_an_exact_model.py": (False, [
         "the prior N(0, I)",
         "posterior mean, variances 1/diag(P)",
         "q = the posterior: ELBO",
     ]),
-    "06_one_training_step.py": (True, [
+    "09_the_whole_chain.py": (True, [
         "1. mu, log_var = encode(x)         (32, 2)      float32",
         "3. logits = decoder(z)             (32, 784)    float32",
         "path through the KL",
         "One Adam step (lr 1e-3)",
     ]),
-    "07_train_mnist.py": (True, [
+    "12_train_mnist.py": (True, [
         "epoch   1/1  train ELBO",
         "importance-weighted bound L_20",
     ]),
-    "08_what_beta_does.py": (True, [
+    "14_the_latent_space.py": (True, [
         "   0.2 ",
         "   4.0 ",
         "of the codes inside |z| < 2",

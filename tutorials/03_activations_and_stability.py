@@ -15,13 +15,11 @@
 #
 # The stable forms never exponentiate a positive number:
 #
-# $$\sigma(x) = \begin{cases} 1/(1 + e^{-|x|}) & x \ge 0 \\ e^{-|x|}/(1 + e^{-|x|}) & x < 0 \end{cases}, \qquad
+# $$\operatorname{sigmoid}(x) = \begin{cases} 1/(1 + e^{-|x|}) & x \ge 0 \\ e^{-|x|}/(1 + e^{-|x|}) & x < 0 \end{cases}, \qquad
 # \log(1 + e^{x}) = \max(x, 0) + \log(1 + e^{-|x|}).$$
 
 # %%
 import os
-import sys
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -31,23 +29,11 @@ from scratchvae.lecture.activations import (sigmoid_backward, sigmoid_forward, s
                                             softplus_forward, tanh_backward, tanh_forward)
 from scratchvae.lecture.gradcheck import check_op
 from scratchvae.lecture.likelihoods import bernoulli_log_likelihood_forward
+from scratchvae.tools.plots import show
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
-IN_NOTEBOOK = "ipykernel" in sys.modules
 OUT = Path("03_activations_and_stability")  # where a script run saves its figures
 
-
-def show(fig, name):
-    """Draw the figure inline in a notebook; save it under OUT/ when run as a script."""
-    if IN_NOTEBOOK:
-        from IPython.display import Image, display
-        buffer = BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        display(Image(buffer.getvalue()))
-    else:
-        OUT.mkdir(exist_ok=True)
-        fig.savefig(OUT / name, dpi=100)
-        print(f"figure written to {OUT / name}")
 
 
 np.set_printoptions(precision=4, suppress=False)
@@ -82,9 +68,9 @@ print("   softplus_forward: ", softplus_forward(big)[0])
 
 # %% [markdown]
 # ## 3. Why the likelihood takes logits
-# $\log p(x{=}1 \mid z) = \log \sigma(\ell)$. Computed as `log(sigmoid(l))` it becomes
-# $\log 0 = -\infty$ once $\sigma(\ell)$ rounds to 0 (below $\ell \approx -103$ in float32); computed from
-# the logit, $\log\sigma(\ell) = -\operatorname{softplus}(-\ell)$, it stays finite.
+# $\log p(x{=}1 \mid z) = \log \operatorname{sigmoid}(l)$. Computed as `log(sigmoid(l))` it becomes
+# $\log 0 = -\infty$ once $\operatorname{sigmoid}(l)$ rounds to 0 (below $l \approx -103$ in float32); computed from
+# the logit, $\log\operatorname{sigmoid}(l) = -\operatorname{softplus}(-l)$, it stays finite.
 
 # %%
 logits = np.linspace(-120, 0, 241, dtype=np.float32)
@@ -103,11 +89,11 @@ ax.axvline(first_inf, color="grey", linestyle=":")
 ax.set_xlabel("logit l")
 ax.set_ylabel("log p(x = 1 | z), float32")
 ax.legend()
-show(fig, "log_sigmoid.png")
+show(fig, "log_sigmoid.png", OUT)
 
 # %% [markdown]
 # ## Your turn
-# Write `stable_log_sigmoid(l)`, $\log \sigma(\ell)$ without ever exponentiating a positive
+# Write `stable_log_sigmoid(l)`, $\log \operatorname{sigmoid}(l)$ without ever exponentiating a positive
 # number, and compare it with `via_probability` at $\ell = -120$. (The stub is the unstable
 # one.)
 

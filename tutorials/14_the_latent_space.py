@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 8 (optional): what the KL weight beta does to the latent space
+# # Lesson 14: the latent space, what the KL weight beta does, and posterior collapse
 #
 # **What you will be able to do**
 #
@@ -23,8 +23,6 @@
 
 # %%
 import os
-import sys
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -35,24 +33,12 @@ from scratchvae.lecture import estimators
 from scratchvae.lecture.optim import Adam
 from scratchvae.lecture.vae import VAE
 from scratchvae.tools.data import load_mnist
+from scratchvae.tools.plots import show
 from scratchvae.tools.train import fit, prepare_test_set
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a small subset, one epoch
-IN_NOTEBOOK = "ipykernel" in sys.modules
-OUT = Path("08_what_beta_does")  # where a script run saves its figures
+OUT = Path("14_the_latent_space")  # where a script run saves its figures
 
-
-def show(fig, name):
-    """Draw the figure inline in a notebook; save it under OUT/ when run as a script."""
-    if IN_NOTEBOOK:
-        from IPython.display import Image, display
-        buffer = BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        display(Image(buffer.getvalue()))
-    else:
-        OUT.mkdir(exist_ok=True)
-        fig.savefig(OUT / name, dpi=100)
-        print(f"figure written to {OUT / name}")
 
 
 EPOCHS = 1 if QUICK else 8  # epochs per model
@@ -100,7 +86,7 @@ for ax, (beta, (mu, rec, kl)) in zip(axes, models.items()):
     ax.set_aspect("equal", adjustable="box")
 axes[0].set_ylabel("$z_2$ (mean of q)")
 fig.colorbar(dots, ax=list(axes), ticks=range(10), label="digit", shrink=0.8)
-show(fig, "beta_latents.png")
+show(fig, "beta_latents.png", OUT)
 
 # %% [markdown]
 # ## Your turn

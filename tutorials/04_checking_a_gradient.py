@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 1: one gradient by hand, checked by finite differences
+# # Lesson 4: checking a gradient by finite differences
 #
 # **What you will be able to do**
 #
@@ -11,21 +11,19 @@
 # [central differences](../docs/gradcheck.md#central-differences) and
 # [the relative error](../docs/gradcheck.md#relative-error).
 #
-# The op is the KL term (note 000, eq. (13)): for each example (a row), with the encoder's
-# mean $\mu$ and log-variance $v = \log \sigma^2$,
+# The op is the KL term (note 000 (13)): for each example (a row), with the encoder's
+# mean $\mu$ and log-variance $\log \sigma^2$,
 #
-# $$\mathrm{KL} = \tfrac12 \sum_j \left(e^{v_j} + \mu_j^2 - 1 - v_j\right).$$
+# $$\mathrm{KL} = \tfrac12 \sum_j \left(\sigma_j^2 + \mu_j^2 - 1 - \log\sigma_j^2\right), \qquad \sigma_j^2 = \exp(\log\sigma_j^2).$$
 #
 # Every op in scratchvae is a pair of functions: the forward computes the value and a cache;
 # the backward takes dL/d(value) and returns dL/d(each input).
 #
-# Run it as a script (`python tutorials/01_gradients_by_hand.py`, figures saved to
-# `01_gradients_by_hand/`) or as a notebook (`jupytext --to ipynb tutorials/*.py`).
+# Run it as a script (`python tutorials/04_checking_a_gradient.py`, figures saved to
+# `04_checking_a_gradient/`) or as a notebook (`jupytext --to ipynb tutorials/*.py`).
 
 # %%
 import os
-import sys
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -33,23 +31,11 @@ from matplotlib.figure import Figure
 
 from scratchvae.lecture.gaussian import kl_standard_normal_backward, kl_standard_normal_forward
 from scratchvae.lecture.gradcheck import check_op, numerical_gradient
+from scratchvae.tools.plots import show
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
-IN_NOTEBOOK = "ipykernel" in sys.modules
-OUT = Path("01_gradients_by_hand")  # where a script run saves its figures
+OUT = Path("04_checking_a_gradient")  # where a script run saves its figures
 
-
-def show(fig, name):
-    """Draw the figure inline in a notebook; save it under OUT/ when run as a script."""
-    if IN_NOTEBOOK:
-        from IPython.display import Image, display
-        buffer = BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        display(Image(buffer.getvalue()))
-    else:
-        OUT.mkdir(exist_ok=True)
-        fig.savefig(OUT / name, dpi=100)
-        print(f"figure written to {OUT / name}")
 
 
 np.set_printoptions(precision=6, suppress=True)
@@ -70,9 +56,9 @@ print(f"   row 0 from the formula:         {row0:.6f}   <- the same")
 
 # %% [markdown]
 # ## 2. The local derivative, by hand
-# Each term of the sum holds one $\mu_j$ and one $v_j$, so
+# Each term of the sum holds one $\mu_j$ and one $\log\sigma_j^2$, so
 # $\partial \mathrm{KL} / \partial \mu_j = \mu_j$ and
-# $\partial \mathrm{KL} / \partial v_j = \tfrac12 (e^{v_j} - 1)$.
+# $\partial \mathrm{KL} / \partial \log\sigma_j^2 = \tfrac12 (\sigma_j^2 - 1)$.
 # The backward receives `dkl` = dL/dKL, one number per example, and the chain rule
 # multiplies: dL/dmu = dkl * mu, row by row.
 
@@ -85,7 +71,7 @@ print("   dlog_var from the formula above:\n", dkl[:, None] * 0.5 * (np.exp(log_
 # %% [markdown]
 # ## 3. Finite differences: the derivative measured, not derived
 # Nudge one input, `log_var[0, 1]`, by $\pm h$ and see how KL[0] moves. The central difference
-# $(\mathrm{KL}(v + h) - \mathrm{KL}(v - h)) / 2h$ has an error of order $h^2$.
+# $(\mathrm{KL}(\log\sigma^2 + h) - \mathrm{KL}(\log\sigma^2 - h)) / 2h$ has an error of order $h^2$.
 
 
 # %%
@@ -102,7 +88,7 @@ print(f"3. dKL_0/dlog_var_01 measured by central difference: {central_difference
 print(f"   derived by hand, (exp(log_var_01) - 1) / 2:        {exact:.10f}")
 # numerical_gradient does this for every element (with a more accurate 4-point stencil),
 # weighting the outputs by dout: it measures the gradient of L = sum(dkl * KL).
-measured = numerical_gradient(lambda v: kl_standard_normal_forward(mu, v)[0], log_var.copy(),
+measured = numerical_gradient(lambda lv: kl_standard_normal_forward(mu, lv)[0], log_var.copy(),
                               dout=dkl)
 print("   numerical_gradient for all of dlog_var:\n", measured)
 
@@ -120,7 +106,7 @@ ax.loglog(hs, errors, "o-", markersize=3)
 ax.set_xlabel("step h")
 ax.set_ylabel("|central difference - derivative|")
 ax.set_title("truncation error ~ h^2 (right), rounding ~ 1/h (left)")
-show(fig, "error_against_h.png")
+show(fig, "error_against_h.png", OUT)
 
 # %% [markdown]
 # ## 4. `check_op`: backward against differences, for every input
@@ -182,7 +168,7 @@ for result in check_op(kl_standard_normal_forward, backward_wrong_sign,
 # * In 5, `mu` still passes but `log_var` FAILS, with relative error exactly 1/3:
 #   $|2a - a| / (|2a| + |a|) = 1/3$. A factor of 2 always shows as 3.33e-01, a wrong sign as 1.
 # * The check compares the backward with the forward. Had we dropped the 1/2 in the forward
-#   too, both would be wrong in the same way and the check would pass. Lesson 4 shows such
+#   too, both would be wrong in the same way and the check would pass. Lesson 5 shows such
 #   a bug, and the kind of test that catches it.
 
 # %%

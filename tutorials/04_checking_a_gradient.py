@@ -5,7 +5,9 @@
 #
 # * write the forward and the backward of one op, the VAE's KL term, as a pair of functions;
 # * measure a derivative by central differences and compare it with the one derived by hand;
-# * read `check_op`'s relative error, and recognise the signature of a dropped factor of 2.
+# * choose the step $h$: see truncation error win for large $h$ and round-off for small $h$;
+# * read `check_op`'s relative error, and recognise the signature of a dropped factor of 2;
+# * say why a passing gradient check does not prove the op right.
 #
 # Derivations used: [the KL to the standard normal](../docs/gaussian.md#kl-standard-normal),
 # [central differences](../docs/gradcheck.md#central-differences) and
@@ -93,20 +95,36 @@ measured = numerical_gradient(lambda lv: kl_standard_normal_forward(mu, lv)[0], 
 print("   numerical_gradient for all of dlog_var:\n", measured)
 
 # %% [markdown]
-# How small should $h$ be? Too large and the $h^2$ truncation error dominates; too small and
-# the rounding error of the two forwards, about $10^{-16} / h$, takes over. The error is
-# smallest near $h \approx 10^{-5}$.
+# How small should $h$ be? Two errors pull in opposite directions
+# ([gradcheck (2)](../docs/gradcheck.md#central-differences)):
+#
+# * **truncation**: $\Delta_h = \partial f + \tfrac{h^2}{6} \partial^3 f + O(h^4)$, an error that
+#   shrinks like $h^2$;
+# * **round-off**: each forward is exact only to about $\epsilon_{\text{mach}} |f|$, with
+#   $\epsilon_{\text{mach}} \approx 2.2 \times 10^{-16}$ in float64, and dividing by $2h$ blows that
+#   up to about $\epsilon_{\text{mach}} |f| / h$.
+#
+# Their sum is smallest where the two meet, $h \approx \epsilon_{\text{mach}}^{1/3} \approx 6 \times 10^{-6}$.
+# Sweep $h$ over eleven decades and plot both sides on log-log axes, with the two predictions.
 
 # %%
 hs = np.logspace(-12, -1, 45)
 errors = [abs(central_difference(h) - exact) for h in hs]
 fig = Figure(figsize=(6, 3.6), layout="constrained")
 ax = fig.subplots()
-ax.loglog(hs, errors, "o-", markersize=3)
+ax.loglog(hs, errors, "o-", markersize=3, label="measured error")
+third = 0.5 * np.exp(log_var[0, 1])  # d^3 KL / d log_var^3 = exp(log_var) / 2
+f_value = kl_standard_normal_forward(mu, log_var)[0][0]
+ax.loglog(hs, hs**2 / 6 * third, "--", label="truncation, h^2/6 f'''")
+ax.loglog(hs, np.finfo(float).eps * f_value / hs, ":", label="round-off, eps_mach |f| / h")
+ax.set_ylim(1e-17, 1)
 ax.set_xlabel("step h")
 ax.set_ylabel("|central difference - derivative|")
-ax.set_title("truncation error ~ h^2 (right), rounding ~ 1/h (left)")
+ax.legend()
 show(fig, "error_against_h.png", OUT)
+best = hs[int(np.argmin(errors))]
+print(f"   the smallest error, {min(errors):.1e}, is at h = {best:.0e}; "
+      f"at h = 1e-1 it is {errors[-1]:.1e}, at h = 1e-12 {errors[0]:.1e}")
 
 # %% [markdown]
 # ## 4. `check_op`: backward against differences, for every input
@@ -137,6 +155,33 @@ for result in check_op(kl_standard_normal_forward, backward_without_the_half,
     print("  ", result.message())
 
 # %% [markdown]
+# ## 6. Why a gradient check is not enough
+# `check_op` compares the backward with the **forward**. It cannot know what the forward should
+# compute. Drop the 1/2 in both, consistently: the backward is now the exact derivative of a
+# wrong function, and the check passes.
+
+
+# %%
+def kl_without_the_half(mu, log_var):
+    kl, cache = kl_standard_normal_forward(mu, log_var)
+    return 2 * kl, cache
+
+
+def kl_without_the_half_backward(dkl, cache):
+    return kl_standard_normal_backward(2 * dkl, cache)
+
+
+print("6. check_op on a KL without its 1/2, in the forward and the backward alike:")
+for result in check_op(kl_without_the_half, kl_without_the_half_backward,
+                       {"mu": mu, "log_var": log_var}, rng=rng):
+    print("  ", result.message())
+# A test of the value against something independent catches it: one coordinate with
+# mu = 0, log_var = 0 is q = N(0, 1) = the prior, and KL(q || q) = 0; mu = 1 adds 1/2.
+one = np.array([[1.0]]), np.array([[0.0]])
+print(f"   KL(N(1, 1) || N(0, 1)) should be 0.5: package {kl_standard_normal_forward(*one)[0][0]}, "
+      f"without the half {kl_without_the_half(*one)[0][0]}")
+
+# %% [markdown]
 # ## Your turn
 # Write `backward_wrong_sign`, a backward that gets the sign of `dmu` wrong. **Before you
 # run it, predict** the relative error `check_op` will report for `mu`. (The cell below runs
@@ -163,14 +208,17 @@ for result in check_op(kl_standard_normal_forward, backward_wrong_sign,
 # %% [markdown]
 # ## What to look at
 # * In 2 and 3 the package, the formula and the measurement agree to about 10 digits; the
-#   figure shows why $h \approx 10^{-5}$ is the sweet spot.
+#   figure shows why $h \approx 10^{-5}$ is the sweet spot: right of it the error follows the
+#   $h^2$ line, left of it the $1/h$ line, ragged because round-off is.
 # * In 4 the relative errors are around 1e-12 or less: "ok".
 # * In 5, `mu` still passes but `log_var` FAILS, with relative error exactly 1/3:
 #   $|2a - a| / (|2a| + |a|) = 1/3$. A factor of 2 always shows as 3.33e-01, a wrong sign as 1.
-# * The check compares the backward with the forward. Had we dropped the 1/2 in the forward
-#   too, both would be wrong in the same way and the check would pass. Lesson 5 shows such
-#   a bug, and the kind of test that catches it.
+# * In 6 the check passes on a KL twice too large: the check compares the backward with the
+#   forward, so a forward and backward wrong in the same way pass it. Only a test of the value
+#   against something known (a closed form, a special case, a Monte Carlo estimate) catches it.
+#   Lesson 5 shows such a bug in the sampler, and the moment test that catches it.
 
 # %%
-print("Look at: the 'ok' lines in 4, and in 5 the FAILED line for 'log_var' with relative error "
-      "3.33e-01, the signature of a factor of 2.")
+print("Look at: the V of the error against h, bottom near h = 1e-5; the 'ok' lines in 4; in 5 "
+      "the FAILED line for 'log_var' at 3.33e-01, a factor of 2; in 6 a wrong KL passing the "
+      "check.")

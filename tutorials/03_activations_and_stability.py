@@ -7,11 +7,13 @@
 # * see where the textbook formulas $1/(1 + e^{-x})$ and $\log(1 + e^{x})$ overflow in float32,
 #   and how the lecture's versions avoid it;
 # * explain why the decoder's log-likelihood is computed from logits, never from
-#   probabilities.
+#   probabilities;
+# * average numbers you only have as logarithms, with the log-sum-exp trick.
 #
 # Derivations used: [tanh](../docs/layers.md#tanh), [sigmoid](../docs/layers.md#sigmoid),
 # [softplus](../docs/layers.md#softplus) and
-# [the Bernoulli likelihood from logits](../docs/likelihoods.md#bernoulli).
+# [the Bernoulli likelihood from logits](../docs/likelihoods.md#bernoulli) and
+# [log-sum-exp](../docs/estimators.md#importance-weighted).
 #
 # The stable forms never exponentiate a positive number:
 #
@@ -92,9 +94,31 @@ ax.legend()
 show(fig, "log_sigmoid.png", OUT)
 
 # %% [markdown]
+# ## 4. Log-sum-exp: averaging numbers you only have as logarithms
+# Lesson 13 averages importance weights $w_i$ that exist only as logarithms, $\log w_i \approx -100$
+# to $-1000$ on MNIST: $e^{-800}$ is below even float64's smallest number, so
+# $\log \frac1k \sum_i e^{\log w_i}$ computed as written is $\log 0 = -\infty$. Take out the largest,
+# $\log w^\ast = \max_i \log w_i$ ([estimators (11)](../docs/estimators.md#importance-weighted)):
+#
+# $$\log \frac1k \sum_i w_i = \log w^\ast + \log \sum_i e^{\log w_i - \log w^\ast} - \log k.$$
+#
+# Every exponent is now $\le 0$ and the largest term is exactly 1: no overflow, no $\log 0$.
+
+# %%
+log_w = -800 + rng.standard_normal(1000)  # (k,) = (1000,) log-weights, in float64
+with np.errstate(divide="ignore"):
+    naive = np.log(np.mean(np.exp(log_w)))
+top = log_w.max()
+stable = top + np.log(np.sum(np.exp(log_w - top))) - np.log(len(log_w))
+print(f"4. log of the average of 1000 weights near exp(-800): naive {naive}, "
+      f"log-sum-exp {stable:.4f}")
+# The same shifted by +800 is an ordinary average, and must agree to the last digits:
+print(f"   check: log(mean(exp(log_w + 800))) - 800 = {np.log(np.mean(np.exp(log_w + 800))) - 800:.4f}")
+
+# %% [markdown]
 # ## Your turn
 # Write `stable_log_sigmoid(l)`, $\log \operatorname{sigmoid}(l)$ without ever exponentiating a positive
-# number, and compare it with `via_probability` at $\ell = -120$. (The stub is the unstable
+# number, and compare it with `via_probability` at $l = -120$. (The stub is the unstable
 # one.)
 
 
@@ -105,7 +129,7 @@ def stable_log_sigmoid(l):
 
 
 # %% tags=["hide-cell"]
-# One answer: log sigma(l) = -softplus(-l) = min(l, 0) - log(1 + exp(-|l|)).
+# One answer: log sigmoid(l) = -softplus(-l) = min(l, 0) - log(1 + exp(-|l|)).
 def stable_log_sigmoid(l):
     return np.minimum(l, 0) - np.log1p(np.exp(-np.abs(l)))
 
@@ -117,8 +141,11 @@ print("stable_log_sigmoid(-120) =", stable_log_sigmoid(np.float32(-120.0)))
 # * Part 1: every activation's backward matches its forward ("ok").
 # * Part 2: the textbook softplus is `inf` at $x = 90$ in float32; the lecture's is exactly $x$.
 # * Part 3 and the figure: a log-probability through a probability dies at $-\infty$ (and its
-#   gradient with it); from the logit it is a straight line, $\ell$ itself.
+#   gradient with it); from the logit it is a straight line, $l$ itself.
+# * Part 4: the average of a thousand weights near $e^{-800}$ is 0 in float64, its log $-\infty$;
+#   shifted by the largest log-weight first, the same average is exact.
 
 # %%
-print("Look at: the inf in part 2's textbook softplus, and in part 3 where log(sigmoid(l)) "
-      "becomes -inf while the logit form stays finite.")
+print("Look at: the inf in part 2's textbook softplus, in part 3 where log(sigmoid(l)) "
+      "becomes -inf while the logit form stays finite, and in part 4 the -inf of the naive "
+      "average against log-sum-exp.")

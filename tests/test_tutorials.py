@@ -88,6 +88,12 @@ EXPECTED = {
         "3. score function      mean 2.009 +- 0.055, variance per sample 30.27",
         "variance ratio score / reparameterisation: 7.4",
     ]),
+    "11_optimisers.py": (False, [
+        "SGD, lr 0.019                 loss  2.33e-04",
+        "Adam, lr 0.1                  loss  2.63e-09",
+        "|hand - package| 0e+00",
+        "rotated: Adam, lr 0.1                  loss after 200 steps  2.26e-05",
+    ]),
     "12_train_mnist.py": (True, [
         "epoch   1/1  train ELBO",
         "importance-weighted bound L_20",

@@ -107,6 +107,9 @@ EXPECTED = {
         "   0.2 ",
         "   4.0 ",
         "of the codes inside |z| < 2",
+        "D_z = 16, beta 1.0: ",
+        "D_z = 16, beta 4.0: ",
+        "units active; KL per dimension sums to",
     ]),
 }
 

@@ -76,6 +76,7 @@ EXPECTED = {
         "q = the posterior: ELBO",
     ]),
     "09_the_whole_chain.py": (True, [
+        "The model's ops are the lecture's functions called below: True",
         "1. mu, log_var = encode(x)         (32, 2)      float32",
         "3. logits = decoder(z)             (32, 784)    float32",
         "path through the KL",

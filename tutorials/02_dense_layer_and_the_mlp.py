@@ -33,7 +33,6 @@ QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson 
 OUT = Path("02_dense_layer_and_the_mlp")  # where a script run saves its figures
 
 
-
 np.set_printoptions(precision=4, suppress=True)
 rng = np.random.default_rng(2)
 

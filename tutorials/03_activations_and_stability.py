@@ -37,7 +37,6 @@ QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson 
 OUT = Path("03_activations_and_stability")  # where a script run saves its figures
 
 
-
 np.set_printoptions(precision=4, suppress=False)
 rng = np.random.default_rng(3)
 

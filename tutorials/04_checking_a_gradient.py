@@ -39,7 +39,6 @@ QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson 
 OUT = Path("04_checking_a_gradient")  # where a script run saves its figures
 
 
-
 np.set_printoptions(precision=6, suppress=True)
 rng = np.random.default_rng(0)
 

@@ -36,7 +36,6 @@ QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # fewer sample
 OUT = Path("05_reparameterisation")  # where a script run saves its figures
 
 
-
 N = 5_000 if QUICK else 200_000  # samples of z
 rng = np.random.default_rng(0)
 

@@ -37,7 +37,6 @@ QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson 
 OUT = Path("08_elbo_on_an_exact_model")  # where a script run saves its figures
 
 
-
 np.set_printoptions(precision=4, suppress=True)
 rng = np.random.default_rng(3)
 

@@ -37,7 +37,6 @@ QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a smaller mo
 OUT = Path("09_the_whole_chain")  # where a script run saves its figures
 
 
-
 B, hidden, D_z = (32, (64,), 2) if QUICK else (128, (400,), 20)
 rng = np.random.default_rng(0)
 
@@ -56,6 +55,12 @@ x = binarize(mnist.x_train[:B], rng)  # (B, 784): each pixel a fresh 0/1 draw
 model = VAE(784, hidden=hidden, latent_dim=D_z, seed=0, engine="numpy")  # float32
 eps = rng.standard_normal((B, D_z), dtype=np.float32)  # (B, D_z): the noise, drawn once
 print(f"A {784}-{hidden[0]}-{D_z} VAE, a batch of B = {B} binarised MNIST digits.")
+# engine="numpy": the model's table of ops holds the lecture's own functions, the ones this
+# lesson calls by name below, so every step here is a step the model takes
+same = all(getattr(model.ops, op.__name__) is op for op in (
+    reparameterize_forward, reparameterize_backward, kl_standard_normal_forward,
+    kl_standard_normal_backward, bernoulli_log_likelihood_forward, bernoulli_log_likelihood_backward))
+print(f"The model's ops are the lecture's functions called below: {same}")
 
 # %% [markdown]
 # ## Forward: five steps

@@ -32,7 +32,6 @@ QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a small subs
 OUT = Path("12_train_mnist")  # where a script run saves its figures
 
 
-
 EPOCHS = 1 if QUICK else 5  # passes over the training set
 LATENT_DIM = 2  # 2 can be drawn as it is; try 20 for sharper reconstructions
 n_train, n_test, hidden = (2000, 500, 64) if QUICK else (60000, 10000, 400)

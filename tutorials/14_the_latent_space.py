@@ -45,7 +45,6 @@ QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a small subs
 OUT = Path("14_the_latent_space")  # where a script run saves its figures
 
 
-
 EPOCHS = 1 if QUICK else 8  # epochs per model
 n_train, n_test, hidden = (1000, 500, 64) if QUICK else (15000, 2000, 400)
 BETAS = (0.2, 1.0, 4.0)

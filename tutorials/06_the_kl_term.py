@@ -186,8 +186,8 @@ print(f"KL(q || p) = {by_hand:.4f}, KL(p || q) = {swapped:.4f}")
 #   the VAE's KL term, with the same value from both ops.
 # * Part 3: the Cholesky route and the textbook formula with inverses agree.
 # * Part 4 and the figure: Monte Carlo lands within a few standard errors of the closed form;
-#   to gain one digit it needs 100 times the samples. This is why the VAE uses the closed form
-#   for the KL term ($\mathcal{L}^B$, lesson 10), and samples only the reconstruction.
+#   to gain one digit it needs 100 times the samples. This is one reason the VAE usually takes
+#   the KL term in closed form ($\mathcal{L}^B$); lesson 10 measures when that helps, and when not.
 
 # %%
 print("Look at: the three equal numbers in 1, the sum in 2, the two routes in 3, and in 4 the "

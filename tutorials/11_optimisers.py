@@ -12,9 +12,9 @@
 # Derivations used: [SGD and momentum](../docs/optim.md#sgd), [Adagrad](../docs/optim.md#adagrad)
 # and [Adam](../docs/optim.md#adam).
 #
-# Lessons 1 and 9 stepped against the gradient with one learning rate $\eta$ for everything. The
-# VAE trains with Adam instead. Here the three optimisers run on one small problem where the
-# difference is easy to see.
+# Lesson 1 stepped against the gradient with one learning rate $\eta$ for everything; lesson 9
+# took an Adam step without saying what Adam does. Here three optimisers run on one small
+# problem where the difference is easy to see.
 
 # %%
 import os

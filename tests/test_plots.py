@@ -6,6 +6,7 @@ which lets the tests check *which* codes a figure decodes.
 """
 
 import math
+import sys
 
 import matplotlib
 
@@ -346,3 +347,22 @@ def test_a_model_returning_the_wrong_shape_is_caught():
 
     with pytest.raises(ValueError, match=r"model.decode\(z\): expected shape \(4, 784\)"):
         plot_latent_manifold(Broken(latent_dim=2), n=2)
+
+
+def test_show_saves_from_a_script_and_draws_inline_under_a_kernel(tmp_path, monkeypatch, capsys):
+    from matplotlib.figure import Figure
+
+    from scratchvae.tools.plots import show
+
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    path = show(Figure(figsize=(1, 1)), "f.png", tmp_path / "lesson")
+    assert path == tmp_path / "lesson" / "f.png" and path.stat().st_size > 0
+    assert f"figure written to {path}" in capsys.readouterr().out
+
+    display = pytest.importorskip("IPython.display")
+    shown = []
+    monkeypatch.setitem(sys.modules, "ipykernel", object())
+    monkeypatch.setattr(display, "display", shown.append)
+    assert show(Figure(figsize=(1, 1)), "g.png", tmp_path / "inline") is None
+    assert len(shown) == 1 and shown[0].data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "inline").exists(), "a notebook shows its figures, saves none"

@@ -18,8 +18,6 @@
 
 # %%
 import os
-import sys
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -29,23 +27,10 @@ from scratchvae.lecture.activations import relu_backward, relu_forward
 from scratchvae.lecture.dense import dense_backward, dense_forward
 from scratchvae.lecture.gradcheck import check_op, numerical_gradient, relative_error
 from scratchvae.lecture.modules import Dense, ReLU, Sequential
+from scratchvae.tools.plots import show
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
-IN_NOTEBOOK = "ipykernel" in sys.modules
 OUT = Path("02_dense_layer_and_the_mlp")  # where a script run saves its figures
-
-
-def show(fig, name):
-    """Draw the figure inline in a notebook; save it under OUT/ when run as a script."""
-    if IN_NOTEBOOK:
-        from IPython.display import Image, display
-        buffer = BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        display(Image(buffer.getvalue()))
-    else:
-        OUT.mkdir(exist_ok=True)
-        fig.savefig(OUT / name, dpi=100)
-        print(f"figure written to {OUT / name}")
 
 
 np.set_printoptions(precision=4, suppress=True)
@@ -116,7 +101,7 @@ ax.axhline(1e-7, color="black", linestyle="--", label="tolerance")
 ax.set_ylabel("worst relative error")
 ax.set_title("each parameter of the MLP against finite differences")
 ax.legend()
-show(fig, "mlp_gradcheck.png")
+show(fig, "mlp_gradcheck.png", OUT)
 
 # %% [markdown]
 # ## Your turn

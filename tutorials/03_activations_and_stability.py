@@ -7,21 +7,21 @@
 # * see where the textbook formulas $1/(1 + e^{-x})$ and $\log(1 + e^{x})$ overflow in float32,
 #   and how the lecture's versions avoid it;
 # * explain why the decoder's log-likelihood is computed from logits, never from
-#   probabilities.
+#   probabilities;
+# * average numbers you only have as logarithms, with the log-sum-exp trick.
 #
 # Derivations used: [tanh](../docs/layers.md#tanh), [sigmoid](../docs/layers.md#sigmoid),
 # [softplus](../docs/layers.md#softplus) and
-# [the Bernoulli likelihood from logits](../docs/likelihoods.md#bernoulli).
+# [the Bernoulli likelihood from logits](../docs/likelihoods.md#bernoulli) and
+# [log-sum-exp](../docs/estimators.md#importance-weighted).
 #
 # The stable forms never exponentiate a positive number:
 #
-# $$\sigma(x) = \begin{cases} 1/(1 + e^{-|x|}) & x \ge 0 \\ e^{-|x|}/(1 + e^{-|x|}) & x < 0 \end{cases}, \qquad
+# $$\operatorname{sigmoid}(x) = \begin{cases} 1/(1 + e^{-|x|}) & x \ge 0 \\ e^{-|x|}/(1 + e^{-|x|}) & x < 0 \end{cases}, \qquad
 # \log(1 + e^{x}) = \max(x, 0) + \log(1 + e^{-|x|}).$$
 
 # %%
 import os
-import sys
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -31,23 +31,10 @@ from scratchvae.lecture.activations import (sigmoid_backward, sigmoid_forward, s
                                             softplus_forward, tanh_backward, tanh_forward)
 from scratchvae.lecture.gradcheck import check_op
 from scratchvae.lecture.likelihoods import bernoulli_log_likelihood_forward
+from scratchvae.tools.plots import show
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
-IN_NOTEBOOK = "ipykernel" in sys.modules
 OUT = Path("03_activations_and_stability")  # where a script run saves its figures
-
-
-def show(fig, name):
-    """Draw the figure inline in a notebook; save it under OUT/ when run as a script."""
-    if IN_NOTEBOOK:
-        from IPython.display import Image, display
-        buffer = BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        display(Image(buffer.getvalue()))
-    else:
-        OUT.mkdir(exist_ok=True)
-        fig.savefig(OUT / name, dpi=100)
-        print(f"figure written to {OUT / name}")
 
 
 np.set_printoptions(precision=4, suppress=False)
@@ -82,9 +69,9 @@ print("   softplus_forward: ", softplus_forward(big)[0])
 
 # %% [markdown]
 # ## 3. Why the likelihood takes logits
-# $\log p(x{=}1 \mid z) = \log \sigma(\ell)$. Computed as `log(sigmoid(l))` it becomes
-# $\log 0 = -\infty$ once $\sigma(\ell)$ rounds to 0 (below $\ell \approx -103$ in float32); computed from
-# the logit, $\log\sigma(\ell) = -\operatorname{softplus}(-\ell)$, it stays finite.
+# $\log p(x{=}1 \mid z) = \log \operatorname{sigmoid}(l)$. Computed as `log(sigmoid(l))` it becomes
+# $\log 0 = -\infty$ once $\operatorname{sigmoid}(l)$ rounds to 0 (below $l \approx -103$ in float32); computed from
+# the logit, $\log\operatorname{sigmoid}(l) = -\operatorname{softplus}(-l)$, it stays finite.
 
 # %%
 logits = np.linspace(-120, 0, 241, dtype=np.float32)
@@ -103,12 +90,34 @@ ax.axvline(first_inf, color="grey", linestyle=":")
 ax.set_xlabel("logit l")
 ax.set_ylabel("log p(x = 1 | z), float32")
 ax.legend()
-show(fig, "log_sigmoid.png")
+show(fig, "log_sigmoid.png", OUT)
+
+# %% [markdown]
+# ## 4. Log-sum-exp: averaging numbers you only have as logarithms
+# Lesson 13 averages importance weights $w_i$ that exist only as logarithms, $\log w_i \approx -100$
+# to $-1000$ on MNIST: $e^{-800}$ is below even float64's smallest number, so
+# $\log \frac1k \sum_i e^{\log w_i}$ computed as written is $\log 0 = -\infty$. Take out the largest,
+# $\log w^\ast = \max_i \log w_i$ ([estimators (11)](../docs/estimators.md#importance-weighted)):
+#
+# $$\log \frac1k \sum_i w_i = \log w^\ast + \log \sum_i e^{\log w_i - \log w^\ast} - \log k.$$
+#
+# Every exponent is now $\le 0$ and the largest term is exactly 1: no overflow, no $\log 0$.
+
+# %%
+log_w = -800 + rng.standard_normal(1000)  # (k,) = (1000,) log-weights, in float64
+with np.errstate(divide="ignore"):
+    naive = np.log(np.mean(np.exp(log_w)))
+top = log_w.max()
+stable = top + np.log(np.sum(np.exp(log_w - top))) - np.log(len(log_w))
+print(f"4. log of the average of 1000 weights near exp(-800): naive {naive}, "
+      f"log-sum-exp {stable:.4f}")
+# The same shifted by +800 is an ordinary average, and must agree to the last digits:
+print(f"   check: log(mean(exp(log_w + 800))) - 800 = {np.log(np.mean(np.exp(log_w + 800))) - 800:.4f}")
 
 # %% [markdown]
 # ## Your turn
-# Write `stable_log_sigmoid(l)`, $\log \sigma(\ell)$ without ever exponentiating a positive
-# number, and compare it with `via_probability` at $\ell = -120$. (The stub is the unstable
+# Write `stable_log_sigmoid(l)`, $\log \operatorname{sigmoid}(l)$ without ever exponentiating a positive
+# number, and compare it with `via_probability` at $l = -120$. (The stub is the unstable
 # one.)
 
 
@@ -119,7 +128,7 @@ def stable_log_sigmoid(l):
 
 
 # %% tags=["hide-cell"]
-# One answer: log sigma(l) = -softplus(-l) = min(l, 0) - log(1 + exp(-|l|)).
+# One answer: log sigmoid(l) = -softplus(-l) = min(l, 0) - log(1 + exp(-|l|)).
 def stable_log_sigmoid(l):
     return np.minimum(l, 0) - np.log1p(np.exp(-np.abs(l)))
 
@@ -131,8 +140,11 @@ print("stable_log_sigmoid(-120) =", stable_log_sigmoid(np.float32(-120.0)))
 # * Part 1: every activation's backward matches its forward ("ok").
 # * Part 2: the textbook softplus is `inf` at $x = 90$ in float32; the lecture's is exactly $x$.
 # * Part 3 and the figure: a log-probability through a probability dies at $-\infty$ (and its
-#   gradient with it); from the logit it is a straight line, $\ell$ itself.
+#   gradient with it); from the logit it is a straight line, $l$ itself.
+# * Part 4: the average of a thousand weights near $e^{-800}$ is 0 in float64, its log $-\infty$;
+#   shifted by the largest log-weight first, the same average is exact.
 
 # %%
-print("Look at: the inf in part 2's textbook softplus, and in part 3 where log(sigmoid(l)) "
-      "becomes -inf while the logit form stays finite.")
+print("Look at: the inf in part 2's textbook softplus, in part 3 where log(sigmoid(l)) "
+      "becomes -inf while the logit form stays finite, and in part 4 the -inf of the naive "
+      "average against log-sum-exp.")

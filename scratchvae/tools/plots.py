@@ -615,3 +615,49 @@ def save_figure(fig, path, dpi=DPI):
     if pyplot is not None:
         pyplot.close(fig)
     return path
+
+
+def show(fig, name, folder):
+    """Show a lesson's figure: inline in a notebook, saved as ``folder/name`` from a script.
+
+    The lessons in ``tutorials/`` run both ways with the same code. Under a
+    Jupyter kernel (``ipykernel`` imported) the figure is drawn inline as a
+    PNG and nothing is written; otherwise it is saved with :func:`save_figure`
+    and the path is printed.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to show.
+    name : str
+        File name, ending in ``.png``, e.g. ``"error_against_h.png"``.
+    folder : str or pathlib.Path
+        Where a script run saves it (created if missing), usually the lesson's name.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The file written, or None when the figure was drawn inline.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from matplotlib.figure import Figure
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     path = show(Figure(), "empty.png", pathlib.Path(root) / "lesson")  # doctest: +ELLIPSIS
+    ...     path.name
+    figure written to .../lesson/empty.png
+    'empty.png'
+    """
+    if "ipykernel" in sys.modules:
+        from io import BytesIO
+
+        from IPython.display import Image, display
+
+        buffer = BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        display(Image(buffer.getvalue()))
+        return None
+    path = save_figure(fig, Path(folder) / name)
+    print(f"figure written to {path}")
+    return path

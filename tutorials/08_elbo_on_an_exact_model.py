@@ -1,10 +1,10 @@
 # %% [markdown]
-# # Lesson 5: the ELBO on a model whose log p(x) is known exactly
+# # Lesson 8: the ELBO on a model whose log p(x) is known exactly
 #
 # **What you will be able to do**
 #
 # * compute the ELBO of any diagonal $q$ on a model where $\log p(x)$ is known in closed form;
-# * check note 000's identity $\log p(x) = \mathrm{ELBO}(q) + \mathrm{KL}(q \,\|\, p(z \mid x))$
+# * check note 000's identity $\log p(x) = \mathcal{L}(q) + \mathrm{KL}(q \,\|\, p(z \mid x))$
 #   to the last digit;
 # * explain why a diagonal $q$ leaves a gap when the posterior is correlated, and none when it
 #   is not.
@@ -23,8 +23,6 @@
 
 # %%
 import os
-import sys
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -33,23 +31,10 @@ from matplotlib.figure import Figure
 from scratchvae.lecture.gaussian_full import kl_full_covariance_forward
 from scratchvae.lecture.linear_gaussian import (linear_gaussian_elbo, linear_gaussian_log_marginal,
                                                 linear_gaussian_posterior)
+from scratchvae.tools.plots import show
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
-IN_NOTEBOOK = "ipykernel" in sys.modules
-OUT = Path("05_elbo_on_an_exact_model")  # where a script run saves its figures
-
-
-def show(fig, name):
-    """Draw the figure inline in a notebook; save it under OUT/ when run as a script."""
-    if IN_NOTEBOOK:
-        from IPython.display import Image, display
-        buffer = BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        display(Image(buffer.getvalue()))
-    else:
-        OUT.mkdir(exist_ok=True)
-        fig.savefig(OUT / name, dpi=100)
-        print(f"figure written to {OUT / name}")
+OUT = Path("08_elbo_on_an_exact_model")  # where a script run saves its figures
 
 
 np.set_printoptions(precision=4, suppress=True)
@@ -72,9 +57,9 @@ print("   (not diagonal: the two latent coordinates are correlated given x)")
 
 # %% [markdown]
 # ## 2. The ELBO of several q's, and the gap
-# For each diagonal $q = \mathcal{N}(\mu, \mathrm{diag}\, e^{v})$: its ELBO, the gap
-# $\log p(x) - \mathrm{ELBO}$, and $\mathrm{KL}(q \,\|\, \text{posterior})$ from the
-# full-covariance formula (note 000, eq. (11)).
+# For each diagonal $q = \mathcal{N}(\mu, \mathrm{diag}\, \sigma^2)$: its ELBO, the gap
+# $\log p(x) - \mathcal{L}(q)$, and $\mathrm{KL}(q \,\|\, \text{posterior})$ from the
+# full-covariance formula (note 000 (11)).
 
 # %%
 precision = np.linalg.inv(Sigma)  # (D_z, D_z)
@@ -105,13 +90,13 @@ ax.invert_yaxis()
 ax.set_xlabel("nats")
 ax.set_title("every ELBO is below log p(x); the gap is KL(q || posterior)")
 ax.legend(loc="lower right")
-show(fig, "elbo_gaps.png")
+show(fig, "elbo_gaps.png", OUT)
 
 # %% [markdown]
 # ## 3. Tight at the posterior
 # With orthogonal rows of $W$, $W W^\top$ is diagonal, so the posterior precision
 # $I + W W^\top / s^2$ is diagonal too. Then the diagonal family holds the posterior, and
-# $q$ = posterior closes the gap: note 000, eq. (3), the maximum over $q$ is $\log p(x)$.
+# $q$ = posterior closes the gap: note 000 (3), the maximum over $q$ is $\log p(x)$.
 
 # %%
 Q, _ = np.linalg.qr(rng.standard_normal((D, D_z)))  # (D, D_z), orthonormal columns
@@ -144,7 +129,7 @@ print("grid search:", best_log_var, " -log diag(P):", -np.log(np.diag(precision)
 # %% [markdown]
 # ## What to look at
 # * Part 2: every ELBO is below $\log p(x)$, and the two right-hand columns agree to ~10
-#   digits: the gap *is* $\mathrm{KL}(q \,\|\, \text{posterior})$, note 000, eq. (1).
+#   digits: the gap *is* $\mathrm{KL}(q \,\|\, \text{posterior})$, note 000 (1).
 # * The ELBO climbs as $q$ gets closer to the posterior; the best diagonal $q$ uses variances
 #   $1 / \mathrm{diag}(P)$, and even it leaves a gap, because no diagonal $q$ equals a
 #   correlated posterior.

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 4: the reparameterisation, and a bug a gradient check cannot see
+# # Lesson 5: the reparameterisation, and a bug a gradient check cannot see
 #
 # **What you will be able to do**
 #
@@ -14,16 +14,14 @@
 #
 # The encoder gives each example a Gaussian $q(z \mid x) = \mathcal{N}(\mu, \mathrm{diag}\,\sigma^2)$,
 # as the pair `(mu, log_var)`. To sample $z$ so that gradients flow, draw the noise
-# $\varepsilon \sim \mathcal{N}(0, I)$ first and move it (note 000, eq. (8)):
+# $\varepsilon \sim \mathcal{N}(0, I)$ first and move it (note 000 (8)):
 #
-# $$z = \mu + \sigma \odot \varepsilon, \qquad \sigma = e^{v/2}.$$
+# $$z = \mu + \sigma \odot \varepsilon, \qquad \sigma = \exp(\tfrac12 \log\sigma^2).$$
 #
 # Set `SCRATCHVAE_QUICK=1` for fewer samples.
 
 # %%
 import os
-import sys
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -32,23 +30,10 @@ from matplotlib.figure import Figure
 from scratchvae.lecture.gaussian import (gaussian_log_density_forward, kl_standard_normal_forward,
                                          reparameterize_forward)
 from scratchvae.lecture.gradcheck import check_op
+from scratchvae.tools.plots import show
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # fewer samples
-IN_NOTEBOOK = "ipykernel" in sys.modules
-OUT = Path("04_reparameterisation")  # where a script run saves its figures
-
-
-def show(fig, name):
-    """Draw the figure inline in a notebook; save it under OUT/ when run as a script."""
-    if IN_NOTEBOOK:
-        from IPython.display import Image, display
-        buffer = BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        display(Image(buffer.getvalue()))
-    else:
-        OUT.mkdir(exist_ok=True)
-        fig.savefig(OUT / name, dpi=100)
-        print(f"figure written to {OUT / name}")
+OUT = Path("05_reparameterisation")  # where a script run saves its figures
 
 
 N = 5_000 if QUICK else 200_000  # samples of z
@@ -72,10 +57,10 @@ for j in range(3):
 
 # %% [markdown]
 # ## 2. The std-versus-variance bug
-# Easy to write: scale $\varepsilon$ by $e^{v}$, the variance, instead of $e^{v/2}$.
+# Easy to write: scale $\varepsilon$ by $\sigma^2$, the variance, instead of $\sigma$.
 # Differentiate *that* correctly and forward and backward agree with each other:
-# $z = \mu + e^{v} \varepsilon$, $\partial z / \partial \mu = 1$,
-# $\partial z / \partial v = e^{v} \varepsilon$.
+# $z = \mu + \sigma^2 \varepsilon$, $\partial z / \partial \mu = 1$,
+# $\partial z / \partial \log\sigma^2 = \sigma^2 \varepsilon$.
 
 
 # %%
@@ -113,18 +98,18 @@ density = np.exp(-0.5 * (grid - mu[0]) ** 2 / np.exp(log_var[0])) / np.sqrt(
     2 * np.pi * np.exp(log_var[0]))
 fig = Figure(figsize=(6.5, 3.6), layout="constrained")
 ax = fig.subplots()
-ax.hist(z[:, 0], bins=80, range=(-6, 7), density=True, alpha=0.5, label="z = mu + exp(v/2) eps")
+ax.hist(z[:, 0], bins=80, range=(-6, 7), density=True, alpha=0.5, label="z = mu + exp(log_var / 2) eps")
 ax.hist(z_bug[:, 0], bins=80, range=(-6, 7), density=True, alpha=0.5,
-        label="bug: z = mu + exp(v) eps")
-ax.plot(grid, density, "k", label="N(mu, exp(v)), the target")
+        label="bug: z = mu + exp(log_var) eps")
+ax.plot(grid, density, "k", label="N(mu, exp(log_var)), the target")
 ax.set_xlabel("$z_0$")
 ax.legend(fontsize=8)
-show(fig, "moments.png")
+show(fig, "moments.png", OUT)
 
 # %% [markdown]
 # ## 3. The KL in closed form against Monte Carlo
 # $\mathrm{KL}(q \,\|\, p) = \mathbb{E}_q[\log q(z) - \log p(z)]$ with $p = \mathcal{N}(0, I)$. The
-# closed form (note 000, eq. (13)) should equal the average of $\log q(z) - \log p(z)$ over
+# closed form (note 000 (13)) should equal the average of $\log q(z) - \log p(z)$ over
 # the samples of part 1.
 
 # %%
@@ -173,9 +158,9 @@ print("moment test: package", moment_test(reparameterize_forward),
 
 # %% [markdown]
 # ## What to look at
-# * Part 1: the mean of $z$ matches $\mu$ and its variance matches $e^{v}$, to within the
+# * Part 1: the mean of $z$ matches $\mu$ and its variance matches $\sigma^2$, to within the
 #   sampling error.
-# * Part 2: `check_op` says "ok" to the buggy pair; its variances are $e^{2v}$, not $e^{v}$,
+# * Part 2: `check_op` says "ok" to the buggy pair; its variances are $\sigma^4$, not $\sigma^2$,
 #   and its histogram is visibly too wide. Only a test of the forward's maths catches a
 #   consistently wrong pair.
 # * Part 3: the closed form sits inside the Monte Carlo error bar; reading note 002's sigma

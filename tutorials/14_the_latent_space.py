@@ -1,17 +1,21 @@
 # %% [markdown]
-# # Lesson 8 (optional): what the KL weight beta does to the latent space
+# # Lesson 14: the latent space, what the KL weight beta does, and posterior collapse
 #
 # **What you will be able to do**
 #
 # * train models that differ only in the KL weight $\beta$;
 # * read, from a table and a figure, how $\beta$ trades reconstruction against staying near the
 #   prior;
-# * explain why digits cluster although the KL never sees a label (note 002's question).
+# * explain why digits cluster although the KL never sees a label (note 002's question);
+# * walk the 2-D latent space: the decoder's manifold, and a straight line between two digits;
+# * measure posterior collapse: the KL of each latent dimension, and the active units.
 #
 # Derivations used: [the VAE objective](../docs/elbo.md#vae-objective),
 # [the KL to the standard normal](../docs/gaussian.md#kl-standard-normal),
 # [the estimators L^A and L^B](../docs/estimators.md#estimators-la-lb) and
-# [KL warm-up](../docs/training.md#kl-warm-up).
+# [KL warm-up](../docs/training.md#kl-warm-up), [the manifold](../docs/figures.md#manifold),
+# [interpolation](../docs/figures.md#interpolation) and
+# [the posterior-collapse meter](../docs/estimators.md#collapse).
 #
 # Each example's KL pulls its own $q$ towards the prior; the reconstruction term pushes the
 # other way. The loss weighs the two:
@@ -23,8 +27,6 @@
 
 # %%
 import os
-import sys
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -32,27 +34,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from scratchvae.lecture import estimators
+from scratchvae.lecture.collapse import active_units, kl_per_dimension
 from scratchvae.lecture.optim import Adam
 from scratchvae.lecture.vae import VAE
 from scratchvae.tools.data import load_mnist
+from scratchvae.tools.plots import plot_interpolation, plot_latent_manifold, show
 from scratchvae.tools.train import fit, prepare_test_set
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a small subset, one epoch
-IN_NOTEBOOK = "ipykernel" in sys.modules
-OUT = Path("08_what_beta_does")  # where a script run saves its figures
-
-
-def show(fig, name):
-    """Draw the figure inline in a notebook; save it under OUT/ when run as a script."""
-    if IN_NOTEBOOK:
-        from IPython.display import Image, display
-        buffer = BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        display(Image(buffer.getvalue()))
-    else:
-        OUT.mkdir(exist_ok=True)
-        fig.savefig(OUT / name, dpi=100)
-        print(f"figure written to {OUT / name}")
+OUT = Path("14_the_latent_space")  # where a script run saves its figures
 
 
 EPOCHS = 1 if QUICK else 8  # epochs per model
@@ -69,6 +59,7 @@ mnist = load_mnist()
 x_test = prepare_test_set(mnist.x_test[:n_test], "dynamic")  # (n_test, 784), 0/1
 y_test = mnist.y_test[:n_test]
 models = {}
+trained = {}  # beta -> the model
 print(f"Three 784-{hidden}-2 VAEs, {n_train} training images, {EPOCHS} epoch(s) each; "
       f"measured on {n_test} test images (ELBO with weight 1, in nats):")
 print(f"{'beta':>6}  {'ELBO':>8}  {'rec':>8}  {'KL':>6}   std of the means   mean sigma of q")
@@ -80,6 +71,7 @@ for beta in BETAS:
     mu, log_var = model.encode(x_test)  # (n_test, 2) each
     sigma = np.exp(0.5 * log_var)  # (n_test, 2)
     models[beta] = (mu, rec.mean(), kl.mean())
+    trained[beta] = model
     print(f"{beta:>6}  {elbo.mean():8.2f}  {rec.mean():8.2f}  {kl.mean():6.2f}   "
           f"{np.array2string(mu.std(axis=0), precision=2):<17}  "
           f"{np.array2string(sigma.mean(axis=0), precision=2)}")
@@ -100,7 +92,57 @@ for ax, (beta, (mu, rec, kl)) in zip(axes, models.items()):
     ax.set_aspect("equal", adjustable="box")
 axes[0].set_ylabel("$z_2$ (mean of q)")
 fig.colorbar(dots, ax=list(axes), ticks=range(10), label="digit", shrink=0.8)
-show(fig, "beta_latents.png")
+show(fig, "beta_latents.png", OUT)
+
+# %% [markdown]
+# ## Walking the latent space
+# With $\beta = 1$: decode a grid of codes that covers the prior evenly
+# ([figures (6)](../docs/figures.md#manifold): the grid's points are equally spaced in
+# probability, $\Phi^{-1}$ of an even grid in $(0, 1)$), then decode the straight line between the
+# codes of two test digits, $z(\lambda) = (1 - \lambda)\mu_a + \lambda \mu_b$
+# ([figures (7)](../docs/figures.md#interpolation)).
+
+# %%
+show(plot_latent_manifold(trained[1.0], n=12 if QUICK else 20), "manifold_beta_1.png", OUT)
+first_one, first_seven = np.flatnonzero(y_test == 1)[0], np.flatnonzero(y_test == 7)[0]
+show(plot_interpolation(trained[1.0], x_test[first_one], x_test[first_seven], n=10),
+     "interpolation_1_to_7.png", OUT)
+
+# %% [markdown]
+# ## Posterior collapse: which dimensions does the model use?
+# Two dimensions are all used. Give the model more, $D_z = 16$, and it may leave some unused.
+# The KL term splits over the dimensions ([estimators (16)](../docs/estimators.md#collapse)),
+#
+# $$\overline{\mathrm{KL}}_u = \frac1N \sum_n \tfrac12\left(\sigma_{nu}^2 + \mu_{nu}^2 - 1 - \log\sigma_{nu}^2\right),$$
+#
+# and a dimension the encoder ignores ($\mu_u = 0$, $\sigma_u = 1$ for every image) costs nothing
+# and carries nothing: it has **collapsed**. Burda et al. (2016) call dimension $u$ *active* when
+# its posterior mean moves with the data, $A_u = \operatorname{Var}_n(\mu_{nu}) > 0.01$
+# ([estimators (17)](../docs/estimators.md#collapse)). Train a 16-dimensional model with
+# $\beta = 1$ and one with $\beta = 4$, and measure both.
+
+# %%
+wide = {}
+for beta in (1.0, 4.0):
+    model = VAE(784, hidden=(hidden,), latent_dim=16, beta=beta, seed=0, engine="numba")
+    fit(model, mnist.x_train[:n_train], EPOCHS, optimizer=Adam(model, lr=1e-3), seed=0,
+        progress=False, log=lambda line: None)
+    per_dimension = kl_per_dimension(model, x_test)  # (16,) nats, averaged over the test images
+    count, activity = active_units(model, x_test)
+    wide[beta] = per_dimension
+    print(f"D_z = 16, beta {beta}: {count} of 16 units active; KL per dimension sums to "
+          f"{per_dimension.sum():.1f} nats, the largest {per_dimension.max():.2f}, "
+          f"{int(np.sum(per_dimension < 0.01))} below 0.01")
+
+# %%
+fig = Figure(figsize=(10, 3.6), layout="constrained")
+axes = fig.subplots(1, 2, sharey=True)
+for ax, (beta, per_dimension) in zip(axes, wide.items()):
+    ax.bar(range(1, 17), np.sort(per_dimension)[::-1])
+    ax.set_title(f"beta = {beta}")
+    ax.set_xlabel("latent dimension, sorted by its KL")
+axes[0].set_ylabel("average KL of the dimension (nats)")
+show(fig, "kl_per_dimension.png", OUT)
 
 # %% [markdown]
 # ## Your turn
@@ -131,9 +173,16 @@ for beta, (mu, _, _) in models.items():
 # * $\beta$ = 1: the ELBO itself. Clusters still separate, packed into the prior's region.
 # * $\beta$ = 4: the KL dominates; the means crowd towards 0, $\sigma$ grows towards 1, and
 #   digits overlap: the code carries less about $x$, and reconstructions blur.
+# * The manifold: each tile is the decoder's mean image at one code; neighbouring codes decode
+#   to similar images, and the digits morph into each other. The interpolation passes through
+#   whatever lies between the two codes, sometimes a third digit.
+# * KL per dimension: a few dimensions carry most of the KL, the rest sit near 0: collapsed,
+#   unused. A larger $\beta$ makes information dearer, and fewer units stay active. (Quick
+#   mode trains too briefly for a clean picture; run the full lesson.)
 # * The KL never sees a label: the clusters come from the reconstruction term, which makes
 #   images that look alike cheap to encode near each other (note 002's answer).
 
 # %%
-print("Look at: the std of the means shrinking and sigma growing as beta grows, and in the "
-      "figure the clusters spreading (beta 0.2) or crowding into the circle (beta 4).")
+print("Look at: the std of the means shrinking and sigma growing as beta grows, the clusters "
+      "spreading (beta 0.2) or crowding into the circle (beta 4), and fewer active units "
+      "at beta 4.")

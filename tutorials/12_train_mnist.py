@@ -1,24 +1,22 @@
 # %% [markdown]
-# # Lesson 7: train a VAE on MNIST, look at what it learned, and measure it
+# # Lesson 12: train a VAE on MNIST, look at what it learned, and measure it
 #
 # **What you will be able to do**
 #
 # * train a VAE with `scratchvae.tools.train.fit` and read the line it prints after each epoch;
 # * read its reconstructions, samples, latent scatter and latent manifold;
-# * compare the ELBO with the importance-weighted bound $L_k$, a tighter bound on $\log p(x)$.
+# * compare the ELBO with the importance-weighted bound $\mathcal{L}_k$, a tighter bound on $\log p(x)$.
 #
 # Derivations used: [the epoch line](../docs/training.md#the-epoch-line),
 # [dynamic binarisation](../docs/training.md#dynamic-binarisation),
 # [the figures](../docs/figures.md#reconstructions) and
 # [the importance-weighted bound](../docs/estimators.md#importance-weighted).
 #
-# Lesson 6 took one step by hand; `fit` repeats it over epochs. Set `SCRATCHVAE_QUICK=1` for
+# Lesson 9 took one step by hand; `fit` repeats it over epochs. Set `SCRATCHVAE_QUICK=1` for
 # 2000 training images and one epoch (seconds); otherwise change `EPOCHS` and `LATENT_DIM` below.
 
 # %%
 import os
-import sys
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -27,24 +25,11 @@ from scratchvae.lecture.optim import Adam
 from scratchvae.lecture.vae import VAE
 from scratchvae.tools import plots
 from scratchvae.tools.data import load_mnist
+from scratchvae.tools.plots import show
 from scratchvae.tools.train import evaluate_elbo, evaluate_log_likelihood, fit, prepare_test_set
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a small subset, one epoch
-IN_NOTEBOOK = "ipykernel" in sys.modules
-OUT = Path("07_train_mnist")  # where a script run saves its figures
-
-
-def show(fig, name):
-    """Draw the figure inline in a notebook; save it under OUT/ when run as a script."""
-    if IN_NOTEBOOK:
-        from IPython.display import Image, display
-        buffer = BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        display(Image(buffer.getvalue()))
-    else:
-        OUT.mkdir(exist_ok=True)
-        fig.savefig(OUT / name, dpi=100)
-        print(f"figure written to {OUT / name}")
+OUT = Path("12_train_mnist")  # where a script run saves its figures
 
 
 EPOCHS = 1 if QUICK else 5  # passes over the training set
@@ -73,30 +58,30 @@ history = fit(model, mnist.x_train[:n_train], EPOCHS, batch_size=128,
 # %%
 x_test = prepare_test_set(mnist.x_test[:n_test], "dynamic")  # (n_test, 784), 0/1, fixed seed
 y_test = mnist.y_test[:n_test]
-show(plots.plot_reconstructions(model, x_test, n=10), "reconstructions.png")
+show(plots.plot_reconstructions(model, x_test, n=10), "reconstructions.png", OUT)
 
 # %% [markdown]
 # $z \sim \mathcal{N}(0, I)$ decoded: digits, because the KL term kept the codes where the
 # prior puts its mass.
 
 # %%
-show(plots.plot_samples(model, np.random.default_rng(0), n=64), "samples.png")
+show(plots.plot_samples(model, np.random.default_rng(0), n=64), "samples.png", OUT)
 
 # %% [markdown]
 # The mean of $q(z \mid x)$ for each test image, coloured by its label. Nobody told the model
 # the labels, yet the digits form regions.
 
 # %%
-show(plots.plot_latent_scatter(model, x_test, y_test), "latent_scatter.png")
+show(plots.plot_latent_scatter(model, x_test, y_test), "latent_scatter.png", OUT)
 if LATENT_DIM == 2:
-    show(plots.plot_latent_manifold(model, n=15), "latent_manifold.png")
-show(plots.plot_training_curves(history), "training_curves.png")
+    show(plots.plot_latent_manifold(model, n=15), "latent_manifold.png", OUT)
+show(plots.plot_training_curves(history), "training_curves.png", OUT)
 
 # %% [markdown]
 # ## Measure
-# For one image, $\log p(x) \ge L_k \ge L_1 = \mathrm{ELBO}$; $L_k$ grows with $k$ towards
+# For one image, $\log p(x) \ge \mathcal{L}_k \ge \mathcal{L}_1 = \mathcal{L}$, the ELBO; $\mathcal{L}_k$ grows with $k$ towards
 # $\log p(x)$. The gap between the ELBO and $\log p(x)$ is $\mathrm{KL}(q \,\|\, \text{posterior})$
-# (lesson 5).
+# (lesson 8).
 
 # %%
 elbo = evaluate_elbo(model, x_test[:n_eval])
@@ -106,8 +91,8 @@ print(f"On {n_eval} test images: ELBO {elbo:.2f} nats, importance-weighted bound
 
 # %% [markdown]
 # ## Your turn
-# How does $L_k$ grow with $k$? Fill `bounds` with $L_k$ for $k$ = 1, 5 and 20 (on the same
-# `n_eval` images). $L_1$ should be close to the ELBO. (The stub leaves it empty.)
+# How does $\mathcal{L}_k$ grow with $k$? Fill `bounds` with $\mathcal{L}_k$ for $k$ = 1, 5 and 20 (on the same
+# `n_eval` images). $\mathcal{L}_1$ should be close to the ELBO. (The stub leaves it empty.)
 
 # %%
 bounds = {}  # k -> L_k
@@ -122,7 +107,7 @@ for kk, value in bounds.items():
 # ## What to look at
 # * The reconstructions: blurry with a 2-D code, since two numbers cannot hold every stroke.
 # * The samples: digits, mostly; the latent scatter: regions per digit, found without labels.
-# * $L_k$ above the ELBO: both are lower bounds on $\log p(x)$; $L_k$ is the tighter one.
+# * $\mathcal{L}_k$ above the ELBO: both are lower bounds on $\log p(x)$; $\mathcal{L}_k$ is the tighter one.
 
 # %%
 print("Look at: the figures above, and L_k above the ELBO (both are lower bounds on "

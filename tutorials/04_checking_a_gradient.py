@@ -1,31 +1,31 @@
 # %% [markdown]
-# # Lesson 1: one gradient by hand, checked by finite differences
+# # Lesson 4: checking a gradient by finite differences
 #
 # **What you will be able to do**
 #
 # * write the forward and the backward of one op, the VAE's KL term, as a pair of functions;
 # * measure a derivative by central differences and compare it with the one derived by hand;
-# * read `check_op`'s relative error, and recognise the signature of a dropped factor of 2.
+# * choose the step $h$: see truncation error win for large $h$ and round-off for small $h$;
+# * read `check_op`'s relative error, and recognise the signature of a dropped factor of 2;
+# * say why a passing gradient check does not prove the op right.
 #
 # Derivations used: [the KL to the standard normal](../docs/gaussian.md#kl-standard-normal),
 # [central differences](../docs/gradcheck.md#central-differences) and
 # [the relative error](../docs/gradcheck.md#relative-error).
 #
-# The op is the KL term (note 000, eq. (13)): for each example (a row), with the encoder's
-# mean $\mu$ and log-variance $v = \log \sigma^2$,
+# The op is the KL term (note 000 (13)): for each example (a row), with the encoder's
+# mean $\mu$ and log-variance $\log \sigma^2$,
 #
-# $$\mathrm{KL} = \tfrac12 \sum_j \left(e^{v_j} + \mu_j^2 - 1 - v_j\right).$$
+# $$\mathrm{KL} = \tfrac12 \sum_j \left(\sigma_j^2 + \mu_j^2 - 1 - \log\sigma_j^2\right), \qquad \sigma_j^2 = \exp(\log\sigma_j^2).$$
 #
 # Every op in scratchvae is a pair of functions: the forward computes the value and a cache;
 # the backward takes dL/d(value) and returns dL/d(each input).
 #
-# Run it as a script (`python tutorials/01_gradients_by_hand.py`, figures saved to
-# `01_gradients_by_hand/`) or as a notebook (`jupytext --to ipynb tutorials/*.py`).
+# Run it as a script (`python tutorials/04_checking_a_gradient.py`, figures saved to
+# `04_checking_a_gradient/`) or as a notebook (`jupytext --to ipynb tutorials/*.py`).
 
 # %%
 import os
-import sys
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -33,23 +33,10 @@ from matplotlib.figure import Figure
 
 from scratchvae.lecture.gaussian import kl_standard_normal_backward, kl_standard_normal_forward
 from scratchvae.lecture.gradcheck import check_op, numerical_gradient
+from scratchvae.tools.plots import show
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
-IN_NOTEBOOK = "ipykernel" in sys.modules
-OUT = Path("01_gradients_by_hand")  # where a script run saves its figures
-
-
-def show(fig, name):
-    """Draw the figure inline in a notebook; save it under OUT/ when run as a script."""
-    if IN_NOTEBOOK:
-        from IPython.display import Image, display
-        buffer = BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        display(Image(buffer.getvalue()))
-    else:
-        OUT.mkdir(exist_ok=True)
-        fig.savefig(OUT / name, dpi=100)
-        print(f"figure written to {OUT / name}")
+OUT = Path("04_checking_a_gradient")  # where a script run saves its figures
 
 
 np.set_printoptions(precision=6, suppress=True)
@@ -70,9 +57,9 @@ print(f"   row 0 from the formula:         {row0:.6f}   <- the same")
 
 # %% [markdown]
 # ## 2. The local derivative, by hand
-# Each term of the sum holds one $\mu_j$ and one $v_j$, so
+# Each term of the sum holds one $\mu_j$ and one $\log\sigma_j^2$, so
 # $\partial \mathrm{KL} / \partial \mu_j = \mu_j$ and
-# $\partial \mathrm{KL} / \partial v_j = \tfrac12 (e^{v_j} - 1)$.
+# $\partial \mathrm{KL} / \partial \log\sigma_j^2 = \tfrac12 (\sigma_j^2 - 1)$.
 # The backward receives `dkl` = dL/dKL, one number per example, and the chain rule
 # multiplies: dL/dmu = dkl * mu, row by row.
 
@@ -85,7 +72,7 @@ print("   dlog_var from the formula above:\n", dkl[:, None] * 0.5 * (np.exp(log_
 # %% [markdown]
 # ## 3. Finite differences: the derivative measured, not derived
 # Nudge one input, `log_var[0, 1]`, by $\pm h$ and see how KL[0] moves. The central difference
-# $(\mathrm{KL}(v + h) - \mathrm{KL}(v - h)) / 2h$ has an error of order $h^2$.
+# $(\mathrm{KL}(\log\sigma^2 + h) - \mathrm{KL}(\log\sigma^2 - h)) / 2h$ has an error of order $h^2$.
 
 
 # %%
@@ -102,25 +89,41 @@ print(f"3. dKL_0/dlog_var_01 measured by central difference: {central_difference
 print(f"   derived by hand, (exp(log_var_01) - 1) / 2:        {exact:.10f}")
 # numerical_gradient does this for every element (with a more accurate 4-point stencil),
 # weighting the outputs by dout: it measures the gradient of L = sum(dkl * KL).
-measured = numerical_gradient(lambda v: kl_standard_normal_forward(mu, v)[0], log_var.copy(),
+measured = numerical_gradient(lambda lv: kl_standard_normal_forward(mu, lv)[0], log_var.copy(),
                               dout=dkl)
 print("   numerical_gradient for all of dlog_var:\n", measured)
 
 # %% [markdown]
-# How small should $h$ be? Too large and the $h^2$ truncation error dominates; too small and
-# the rounding error of the two forwards, about $10^{-16} / h$, takes over. The error is
-# smallest near $h \approx 10^{-5}$.
+# How small should $h$ be? Two errors pull in opposite directions
+# ([gradcheck (2)](../docs/gradcheck.md#central-differences)):
+#
+# * **truncation**: $\Delta_h = \partial f + \tfrac{h^2}{6} \partial^3 f + O(h^4)$, an error that
+#   shrinks like $h^2$;
+# * **round-off**: each forward is exact only to about $\epsilon_{\text{mach}} |f|$, with
+#   $\epsilon_{\text{mach}} \approx 2.2 \times 10^{-16}$ in float64, and dividing by $2h$ blows that
+#   up to about $\epsilon_{\text{mach}} |f| / h$.
+#
+# Their sum is smallest where the two meet, $h \approx \epsilon_{\text{mach}}^{1/3} \approx 6 \times 10^{-6}$.
+# Sweep $h$ over eleven decades and plot both sides on log-log axes, with the two predictions.
 
 # %%
 hs = np.logspace(-12, -1, 45)
 errors = [abs(central_difference(h) - exact) for h in hs]
 fig = Figure(figsize=(6, 3.6), layout="constrained")
 ax = fig.subplots()
-ax.loglog(hs, errors, "o-", markersize=3)
+ax.loglog(hs, errors, "o-", markersize=3, label="measured error")
+third = 0.5 * np.exp(log_var[0, 1])  # d^3 KL / d log_var^3 = exp(log_var) / 2
+f_value = kl_standard_normal_forward(mu, log_var)[0][0]
+ax.loglog(hs, hs**2 / 6 * third, "--", label="truncation, h^2/6 f'''")
+ax.loglog(hs, np.finfo(float).eps * f_value / hs, ":", label="round-off, eps_mach |f| / h")
+ax.set_ylim(1e-17, 1)
 ax.set_xlabel("step h")
 ax.set_ylabel("|central difference - derivative|")
-ax.set_title("truncation error ~ h^2 (right), rounding ~ 1/h (left)")
-show(fig, "error_against_h.png")
+ax.legend()
+show(fig, "error_against_h.png", OUT)
+best = hs[int(np.argmin(errors))]
+print(f"   the smallest error, {min(errors):.1e}, is at h = {best:.0e}; "
+      f"at h = 1e-1 it is {errors[-1]:.1e}, at h = 1e-12 {errors[0]:.1e}")
 
 # %% [markdown]
 # ## 4. `check_op`: backward against differences, for every input
@@ -151,6 +154,33 @@ for result in check_op(kl_standard_normal_forward, backward_without_the_half,
     print("  ", result.message())
 
 # %% [markdown]
+# ## 6. Why a gradient check is not enough
+# `check_op` compares the backward with the **forward**. It cannot know what the forward should
+# compute. Drop the 1/2 in both, consistently: the backward is now the exact derivative of a
+# wrong function, and the check passes.
+
+
+# %%
+def kl_without_the_half(mu, log_var):
+    kl, cache = kl_standard_normal_forward(mu, log_var)
+    return 2 * kl, cache
+
+
+def kl_without_the_half_backward(dkl, cache):
+    return kl_standard_normal_backward(2 * dkl, cache)
+
+
+print("6. check_op on a KL without its 1/2, in the forward and the backward alike:")
+for result in check_op(kl_without_the_half, kl_without_the_half_backward,
+                       {"mu": mu, "log_var": log_var}, rng=rng):
+    print("  ", result.message())
+# A test of the value against something independent catches it: one coordinate with
+# mu = 0, log_var = 0 is q = N(0, 1) = the prior, and KL(q || q) = 0; mu = 1 adds 1/2.
+one = np.array([[1.0]]), np.array([[0.0]])
+print(f"   KL(N(1, 1) || N(0, 1)) should be 0.5: package {kl_standard_normal_forward(*one)[0][0]}, "
+      f"without the half {kl_without_the_half(*one)[0][0]}")
+
+# %% [markdown]
 # ## Your turn
 # Write `backward_wrong_sign`, a backward that gets the sign of `dmu` wrong. **Before you
 # run it, predict** the relative error `check_op` will report for `mu`. (The cell below runs
@@ -177,14 +207,17 @@ for result in check_op(kl_standard_normal_forward, backward_wrong_sign,
 # %% [markdown]
 # ## What to look at
 # * In 2 and 3 the package, the formula and the measurement agree to about 10 digits; the
-#   figure shows why $h \approx 10^{-5}$ is the sweet spot.
+#   figure shows why $h \approx 10^{-5}$ is the sweet spot: right of it the error follows the
+#   $h^2$ line, left of it the $1/h$ line, ragged because round-off is.
 # * In 4 the relative errors are around 1e-12 or less: "ok".
 # * In 5, `mu` still passes but `log_var` FAILS, with relative error exactly 1/3:
 #   $|2a - a| / (|2a| + |a|) = 1/3$. A factor of 2 always shows as 3.33e-01, a wrong sign as 1.
-# * The check compares the backward with the forward. Had we dropped the 1/2 in the forward
-#   too, both would be wrong in the same way and the check would pass. Lesson 4 shows such
-#   a bug, and the kind of test that catches it.
+# * In 6 the check passes on a KL twice too large: the check compares the backward with the
+#   forward, so a forward and backward wrong in the same way pass it. Only a test of the value
+#   against something known (a closed form, a special case, a Monte Carlo estimate) catches it.
+#   Lesson 5 shows such a bug in the sampler, and the moment test that catches it.
 
 # %%
-print("Look at: the 'ok' lines in 4, and in 5 the FAILED line for 'log_var' with relative error "
-      "3.33e-01, the signature of a factor of 2.")
+print("Look at: the V of the error against h, bottom near h = 1e-5; the 'ok' lines in 4; in 5 "
+      "the FAILED line for 'log_var' at 3.33e-01, a factor of 2; in 6 a wrong KL passing the "
+      "check.")

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 6: one training step of a VAE on a real MNIST batch, written out by hand
+# # Lesson 9: the whole chain, forward and backward by hand, on a real MNIST batch
 #
 # **What you will be able to do**
 #
@@ -18,8 +18,6 @@
 
 # %%
 import os
-import sys
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -33,23 +31,10 @@ from scratchvae.lecture.training import binarize
 from scratchvae.lecture.vae import VAE
 from scratchvae.tools import plots
 from scratchvae.tools.data import load_mnist
+from scratchvae.tools.plots import show
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a smaller model and batch
-IN_NOTEBOOK = "ipykernel" in sys.modules
-OUT = Path("06_one_training_step")  # where a script run saves its figures
-
-
-def show(fig, name):
-    """Draw the figure inline in a notebook; save it under OUT/ when run as a script."""
-    if IN_NOTEBOOK:
-        from IPython.display import Image, display
-        buffer = BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        display(Image(buffer.getvalue()))
-    else:
-        OUT.mkdir(exist_ok=True)
-        fig.savefig(OUT / name, dpi=100)
-        print(f"figure written to {OUT / name}")
+OUT = Path("09_the_whole_chain")  # where a script run saves its figures
 
 
 B, hidden, D_z = (32, (64,), 2) if QUICK else (128, (400,), 20)
@@ -70,6 +55,12 @@ x = binarize(mnist.x_train[:B], rng)  # (B, 784): each pixel a fresh 0/1 draw
 model = VAE(784, hidden=hidden, latent_dim=D_z, seed=0, engine="numpy")  # float32
 eps = rng.standard_normal((B, D_z), dtype=np.float32)  # (B, D_z): the noise, drawn once
 print(f"A {784}-{hidden[0]}-{D_z} VAE, a batch of B = {B} binarised MNIST digits.")
+# engine="numpy": the model's table of ops holds the lecture's own functions, the ones this
+# lesson calls by name below, so every step here is a step the model takes
+same = all(getattr(model.ops, op.__name__) is op for op in (
+    reparameterize_forward, reparameterize_backward, kl_standard_normal_forward,
+    kl_standard_normal_backward, bernoulli_log_likelihood_forward, bernoulli_log_likelihood_backward))
+print(f"The model's ops are the lecture's functions called below: {same}")
 
 # %% [markdown]
 # ## Forward: five steps
@@ -111,7 +102,7 @@ shape("2./4. dmu from each path", dmu_z)
 for path, dmu, dlv in (("through z", dmu_z, dlog_var_z), ("through the KL", dmu_kl, dlog_var_kl)):
     print(f"   path {path:<15} |dmu| = {np.linalg.norm(dmu):.4f}   "
           f"|dlog_var| = {np.linalg.norm(dlv):.4f}")
-# The chain rule adds the two paths (docs/vae.md, eq. (6)); forgetting one is the classic bug.
+# The chain rule adds the two paths (vae (6), docs/vae.md#backward); forgetting one is the classic bug.
 dstats = np.concatenate([dmu_z + dmu_kl, dlog_var_z + dlog_var_kl], axis=1)  # (B, 2 D_z)
 shape("1. d[mu | log_var], into the head", dstats)
 model.encoder.backward(model.encoder_head.backward(dstats))
@@ -137,7 +128,7 @@ print(f"The model's negative_elbo_forward: loss {model_loss:.4f}; its backward d
 # Before any training the decoder knows nothing: its reconstructions are a grey blur.
 
 # %%
-show(plots.plot_reconstructions(model, x, n=8), "reconstructions_untrained.png")
+show(plots.plot_reconstructions(model, x, n=8), "reconstructions_untrained.png", OUT)
 
 # %% [markdown]
 # ## Your turn

@@ -1,0 +1,179 @@
+# %% [markdown]
+# # Lesson 7: likelihoods, and a variance that runs away
+#
+# **What you will be able to do**
+#
+# * write the Bernoulli log-likelihood from logits, and check its gradient $x - p$;
+# * write the Gaussian log-likelihood with a learned variance, and find the variance that
+#   maximises it;
+# * explain, and watch happen on MNIST, why that variance collapses on always-black pixels.
+#
+# Derivations used: [the Bernoulli likelihood](../docs/likelihoods.md#bernoulli),
+# [the Gaussian likelihood](../docs/likelihoods.md#gaussian) and
+# [the Gaussian log-density](../docs/gaussian.md#log-density).
+#
+# The decoder turns a code $z$ into a distribution over images, $p(x \mid z)$; the reconstruction
+# term of the ELBO is its log, $\log p(x \mid z)$, summed over the $D$ pixels. Which distribution
+# is a modelling choice. This lesson compares the two the package offers.
+
+# %%
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from scratchvae.lecture.gradcheck import check_op
+from scratchvae.lecture.likelihoods import (bernoulli_log_likelihood_backward,
+                                            bernoulli_log_likelihood_forward,
+                                            gaussian_log_likelihood_forward)
+from scratchvae.lecture.optim import Adam
+from scratchvae.lecture.vae import VAE
+from scratchvae.tools.data import load_mnist
+from scratchvae.tools.plots import show
+
+QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a short run
+OUT = Path("07_likelihoods")  # where a script run saves its figures
+np.set_printoptions(precision=4, suppress=True)
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## 1. Bernoulli pixels, from logits
+# Each pixel is 1 with probability $p_j = \operatorname{sigmoid}(l_j)$, where $l$ are the decoder's
+# logits. Written with probabilities, $\log p(x \mid z) = \sum_j x_j \log p_j + (1 - x_j)\log(1 - p_j)$;
+# with $\log p_j = l_j - \operatorname{softplus}(l_j)$ and $\log(1 - p_j) = -\operatorname{softplus}(l_j)$
+# it becomes ([likelihoods](../docs/likelihoods.md#bernoulli))
+#
+# $$\log p(x \mid z) = \sum_j \big(x_j l_j - \operatorname{softplus}(l_j)\big),$$
+#
+# finite for every finite logit (lesson 3).
+
+# %%
+x = np.array([[1.0, 0.0, 1.0, 0.0]], dtype=np.float32)  # (1, 4)
+logits = np.array([[2.0, -1.0, -40.0, 40.0]], dtype=np.float32)  # the last two: badly wrong
+p = 1 / (1 + np.exp(-logits))
+with np.errstate(divide="ignore"):
+    via_probabilities = np.sum(x * np.log(p) + (1 - x) * np.log(1 - p))
+ll, cache = bernoulli_log_likelihood_forward(x, logits)
+print(f"1. log p(x | z) through the probabilities: {via_probabilities}; "
+      f"from the logits: {ll[0]:.4f}")
+
+# %% [markdown]
+# Its gradient is one of the nicest in the course: $\partial \log p / \partial l_j = x_j - p_j$, the
+# data minus the prediction. `check_op` agrees (in float64: a gradient check needs the digits).
+
+# %%
+x64 = rng.random((3, 5)).round()  # (3, 5) pixels 0 or 1
+l64 = 2 * rng.standard_normal((3, 5))
+for result in check_op(lambda lg: bernoulli_log_likelihood_forward(x64, lg),
+                       lambda dll, c: (bernoulli_log_likelihood_backward(dll, c),),
+                       {"logits": l64}, rng=rng):
+    print("  ", result.message())
+
+# %% [markdown]
+# ## 2. Gaussian pixels, with a learned variance
+# The other choice: each pixel Gaussian, with a mean $\mu_j$ and a log-variance $\log\sigma_j^2$,
+# both outputs of the decoder ([likelihoods (8)](../docs/likelihoods.md#gaussian)):
+#
+# $$\log p(x \mid z) = -\frac12 \sum_j \left[\log 2\pi + \log\sigma_j^2 + \frac{(x_j - \mu_j)^2}{\sigma_j^2}\right].$$
+#
+# Hold the mean fixed and look at one pixel as a function of its log-variance. With the residual
+# $r_j = x_j - \mu_j$, the derivative is $\tfrac12 (r_j^2 / \sigma_j^2 - 1)$
+# ([likelihoods (9)](../docs/likelihoods.md#gaussian)): zero at $\sigma_j^2 = r_j^2$, where the term is
+# $-\tfrac12(\log 2\pi + \log r_j^2 + 1)$. The smaller the residual, the higher that peak, and a
+# density, unlike a probability, has no ceiling: at $r_j = 0$ there is no peak at all.
+
+# %%
+log_vars = np.linspace(-12, 2, 200)  # (200,) candidate log-variances for one pixel
+fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+ax = fig.subplots()
+for r in (0.3, 0.1, 0.01, 0.0):
+    terms = gaussian_log_likelihood_forward(np.full((200, 1), r), np.zeros((200, 1)),
+                                            log_vars[:, None])[0]  # (200,)
+    ax.plot(log_vars, terms, label=f"residual r = {r}")
+ax.set_xlabel("log sigma^2 of one pixel")
+ax.set_ylabel("log p(x_j | z)")
+ax.legend()
+show(fig, "gaussian_term_against_log_var.png", OUT)
+
+# %% [markdown]
+# ## 3. On MNIST: the variance runs away on always-black pixels
+# About one MNIST pixel in six is 0 in every training image (the border). A decoder learns
+# $\mu_j = 0$ there quickly; then $r_j \approx 0$, the gradient on $\log\sigma_j^2$ stays near $-\tfrac12$,
+# and $\log\sigma_j^2$ runs down without end. Watch it in a short run: a VAE with the Gaussian
+# decoder, on the grey levels (not binarised), Adam.
+
+# %%
+mnist = load_mnist()
+images = mnist.x_train[:5000]  # (5000, 784) grey levels in [0, 1]
+black = np.flatnonzero(images.max(axis=0) == 0)  # pixels 0 in all 5000 images
+ink = np.flatnonzero(images.mean(axis=0) > 0.3)  # pixels usually inked
+print(f"3. {len(black)} of 784 pixels are 0 in all 5000 images; {len(ink)} are inked on average > 0.3")
+D, B = 784, 32
+steps = 200 if QUICK else 2000
+model = VAE(D, hidden=(64,), latent_dim=2, likelihood="gaussian", seed=0, engine="numpy")
+optimizer = Adam(model, lr=3e-3)
+history = []  # (step, loss, mean log sigma^2 on black pixels, on inked pixels)
+for step in range(steps):
+    xb = images[rng.integers(0, len(images), B)]  # (B, 784)
+    eps = rng.standard_normal((B, 2)).astype(np.float32)
+    loss, cache = model.negative_elbo_forward(xb, eps)
+    model.zero_grad()
+    model.negative_elbo_backward(1.0, cache)
+    optimizer.step()
+    if step % 10 == 0 or step == steps - 1:
+        log_var = model.decoder_output(model.encode(xb)[0])[:, D:]  # (B, 784) the decoder's log sigma^2
+        history.append((step, loss, log_var[:, black].mean(), log_var[:, ink].mean()))
+history = np.array(history)
+print(f"   after {steps} steps: mean log sigma^2 on the black pixels {history[-1, 2]:.2f}, "
+      f"on the inked pixels {history[-1, 3]:.2f}; the loss is {history[-1, 1]:.0f} nats, "
+      "below zero")
+
+# %%
+fig = Figure(figsize=(10, 3.6), layout="constrained")
+left, right = fig.subplots(1, 2)
+left.plot(history[:, 0], history[:, 2], label="always-black pixels")
+left.plot(history[:, 0], history[:, 3], label="inked pixels")
+left.set_xlabel("step")
+left.set_ylabel("decoder's mean log sigma^2")
+left.legend()
+right.plot(history[:, 0], history[:, 1])
+right.axhline(0, color="k", lw=0.5)
+right.set_xlabel("step")
+right.set_ylabel("loss = -ELBO (nats per image)")
+show(fig, "gaussian_decoder_collapse.png", OUT)
+
+# %% [markdown]
+# ## Your turn
+# Part 2 claims the best variance for a pixel is the squared residual. Check it numerically:
+# for $r = 0.2$, find the log-variance in `log_vars` that maximises the Gaussian term, and compare
+# it with $\log r^2$. (The stub returns 0.)
+
+# %%
+best_log_var = 0.0  # replace
+
+# %% tags=["hide-cell"]
+# One answer.
+r = 0.2
+terms = gaussian_log_likelihood_forward(np.full((200, 1), r), np.zeros((200, 1)),
+                                        log_vars[:, None])[0]
+best_log_var = log_vars[np.argmax(terms)]
+print(f"best log sigma^2 on the grid {best_log_var:.3f}; log r^2 = {np.log(r**2):.3f} "
+      f"(the grid's spacing is {log_vars[1] - log_vars[0]:.3f})")
+
+# %% [markdown]
+# ## What to look at
+# * Part 1: through the probabilities, a confident wrong pixel ($l = \pm 40$ in float32) makes the
+#   log-likelihood $-\infty$; from the logits it is a large, finite, honest penalty.
+# * The figure of part 2: each curve peaks at $\log\sigma^2 = \log r^2$, higher as $r$ shrinks; the
+#   $r = 0$ curve climbs forever to the left.
+# * Part 3: $\log\sigma^2$ on the always-black pixels keeps falling while on inked pixels it settles,
+#   and the loss goes below zero: a density can exceed 1. The spikes are the runaway's other
+#   face: $\partial / \partial\mu_j = r_j / \sigma_j^2$ grows as the variances shrink, and a step jumps. The ELBO is then a statement about how
+#   sure the decoder is of zeros, not about digits. The cures (a floor on the variance, a fixed
+#   variance, or a discrete decoder) are in [likelihoods](../docs/likelihoods.md#gaussian); this
+#   course uses the Bernoulli decoder on binarised pixels.
+
+# %%
+print("Look at: -inf against a finite value in 1, the peaks at log r^2 in the first figure, and "
+      "log sigma^2 on the black pixels running down in the second.")

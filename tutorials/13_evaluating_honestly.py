@@ -1,0 +1,149 @@
+# %% [markdown]
+# # Lesson 13: evaluating honestly, the importance-weighted bound
+#
+# **What you will be able to do**
+#
+# * compute the importance-weighted bound $\mathcal{L}_k$ on $\log p(x)$ for test images, for $k$
+#   from 1 to thousands;
+# * see $\mathcal{L} \le \mathcal{L}_k$ grow with $k$, and report each number with its standard error;
+# * say which number to report for a VAE, and what it still does not tell you.
+#
+# Derivations used: [the importance-weighted bound](../docs/estimators.md#importance-weighted),
+# [the estimators L^A and L^B](../docs/estimators.md#estimators-la-lb) and
+# [the ELBO's gap](../docs/elbo.md#kl-to-posterior).
+#
+# The ELBO is a lower bound on $\log p(x)$, below it by $\mathrm{KL}(q \,\Vert\, p(z \mid x))$ (lesson 8).
+# Comparing two models by their ELBOs compares their bounds, not their likelihoods: one model's
+# encoder may simply fit its posterior better. Burda et al. (2016) give a tighter bound that tends
+# to $\log p(x)$, and it is the number VAE papers report on MNIST, with $k = 5000$.
+
+# %%
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from scratchvae.lecture.estimators import elbo_lb, importance_weighted_bound
+from scratchvae.lecture.optim import Adam
+from scratchvae.lecture.training import binarize
+from scratchvae.lecture.vae import VAE
+from scratchvae.tools.data import load_mnist
+from scratchvae.tools.plots import show
+
+QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # small k, few images
+OUT = Path("13_evaluating_honestly")  # where a script run saves its figures
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## A model to evaluate
+# A small VAE trained briefly with the plain-NumPy engine (`SCRATCHVAE_QUICK=1`: a few seconds;
+# lesson 12 trains a real one). The test images are binarised once, with a fixed seed, so that
+# every number below is about the same 0/1 images.
+
+# %%
+mnist = load_mnist()
+train = mnist.x_train[:10000]  # (10000, 784) grey levels
+D, B, D_z = 784, 64, 8
+steps = 200 if QUICK else 5000
+n_images = 10 if QUICK else 200
+KS = (1, 10, 100, 1000) if QUICK else (1, 10, 100, 1000, 5000)
+model = VAE(D, hidden=(64,) if QUICK else (200,), latent_dim=D_z, seed=0, engine="numpy")
+optimizer = Adam(model, lr=1e-3)
+for step in range(steps):
+    x = binarize(train[rng.integers(0, len(train), B)], rng)  # (B, 784) fresh 0/1 pixels
+    loss, cache = model.negative_elbo_forward(x, rng.standard_normal((B, D_z), dtype=np.float32))
+    model.zero_grad()
+    model.negative_elbo_backward(1.0, cache)
+    optimizer.step()
+x_test = binarize(mnist.x_test[:n_images], np.random.default_rng(1))  # (n_images, 784)
+print(f"A 784-{model.encoder.modules[0].params['W'].shape[1]}-{D_z} VAE after {steps} steps; "
+      f"{n_images} test images")
+
+# %% [markdown]
+# ## 1. The bound
+# Draw $k$ codes $z_1, \dots, z_k \sim q(z \mid x)$ and weigh each by how much more the model likes
+# it than the encoder does ([estimators (9)](../docs/estimators.md#importance-weighted)):
+#
+# $$w_i = \frac{p(x \mid z_i)\, p(z_i)}{q(z_i \mid x)}, \qquad \mathcal{L}_k = \mathbb{E}\left[\log \frac1k \sum_{i=1}^k w_i\right].$$
+#
+# The average of the $w_i$ is an unbiased estimate of $p(x)$; its log is, by Jensen's inequality,
+# biased low, less so as $k$ grows: $\mathcal{L} = \mathcal{L}_1 \le \mathcal{L}_k \le \mathcal{L}_{k'} \le \log p(x)$
+# for $k \le k'$. The weights are known only as logarithms near $-100$, so the average is a
+# log-sum-exp (lesson 3). `importance_weighted_bound` returns one draw of
+# $\log \frac1k \sum_i w_i$ per image.
+
+# %%
+elbo = elbo_lb(model, x_test, 1000, np.random.default_rng(2))[0]  # (n_images,) the ELBO, L = 1000
+bounds = {k: importance_weighted_bound(model, x_test, k, np.random.default_rng(3 + k))
+          for k in KS}  # k -> (n_images,)
+
+
+def mean_and_se(values):
+    return values.mean(), values.std(ddof=1) / np.sqrt(len(values))
+
+
+print("1. mean over the test images, +- one standard error; the gain over the ELBO is paired, "
+      "image by image:")
+m, se = mean_and_se(elbo)
+print(f"   ELBO (L^B, L = 1000)   {m:9.2f} +- {se:.2f}")
+gains = {}
+for k, bound in bounds.items():
+    m, se = mean_and_se(bound)
+    gains[k] = mean_and_se(bound - elbo)
+    print(f"   L_{k:<5}                {m:9.2f} +- {se:.2f}    gain over the ELBO "
+          f"{gains[k][0]:6.2f} +- {gains[k][1]:.2f}")
+
+# %% [markdown]
+# Two kinds of error bar, and they differ by a factor of ten or more. Across images the
+# log-likelihood varies by tens of nats (a "1" is cheaper than an "8"), so the standard error of
+# each mean is large. But the gain $\mathcal{L}_k - \mathcal{L}$ is measured on the **same** images:
+# its standard error is small, and the ordering is certain. Compare models on the same test images,
+# and report the paired differences.
+
+# %%
+ks = np.array(KS)
+means = np.array([gains[k][0] for k in KS])
+errors = np.array([gains[k][1] for k in KS])
+fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+ax = fig.subplots()
+ax.errorbar(ks, means, yerr=2 * errors, fmt="o-", capsize=3, label="mean of L_k - ELBO, +- 2 SE")
+ax.axhline(0, color="k", lw=0.5)
+ax.set_xscale("log")
+ax.set_xlabel("number of importance samples k")
+ax.set_ylabel("gain over the ELBO (nats)")
+ax.legend()
+show(fig, "bound_against_k.png", OUT)
+
+# %% [markdown]
+# ## Your turn
+# $\mathcal{L}_k$ is computed from random samples, so the number for one image is itself noisy.
+# Compute $\log \frac1k \sum_i w_i$ for image 0 twenty times (twenty seeds) with $k = 10$ and with
+# $k = 100$. **Predict** first: which has the larger spread? Is the spread at $k = 100$ smaller than
+# the gain from 10 to 100? (The stub has no repeats.)
+
+# %%
+repeats = {10: [], 100: []}  # fill: k -> twenty values for image 0
+
+# %% tags=["hide-cell"]
+# One answer. The spread shrinks with k (roughly like 1/sqrt(k) once k is large), and the
+# mean keeps rising: both reasons to use a large k for the reported number.
+repeats = {k: np.array([importance_weighted_bound(model, x_test[:1], k, np.random.default_rng(s))[0]
+                        for s in range(20)]) for k in (10, 100)}
+for k, values in repeats.items():
+    print(f"image 0, k = {k:>3}: mean {values.mean():.2f}, std over 20 seeds {values.std(ddof=1):.2f}")
+
+# %% [markdown]
+# ## What to look at
+# * $\mathcal{L}_1$ is one-sample $\mathcal{L}^A$: it matches the ELBO within two standard errors (one
+#   sample per image is noisy). Every larger $k$ gives a higher bound: the
+#   gain grows roughly with $\log k$ and flattens as $\mathcal{L}_k$ approaches $\log p(x)$.
+# * What to report: $\mathcal{L}_{5000}$ on the test set, the $k$ used, and the standard error; the
+#   ELBO beside it. Their difference is an estimate (from below) of the encoder's gap, the
+#   average $\mathrm{KL}(q \,\Vert\, p(z \mid x))$.
+# * What it does not tell you: $\mathcal{L}_k$ is still a lower bound. A model whose posterior is hard
+#   for $q$ to cover needs a larger $k$ before its bound is near its $\log p(x)$.
+
+# %%
+print("Look at: L_1 beside the ELBO, the gains growing with k with their small paired standard "
+      "errors, and the figure's curve flattening.")

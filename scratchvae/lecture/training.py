@@ -55,9 +55,9 @@ def binarize(x, rng, rows=None):
     Derivation: docs/data.md#dynamic-binarisation
     """
     check_rng(rng)
-    x = check_unit_interval("x", as_float_array("x", x))
     if rows is not None:
-        x = x[check_rows(rows, x)]  # (B, D)
+        x = np.asarray(x)[check_rows(rows, np.asarray(x))]  # (B, D): only these rows are checked
+    x = check_unit_interval("x", as_float_array("x", x))
     # 16 random bits per pixel: four 16-bit integers k in [0, 2^16) from each
     # raw 64-bit word of the generator, low bits first (a third of the cost
     # of drawing a float per pixel)

@@ -53,6 +53,7 @@ from scratchvae.tools.plot_maths import equal_probability_grid, inverse_normal_c
 from scratchvae.lecture.validate import as_float_array, check_int, check_rng, check_shape, check_unit_interval
 
 __all__ = [
+    "show",
     "plot_interpolation",
     "plot_latent_manifold",
     "plot_latent_scatter",

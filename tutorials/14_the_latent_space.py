@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from scratchvae.lecture import estimators
-from scratchvae.lecture.collapse import active_units, kl_per_dimension
+from scratchvae.lecture.collapse import active_units, encode_all, kl_per_dimension
 from scratchvae.lecture.optim import Adam
 from scratchvae.lecture.vae import VAE
 from scratchvae.tools.data import load_mnist
@@ -127,8 +127,9 @@ for beta in (1.0, 4.0):
     model = VAE(784, hidden=(hidden,), latent_dim=16, beta=beta, seed=0, engine="numba")
     fit(model, mnist.x_train[:n_train], EPOCHS, optimizer=Adam(model, lr=1e-3), seed=0,
         progress=False, log=lambda line: None)
-    per_dimension = kl_per_dimension(model, x_test)  # (16,) nats, averaged over the test images
-    count, activity = active_units(model, x_test)
+    mu, log_var = encode_all(model, x_test)  # (N, 16) each: q(z | x) for every test image
+    per_dimension = kl_per_dimension(mu, log_var)  # (16,) nats, averaged over the test images
+    count, activity = active_units(mu)
     wide[beta] = per_dimension
     print(f"D_z = 16, beta {beta}: {count} of 16 units active; KL per dimension sums to "
           f"{per_dimension.sum():.1f} nats, the largest {per_dimension.max():.2f}, "

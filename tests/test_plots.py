@@ -17,11 +17,10 @@ import pytest
 from matplotlib.image import imread
 
 from scratchvae.tools.plot_maths import equal_probability_grid, inverse_normal_cdf
+from scratchvae.tools.latent_plots import plot_latent_manifold, plot_latent_scatter
+from scratchvae.tools.mosaic import PAD
 from scratchvae.tools.plots import (
-    PAD,
     plot_interpolation,
-    plot_latent_manifold,
-    plot_latent_scatter,
     plot_reconstructions,
     plot_samples,
     plot_training_curves,

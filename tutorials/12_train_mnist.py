@@ -23,7 +23,7 @@ import numpy as np
 
 from scratchvae.lecture.optim import Adam
 from scratchvae.lecture.vae import VAE
-from scratchvae.tools import plots
+from scratchvae.tools import latent_plots, plots
 from scratchvae.tools.data import load_mnist
 from scratchvae.tools.plots import show
 from scratchvae.tools.train import evaluate_elbo, evaluate_log_likelihood, fit, prepare_test_set
@@ -72,9 +72,9 @@ show(plots.plot_samples(model, np.random.default_rng(0), n=64), "samples.png", O
 # the labels, yet the digits form regions.
 
 # %%
-show(plots.plot_latent_scatter(model, x_test, y_test), "latent_scatter.png", OUT)
+show(latent_plots.plot_latent_scatter(model, x_test, y_test), "latent_scatter.png", OUT)
 if LATENT_DIM == 2:
-    show(plots.plot_latent_manifold(model, n=15), "latent_manifold.png", OUT)
+    show(latent_plots.plot_latent_manifold(model, n=15), "latent_manifold.png", OUT)
 show(plots.plot_training_curves(history), "training_curves.png", OUT)
 
 # %% [markdown]

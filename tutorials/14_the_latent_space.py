@@ -38,7 +38,8 @@ from scratchvae.lecture.collapse import active_units, encode_all, kl_per_dimensi
 from scratchvae.lecture.optim import Adam
 from scratchvae.lecture.vae import VAE
 from scratchvae.tools.data import load_mnist
-from scratchvae.tools.plots import plot_interpolation, plot_latent_manifold, show
+from scratchvae.tools.latent_plots import plot_latent_manifold
+from scratchvae.tools.plots import plot_interpolation, show
 from scratchvae.tools.train import fit, prepare_test_set
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a small subset, one epoch

@@ -15,7 +15,6 @@ Guide: docs/exercises.md#for-teachers
 """
 
 import ast
-import re
 import shutil
 import textwrap
 from pathlib import Path

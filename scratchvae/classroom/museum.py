@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.lecture import dense, gaussian
+from scratchvae.lecture import gaussian
 from scratchvae.lecture.activations import SigmoidCache
 from scratchvae.lecture.likelihoods import BernoulliCache
 

@@ -24,10 +24,10 @@ from typing import NamedTuple
 import numpy as np
 
 from scratchvae.tools.download import DATASETS, ChecksumError, DownloadError, download, get_spec, sha256_file
-from scratchvae.lecture.validate import as_float_array, check_int, check_out, check_rng, check_unit_interval
+from scratchvae.lecture.validate import as_float_array, check_int, check_rng, check_unit_interval
 
 __all__ = [
-    "DATASETS", "ENV_VAR", "ChecksumError", "DownloadError", "Dataset", "binarize",
+    "DATASETS", "ENV_VAR", "ChecksumError", "DownloadError", "Dataset",
     "binarize_fixed", "cache_dir", "download", "find_data_dir", "load_mnist", "minibatches",
     "read_idx",
 ]

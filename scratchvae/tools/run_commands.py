@@ -335,7 +335,7 @@ def write_figures(model, x, y, history, out):
     reconstructions, samples, latent (scatter, latent_dim >= 2), interpolation,
     curves (when a history is given) and manifold (latent_dim == 2).
     """
-    from scratchvae.tools import plots
+    from scratchvae.tools import latent_plots, plots
 
     rng = np.random.default_rng(FIGURE_SEED)
     # Interpolate between the first image and the first one with another label.
@@ -348,9 +348,9 @@ def write_figures(model, x, y, history, out):
         "interpolation.png": lambda: plots.plot_interpolation(model, x[0], x[other]),
     }
     if model.latent_dim >= 2:
-        figures["latent.png"] = lambda: plots.plot_latent_scatter(model, x, y)
+        figures["latent.png"] = lambda: latent_plots.plot_latent_scatter(model, x, y)
     if model.latent_dim == 2:
-        figures["manifold.png"] = lambda: plots.plot_latent_manifold(model)
+        figures["manifold.png"] = lambda: latent_plots.plot_latent_manifold(model)
     if history is not None and len(history):
         figures["curves.png"] = lambda: plots.plot_training_curves(history)
     return [plots.save_figure(make(), Path(out) / name) for name, make in figures.items()]

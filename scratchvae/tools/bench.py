@@ -315,7 +315,7 @@ def machine_info():
 def _fresh_python(args, env=None):
     """Run ``python <args>`` in a new process that imports this scratchvae; (seconds, result)."""
     env = {**os.environ, **(env or {})}
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     start = time.perf_counter()
     result = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True)

@@ -140,9 +140,9 @@ def _search_places(data_dir):
     """The look-up order as ``(label, root or None)``; None marks a place that is not set."""
     env = os.environ.get(ENV_VAR)
     return [
-        ("data_dir argument", None if data_dir is None else Path(data_dir).expanduser()),
+        ("the folder given", None if data_dir is None else Path(data_dir).expanduser()),
         (f"${ENV_VAR}", Path(env).expanduser() if env else None),
-        ("user cache", cache_dir()),
+        ("the user cache", cache_dir()),
     ]
 
 
@@ -182,20 +182,19 @@ def find_data_dir(dataset="mnist", data_dir=None):
     looked = []
     for label, root in _search_places(data_dir):
         if root is None:
-            looked.append(f"{label}: not set")
+            looked.append(f"{label} (not set)")
             continue
         directory = root / dataset
         present = [name for name in names if (directory / name).is_file()]
         if len(present) == len(names):
             _verify(directory, spec)
             return directory
-        looked.append(f"{label}: {directory} ({len(present)} of {len(names)} files)")
+        looked.append(f"{label} {directory} ({len(present)} of {len(names)} files)")
+    # One line, every place looked in and what to do: it ends up as a command-line error.
     raise FileNotFoundError(
-        f"{dataset} data not found. Looked for {', '.join(names)} in:\n  "
-        + "\n  ".join(looked)
-        + f"\nTo provide the files, do one of: set {ENV_VAR}=/path/to/folder (the folder "
-        f"containing {dataset}/); pass --data-dir /path/to/folder; "
-        f"put the four .gz files in {cache_dir() / dataset}/.")
+        f"{dataset} data not found ({', '.join(names)}): looked in {', '.join(looked)}; to "
+        f"provide them, set {ENV_VAR} to the folder holding {dataset}/, or pass --data-dir "
+        f"FOLDER (data_dir in Python), or put them in {cache_dir() / dataset}/")
 
 
 def _verify(directory, spec):
@@ -205,9 +204,9 @@ def _verify(directory, spec):
         actual = sha256_file(path)
         if actual != file.sha256:
             raise ChecksumError(
-                f"{path} is corrupt or not the published file: SHA-256 mismatch\n"
-                f"  expected {file.sha256}\n  actual   {actual}\n"
-                "Delete it and run again to re-download it, or replace it with a good copy.")
+                f"{path} is corrupt or not the published file: its SHA-256 is {actual}, the "
+                f"published one {file.sha256}; delete it and run again to download it anew, "
+                "or replace it with a good copy")
 
 
 def load_mnist(dataset="mnist", data_dir=None, download=True):
@@ -250,7 +249,7 @@ def load_mnist(dataset="mnist", data_dir=None, download=True):
         directory = find_data_dir(dataset, data_dir)
     except FileNotFoundError as not_found:
         if not download:
-            raise FileNotFoundError(f"{not_found}\n(Downloading is off.)") from None
+            raise FileNotFoundError(f"{not_found} (Downloading is off.)") from None
         directory = _download_or_explain(dataset, data_dir, not_found)
     files = {role: directory / file.name for role, file in spec.files.items()}
     x_train, y_train = _as_rows(files["train_images"], files["train_labels"])
@@ -264,8 +263,8 @@ def _download_or_explain(dataset, data_dir, not_found):
     try:
         return download(dataset, root / dataset)
     except DownloadError as err:
-        raise FileNotFoundError(f"{not_found}\nDownloading into {root / dataset} failed too: "
-                                f"{err}") from err
+        raise FileNotFoundError(f"{not_found}; downloading into {root / dataset} failed too: "
+                                + " ".join(str(err).split())) from err
 
 
 def _as_rows(images_path, labels_path):

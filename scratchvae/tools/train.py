@@ -225,7 +225,7 @@ def evaluate_log_likelihood(model, x, k, seed=EVAL_SEED, progress=True):
     rng = np.random.default_rng(seed)
     with Progress(len(x), f"log-likelihood estimate, k={k}", unit="image",
                   enabled=progress) as bar:
-        bound = estimators.importance_weighted_bound(  # (N,)
+        bound = model.ops.importance_weighted_bound(  # (N,)
             model, x, k, rng, progress=lambda fraction: bar.advance_to(round(fraction * len(x))))
     return float(np.mean(bound))
 

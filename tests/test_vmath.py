@@ -180,9 +180,11 @@ def test_bernoulli_ll_repeated_is_the_rows_kernel_on_repeated_x(dt):
     B, S, D = (3, 5, 784) if JIT else (2, 3, 20)
     rng = np.random.default_rng(2)
     x = (rng.random((B, D)) < 0.3).astype(dt)
-    logits = (rng.standard_normal((B * S, D)) * 5).astype(dt)
-    ll = V.bernoulli_ll_repeated(x, S, logits, np.empty(B * S, dt))
+    products = (rng.standard_normal((B * S, D)) * 5).astype(dt)
+    bias = rng.standard_normal(D).astype(dt)
+    ll = V.bernoulli_ll_repeated(x, S, products, bias, np.empty(B * S, dt))
     assert ll.dtype == dt
+    logits = products + bias
     ll_ref = numpy_bernoulli(np.repeat(x, S, axis=0), logits)[0]
     scale_of_sum = np.abs(logits).sum(1) + ref_softplus(logits.astype(np.float64)).sum(1)
     assert np.all(np.abs(ll - ll_ref) <= (1e-5 if dt == np.float32 else 1e-12) * scale_of_sum)

@@ -11,7 +11,8 @@ checks it). Read the lecture for the maths. What differs, per chunk of
   (:data:`CACHE_ROWS`), whatever ``batch_rows`` says (it stays an upper bound);
 * x is never repeated: :func:`scratchvae.engine.vmath.bernoulli_ll_repeated`
   reads each example's row in place for its S samples, and computes log p(x|z)
-  in one vectorised pass (exp, log1p and the row sum fused);
+  in one vectorised pass (the head's bias, exp, log1p and the row sum fused)
+  from the head's product h @ W, written into a buffer reused chunk to chunk;
 * z and log p(z) - log q(z|x) come from one kernel pass over the small (E S, D_z)
   noise, without repeating mu and log_var;
 * the online log-sum-exp is one kernel pass, in float64.
@@ -123,15 +124,20 @@ def importance_weighted_bound(model, x, k, rng, batch_rows=20000, progress=None)
     running_sum = np.zeros(B)  # (B,) s = sum_j exp(log w_j - m)
     z = np.empty((rows, model.latent_dim), dtype)  # buffers for the largest chunk
     log_ratio, log_lik = np.empty(rows), np.empty(rows, dtype)
+    head_W, head_b = model.decoder_head.params["W"], model.decoder_head.params["b"]  # (H, D), (D,)
+    products = np.empty((rows, head_W.shape[1]), dtype)  # (rows, D)
     done = 0
     for first, stop, size in _pieces(B, k, rows):
         n = (stop - first) * size
         # z ~ q(z | x), and log p(z) - log q(z | x); the lecture's noise, in its order
         eps = rng.standard_normal((n, model.latent_dim), dtype=dtype)  # (E S, D_z)
         latent_samples(mu[first:stop], log_var[first:stop], eps, size, z[:n], log_ratio[:n])
-        # log p(x | z), reading each example's row of x in place
-        logits = np.ascontiguousarray(model.decoder_output(z[:n]))  # (E S, D)
-        vmath.bernoulli_ll_repeated(x[first:stop], size, logits, log_lik[:n])
+        # log p(x | z): the decoder's hidden layers, its head's product h @ W
+        # into a buffer, then its bias inside the Bernoulli pass, which reads
+        # each example's row of x in place
+        h = model.decoder.forward(z[:n])  # (E S, H)
+        np.matmul(h, head_W, out=products[:n])  # (E S, D)
+        vmath.bernoulli_ll_repeated(x[first:stop], size, products[:n], head_b, log_lik[:n])
         # log w = log p(x | z) + log p(z) - log q(z | x), into the online log-sum-exp
         logsumexp_update(log_lik[:n], log_ratio[:n], size, running_max[first:stop], running_sum[first:stop])
         done += n

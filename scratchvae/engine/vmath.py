@@ -335,19 +335,21 @@ def bernoulli_ll_rows(x, logits, p, ll):
 
 # Same flags as bernoulli_ll_rows, and the same float32-or-float64 row sum.
 @njit(cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
-def bernoulli_ll_repeated(x, n_samples, logits, ll):
-    """ll[i] = sum_j x[i // n_samples, j] l[i, j] - softplus(l[i, j]), for (B S, D) logits.
+def bernoulli_ll_repeated(x, n_samples, products, bias, ll):
+    """ll[i] = sum_j x[i // S, j] l_ij - softplus(l_ij), l_ij = products[i, j] + bias[j].
 
-    Row i of ``logits`` is sample i % S of example i // S: each of x's rows is
-    read in place S times, instead of being copied S times by ``np.repeat``.
-    ``x`` (B, D) and ``logits`` in one dtype; ``ll`` (B S,) in that dtype.
+    For the importance-weighted bound: ``products`` (B S, D) is the decoder
+    head's h @ W and ``bias`` (D,) its b, so the logits are never written out.
+    Row i is sample i % S of example i // S: each of x's rows (B, D) is read
+    in place S times, instead of being copied S times by ``np.repeat``.
+    All arrays in one dtype; ``ll`` (B S,).
     """
-    for i in range(logits.shape[0]):
+    for i in range(products.shape[0]):
         # x's row for this sample, read in place
         row = x[i // n_samples]
-        acc = logits.dtype.type(0)
-        for j in range(logits.shape[1]):
-            l = logits[i, j]
+        acc = products.dtype.type(0)
+        for j in range(products.shape[1]):
+            l = products[i, j] + bias[j]
             acc += row[j] * l - softplus(l)
         ll[i] = acc
     return ll

@@ -46,6 +46,7 @@ def test_train_writes_the_whole_run_folder(run):
     # log p(x) >= L_k >= ELBO in expectation; with k=20 the bound sits well above the ELBO
     assert metrics["log_likelihood"] > metrics["test_elbo"]
     assert metrics["iwae_k"] == 20 and metrics["config"]["hidden"] == [32]
+    assert metrics["log_likelihood_se"] > 0
     assert metrics["scratchvae_version"] and metrics["seconds"] > metrics["train_seconds"] > 0
     model, final = load_model(out / "model.npz"), load_model(out / "checkpoint.npz")
     assert model.config["dtype"] == "float32"
@@ -81,7 +82,11 @@ def test_evaluate_prints_and_writes_json(run, tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     result = json.loads(report.read_text())
-    assert f"{result['test_elbo']:.3f}" in printed and f"{result['log_likelihood']:.3f}" in printed
+    assert f"{result['test_elbo']:.3f}" in printed
+    assert (f"log p(x) >= {result['log_likelihood']:.2f} ± {result['log_likelihood_se']:.2f} nats "
+            "(IWAE, k=10, standard error over the 200 images)") in printed
+    assert "test set: 200 images, binarised once with seed 1234" in printed
+    assert result["log_likelihood_se"] > 0
     assert result["n_test"] == 200 and result["iwae_k"] == 10 and result["samples"] == 2
 
 

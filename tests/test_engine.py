@@ -81,6 +81,31 @@ def test_binarize_is_bit_for_bit_the_lecture(rows, rng):
     assert engine_rng.bit_generator.state == lecture_rng.bit_generator.state
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("k, batch_rows", [(7, 20000), (30, 8), (3, 4)])
+def test_importance_weighted_bound_is_the_lecture_with_the_same_noise(dtype, k, batch_rows, rng):
+    # one model, its weights under both engines; same seed -> same samples of z
+    lecture_model = VAE(12, hidden=(8,), latent_dim=3, seed=0, dtype=dtype, engine="numpy")
+    engine_model = VAE(12, hidden=(8,), latent_dim=3, seed=0, dtype=dtype, engine="numba")
+    x = (rng.random((5, 12)) < 0.4).astype(dtype)
+    lecture_rng, engine_rng = np.random.default_rng(3), np.random.default_rng(3)
+    want = LECTURE_OPS.importance_weighted_bound(lecture_model, x, k, lecture_rng, batch_rows)
+    fractions = []
+    got = NUMBA_OPS.importance_weighted_bound(engine_model, x, k, engine_rng, batch_rows, fractions.append)
+    assert got.dtype == want.dtype == np.float64 and got.shape == (5,)
+    np.testing.assert_allclose(got, want, rtol={np.float64: 1e-10, np.float32: 1e-5}[dtype])
+    assert engine_rng.bit_generator.state == lecture_rng.bit_generator.state
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_importance_weighted_bound_falls_back_to_the_lecture_for_gaussian_pixels(rng):
+    model = VAE(6, hidden=(4,), latent_dim=2, likelihood="gaussian", dtype=np.float64)
+    x = rng.random((3, 6))
+    np.testing.assert_array_equal(
+        NUMBA_OPS.importance_weighted_bound(model, x, 10, np.random.default_rng(1)),
+        LECTURE_OPS.importance_weighted_bound(model, x, 10, np.random.default_rng(1)))
+
+
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "adagrad"])
 def test_one_training_step_is_the_same_under_both_engines(activation, optimizer):

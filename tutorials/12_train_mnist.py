@@ -85,7 +85,7 @@ show(plots.plot_training_curves(history), "training_curves.png", OUT)
 
 # %%
 elbo = evaluate_elbo(model, x_test[:n_eval])
-bound = evaluate_log_likelihood(model, x_test[:n_eval], k=k)
+bound = evaluate_log_likelihood(model, x_test[:n_eval], k=k).mean  # (mean, standard_error)
 print(f"On {n_eval} test images: ELBO {elbo:.2f} nats, importance-weighted bound "
       f"L_{k} {bound:.2f} nats; the bound is higher by {bound - elbo:.2f} nats.")
 
@@ -99,7 +99,7 @@ bounds = {}  # k -> L_k
 
 # %% tags=["hide-cell"]
 # One answer.
-bounds = {kk: evaluate_log_likelihood(model, x_test[:n_eval], k=kk) for kk in (1, 5, 20)}
+bounds = {kk: evaluate_log_likelihood(model, x_test[:n_eval], k=kk).mean for kk in (1, 5, 20)}
 for kk, value in bounds.items():
     print(f"L_{kk:<3} {value:.2f} nats")
 

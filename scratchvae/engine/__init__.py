@@ -17,7 +17,7 @@ not on the standard model's training path.
 
 from types import SimpleNamespace
 
-from scratchvae.engine import activations, dense, gaussian, likelihoods, training
+from scratchvae.engine import activations, dense, estimators, gaussian, likelihoods, training
 from scratchvae.engine.modules import ENGINE_MODULES
 from scratchvae.engine.optim import ENGINE_OPTIMIZERS
 from scratchvae.lecture.ops import LECTURE_OPS, OP_NAMES
@@ -27,7 +27,7 @@ __all__ = ["NUMBA_OPS"]
 
 def _engine_op(name):
     """The engine's version of lecture op ``name``, or the lecture's if the engine has none."""
-    for module in (dense, activations, gaussian, likelihoods, training):
+    for module in (dense, activations, gaussian, likelihoods, training, estimators):
         if name in module.__all__:
             return getattr(module, name)
     return getattr(LECTURE_OPS, name)

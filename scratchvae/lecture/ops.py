@@ -1,7 +1,8 @@
 """The ops table: which function, module class and optimiser a model uses for each lecture op.
 
 A model is built from ops: the dense layer, the activations, the Gaussian
-latent layer, the likelihoods, binarisation, the modules and the optimisers.
+latent layer, the likelihoods, binarisation, the importance-weighted bound
+(what evaluation spends its time on), the modules and the optimisers.
 The lecture writes each in plain NumPy; an engine provides a faster version of
 some of them under the same names and signatures. A model names its engine::
 
@@ -18,7 +19,7 @@ signature and agrees with it.
 
 from types import SimpleNamespace
 
-from scratchvae.lecture import activations, dense, gaussian, gaussian_full, likelihoods, optim, training
+from scratchvae.lecture import activations, dense, estimators, gaussian, gaussian_full, likelihoods, optim, training
 from scratchvae.lecture.modules import LECTURE_MODULES
 
 __all__ = ["OP_NAMES", "LECTURE_OPS", "register_engine", "get_ops", "engines"]
@@ -36,12 +37,13 @@ OP_NAMES = (
     "bernoulli_log_likelihood_forward", "bernoulli_log_likelihood_backward",
     "gaussian_log_likelihood_forward", "gaussian_log_likelihood_backward",
     "binarize",
+    "importance_weighted_bound",
 )
 """Every lecture op a model may call, in course order."""
 
 
 def _lecture_op(name):
-    for module in (dense, activations, gaussian, gaussian_full, likelihoods, training):
+    for module in (dense, activations, gaussian, gaussian_full, likelihoods, training, estimators):
         if hasattr(module, name):
             return getattr(module, name)
     raise AttributeError(name)

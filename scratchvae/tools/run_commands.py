@@ -41,7 +41,7 @@ CHECKPOINT_FILE = "checkpoint.npz"
 MODEL_FILE = "model.npz"
 FIGURE_SEED = 0
 # metrics.json's log-likelihood entries before (or without: --iwae-k 0) the estimate.
-NO_ESTIMATE = {"log_likelihood": None, "iwae_k": 0, "iwae_seconds": 0.0}
+NO_ESTIMATE = {"log_likelihood": None, "log_likelihood_se": None, "iwae_k": 0, "iwae_seconds": 0.0}
 # Test images in the reconstruction figure: 4 rows of 8 pairs.
 RECONSTRUCTION_ROWS, RECONSTRUCTION_COLUMNS = 4, 8
 
@@ -134,9 +134,10 @@ def _finish_run(args, out, config, model, history, x_test, y_test):
         metrics = _run_metrics(history, config, _log_likelihood(model, test, args.iwae_k))
     with _writing_in(out):
         _write_metrics(out, metrics)
-    print(f"test ELBO {metrics['test_elbo']:.2f} nats"
-          + ("" if metrics["log_likelihood"] is None else
-             f", log p(x) >= {metrics['log_likelihood']:.2f} nats (IWAE, k={args.iwae_k})"))
+    print(f"test ELBO {metrics['test_elbo']:.2f} nats")
+    if metrics["log_likelihood"] is not None:
+        print(_describe_test_set(test, config))
+        print(_log_likelihood_line(metrics, len(test)))
 
 
 def _write_metrics(out, metrics):
@@ -264,14 +265,29 @@ def _binarize(config):
 
 
 def _log_likelihood(model, test, k):
-    """{'log_likelihood', 'iwae_k', 'iwae_seconds'}: the IWAE bound, or None when k == 0."""
+    """{'log_likelihood', 'log_likelihood_se', 'iwae_k', 'iwae_seconds'}: the IWAE bound
+    (mean over the test images) and its standard error, or None when k == 0."""
     if k == 0:
         return NO_ESTIMATE
     from scratchvae.tools.train import evaluate_log_likelihood
 
     start = time.perf_counter()
-    value = evaluate_log_likelihood(model, test, k)
-    return {"log_likelihood": value, "iwae_k": k, "iwae_seconds": time.perf_counter() - start}
+    mean, se = evaluate_log_likelihood(model, test, k)
+    return {"log_likelihood": mean, "log_likelihood_se": se, "iwae_k": k,
+            "iwae_seconds": time.perf_counter() - start}
+
+
+def _log_likelihood_line(result, n_test):
+    """'log p(x) >= -97.07 ± 0.45 nats (IWAE, k=5000, standard error over the 10000 images)'."""
+    return (f"log p(x) >= {result['log_likelihood']:.2f} ± {result['log_likelihood_se']:.2f} nats "
+            f"(IWAE, k={result['iwae_k']}, standard error over the {n_test} images)")
+
+
+def _describe_test_set(test, config):
+    """'test set: N images, binarised once with seed 1234' (or how else they were prepared)."""
+    from scratchvae.tools.train import describe_test_set
+
+    return describe_test_set(len(test), _binarize(config))
 
 
 # --- evaluate, sample, plot -----------------------------------------------------
@@ -293,8 +309,8 @@ def evaluate_command(args):
     with on_interrupt(f"during the log-likelihood estimate: {again}"):
         result.update(_log_likelihood(model, test, args.iwae_k))
     if result["log_likelihood"] is not None:
-        print(f"log p(x) >= {result['log_likelihood']:.3f} nats "
-              f"(importance-weighted bound, k={args.iwae_k}, {result['iwae_seconds']:.1f} s)")
+        print(_describe_test_set(test, {**config, "likelihood": model.likelihood}))
+        print(f"{_log_likelihood_line(result, len(test))}, {result['iwae_seconds']:.1f} s")
     if args.json:
         from scratchvae.tools.train import strict_json
 

@@ -29,6 +29,7 @@ import csv
 import json
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,7 +45,9 @@ __all__ = [
     "BINARIZE",
     "EVAL_SEED",
     "History",
+    "LogLikelihood",
     "TrainingDiverged",
+    "describe_test_set",
     "evaluate_elbo",
     "evaluate_log_likelihood",
     "fit",
@@ -208,26 +211,58 @@ def evaluate_elbo(model, x, n_samples=1, seed=EVAL_SEED):
     return float(np.mean(elbo))
 
 
-def evaluate_log_likelihood(model, x, k, seed=EVAL_SEED, progress=True):
-    """Mean importance-weighted bound on log p(x) with ``k`` samples, in nats.
+class LogLikelihood(NamedTuple):
+    """The test set's log-likelihood estimate: the mean of the per-image bounds, in nats,
+    and its Monte Carlo standard error, std / sqrt(N) over the N images."""
 
-    This takes a while (k decoder passes per image), so it reports its
-    progress on stderr (:class:`scratchvae.tools.progress.Progress`).
+    mean: float
+    standard_error: float
+
+
+def evaluate_log_likelihood(model, x, k, seed=EVAL_SEED, progress=True):
+    """Mean importance-weighted bound on log p(x) with ``k`` samples, and its standard error.
+
+    The bound of each image is computed by the model's engine
+    (``model.ops.importance_weighted_bound``); the estimate is their mean,
+    and the standard error is that of a mean over the N images,
+    std / sqrt(N) (it includes the spread between images, which dominates
+    the Monte Carlo noise of each image's bound). This takes a while (k
+    decoder passes per image), so it reports its progress on stderr
+    (:class:`scratchvae.tools.progress.Progress`).
+
+    Returns
+    -------
+    LogLikelihood
+        ``(mean, standard_error)``, in nats.
 
     Examples
     --------
     >>> from scratchvae.lecture.vae import VAE
     >>> model = VAE(16, hidden=(8,), latent_dim=2, seed=0)
     >>> x = np.random.default_rng(0).random((10, 16)).round()
-    >>> evaluate_log_likelihood(model, x, k=50, progress=False) > evaluate_elbo(model, x)
-    True
+    >>> estimate = evaluate_log_likelihood(model, x, k=50, progress=False)
+    >>> estimate.mean > evaluate_elbo(model, x), estimate.standard_error > 0
+    (True, True)
     """
     rng = np.random.default_rng(seed)
     with Progress(len(x), f"log-likelihood estimate, k={k}", unit="image",
                   enabled=progress) as bar:
-        bound = estimators.importance_weighted_bound(  # (N,)
+        bound = model.ops.importance_weighted_bound(  # (N,)
             model, x, k, rng, progress=lambda fraction: bar.advance_to(round(fraction * len(x))))
-    return float(np.mean(bound))
+    # standard error of the mean of the N per-image values (ddof=1); 0 for one image
+    se = float(np.std(bound, ddof=1) / np.sqrt(len(bound))) if len(bound) > 1 else 0.0
+    return LogLikelihood(float(np.mean(bound)), se)
+
+
+def describe_test_set(n, binarize):
+    """How the N test images were prepared (:func:`prepare_test_set`), for printing.
+
+    >>> describe_test_set(10000, "dynamic")
+    'test set: 10000 images, binarised once with seed 1234'
+    """
+    how = {"dynamic": f"binarised once with seed {EVAL_SEED}",
+           "fixed": "binarised at the fixed threshold 0.5"}.get(binarize, "grey levels, not binarised")
+    return f"test set: {n} images, {how}"
 
 
 # --- checkpoints ---------------------------------------------------------------

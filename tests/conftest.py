@@ -4,8 +4,11 @@ Hypothesis: no per-example deadline, because the first call of a Numba kernel
 compiles it (and under NUMBA_DISABLE_JIT=1 every loop runs in Python).
 """
 
+import contextlib
 import os
 import socket
+import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -43,3 +46,22 @@ def loopback_only(monkeypatch):
         return real_create_connection(address, *args, **kwargs)
 
     monkeypatch.setattr(socket, "create_connection", guarded)
+
+
+@contextlib.contextmanager
+def local_mirror(handler_class):
+    """An HTTP server on 127.0.0.1 (an ephemeral port) in a thread; ``url(mode)`` is a mirror base URL.
+
+    ``requests`` collects what the handler records; the server stops when the block ends.
+    """
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+    httpd.daemon_threads = True
+    httpd.requests = []
+    httpd.url = lambda mode: f"http://127.0.0.1:{httpd.server_address[1]}/{mode}/"
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -13,7 +13,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from scratchvae.classroom import museum
@@ -22,7 +21,6 @@ from scratchvae.classroom.mark import (CRASHED, FAIL, NOT_ATTEMPTED, PASS, TIMED
                                        mark_submission, write_csv)
 from scratchvae.classroom.sandbox import MB, Limits, run_child
 from scratchvae.classroom.tasks import TASKS, select
-from scratchvae.classroom import probes
 
 QUICK = Limits(wall=6.0, cpu=4, memory=768 * MB, output=1 * MB)
 

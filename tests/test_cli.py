@@ -13,7 +13,6 @@ import pytest
 from scratchvae.tools.checkpoints import load_model
 from scratchvae.tools.cli import main
 from scratchvae.tools.train import History, load_checkpoint
-from scratchvae.lecture.vae import VAE
 
 RUN_FILES = {"checkpoint.npz", "model.npz", "config.json", "history.csv", "history.json",
              "metrics.json", "reconstructions.png", "samples.png", "latent.png", "curves.png",

@@ -6,7 +6,6 @@ import pytest
 import math
 
 from scratchvae.lecture.collapse import active_units, encode_all, kl_per_dimension
-from scratchvae.lecture.estimators import elbo_lb
 from scratchvae.lecture.gaussian import kl_standard_normal_forward
 from scratchvae.lecture.vae import VAE
 

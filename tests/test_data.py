@@ -9,17 +9,17 @@ import hashlib
 import importlib
 import socket
 import struct
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
+from conftest import local_mirror
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchvae.tools.data import (DATASETS, ENV_VAR, ChecksumError, DownloadError,
-                             binarize_fixed, cache_dir, download, find_data_dir, load_mnist,
+                             cache_dir, download, find_data_dir, load_mnist,
                              minibatches, read_idx)
 
 # The module object itself (not the function of the same name), to patch its urlopen and specs.
@@ -120,14 +120,8 @@ class MirrorHandler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def server():
     """A local HTTP server on an ephemeral port; ``server.url(mode)`` is a mirror base URL."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), MirrorHandler)
-    httpd.requests = []
-    httpd.url = lambda mode: f"http://127.0.0.1:{httpd.server_address[1]}/{mode}/"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with local_mirror(MirrorHandler) as httpd:
+        yield httpd
 
 
 pytestmark = pytest.mark.usefixtures("loopback_only")

@@ -9,14 +9,13 @@ the code is right (and far longer, or fails, when it is not). No test measures t
 import hashlib
 import socket
 import struct
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
+from conftest import local_mirror
 
-from scratchvae.tools import download as download_module
 from scratchvae.tools.download import (DATASETS, MAX_REDIRECTS, MIRROR_ENV, DataFile, DatasetSpec,
                                        DownloadError, download)
 
@@ -111,15 +110,8 @@ class HostileHandler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def server():
     """A hostile mirror on 127.0.0.1; ``server.url(mode)`` is a mirror base URL."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), HostileHandler)
-    httpd.daemon_threads = True
-    httpd.requests = []
-    httpd.url = lambda mode: f"http://127.0.0.1:{httpd.server_address[1]}/{mode}/"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with local_mirror(HostileHandler) as httpd:
+        yield httpd
 
 
 @pytest.fixture

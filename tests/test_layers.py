@@ -1,7 +1,5 @@
 """The lecture's dense layer, activations and initialisation (scratchvae/lecture/dense.py, activations.py)."""
 
-import re
-
 import numpy as np
 import pytest
 from hypothesis import given

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from scratchvae.lecture.gaussian import reparameterize_forward
 from scratchvae.lecture.validate import (
     as_float_array,
     check_finite,

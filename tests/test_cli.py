@@ -16,6 +16,7 @@ from scratchvae.tools.train import History, load_checkpoint
 
 RUN_FILES = {"checkpoint.npz", "model.npz", "config.json", "history.csv", "history.json",
              "metrics.json", "reconstructions.png", "samples.png", "latent.png", "curves.png",
+             "kl_per_dimension.png",
              "interpolation.png", "manifold.png"}
 
 

@@ -365,3 +365,19 @@ def test_show_saves_from_a_script_and_draws_inline_under_a_kernel(tmp_path, monk
     assert show(Figure(figsize=(1, 1)), "g.png", tmp_path / "inline") is None
     assert len(shown) == 1 and shown[0].data[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "inline").exists(), "a notebook shows its figures, saves none"
+
+
+def test_kl_per_dimension_figure_sorts_the_bars_and_counts_the_active_units(rng):
+    from scratchvae.lecture.vae import VAE
+    from scratchvae.tools.latent_plots import plot_kl_per_dimension
+
+    model = VAE(784, hidden=(16,), latent_dim=6, seed=0, engine="numpy")
+    head = model.encoder_head.params  # switch dimension 2 off: mu_2 = 0 and log sigma_2^2 = 0
+    for j in (2, 2 + model.latent_dim):
+        head["W"][:, j] = 0.0
+        head["b"][j] = 0.0
+    fig = plot_kl_per_dimension(model, rng.random((40, 784)))
+    heights = [bar.get_height() for bar in fig.axes[0].patches]
+    assert heights == sorted(heights, reverse=True) and heights[-1] == 0.0
+    assert fig.axes[0].get_xticklabels()[-1].get_text() == "2"
+    assert fig.axes[0].get_title().endswith("of 6 dimensions active")

@@ -233,7 +233,10 @@ def test_epoch_line_reports_elbo_as_reconstruction_minus_kl():
     assert r["train_elbo"] == pytest.approx(r["train_reconstruction"] - r["train_kl"], rel=1e-12)
     assert f"train ELBO {r['train_elbo']:8.2f}" in lines[0]
     assert f"test ELBO {r['test_elbo']:8.2f}" in lines[0]
-    assert set(r) == set(History.FIELDS) and r["seconds"] > 0 and r["eval_seconds"] > 0
+    assert set(r) == {*History.FIELDS, "kl_per_dimension"} and r["seconds"] > 0 and r["eval_seconds"] > 0
+    # the posterior-collapse meter, on the test images (docs/estimators.md#collapse)
+    assert len(r["kl_per_dimension"]) == model.latent_dim
+    assert f"active {r['active_units']}/{model.latent_dim}" in lines[0]
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch):

@@ -3,7 +3,9 @@
 * :func:`plot_latent_scatter` -- the posterior means of test images, coloured by digit, on the
   two latent dimensions with the largest KL;
 * :func:`plot_latent_manifold` -- the decoder over a grid of a 2-D latent space, equal prior mass
-  per tile.
+  per tile;
+* :func:`plot_kl_per_dimension` -- what each latent dimension costs in the KL term, sorted: the
+  posterior-collapse meter.
 
 Same conventions as :mod:`scratchvae.tools.plots` (a duck-typed model, a Figure returned, a
 caption under it). How to read them: docs/figures.md.
@@ -16,12 +18,12 @@ from matplotlib import colormaps
 from matplotlib.colors import BoundaryNorm
 from matplotlib.figure import Figure
 
-from scratchvae.lecture.collapse import kl_per_dimension
+from scratchvae.lecture.collapse import active_units, kl_per_dimension
 from scratchvae.tools.mosaic import (IMAGE_SHAPE, add_caption, as_images, check_model, draw_mosaic,
                                      encode_checked, mosaic_figure, tile, tile_centres)
 from scratchvae.tools.plot_maths import equal_probability_grid
 
-__all__ = ["plot_latent_scatter", "plot_latent_manifold"]
+__all__ = ["plot_latent_scatter", "plot_latent_manifold", "plot_kl_per_dimension"]
 
 
 def plot_latent_scatter(model, x, y, image_shape=IMAGE_SHAPE):
@@ -159,4 +161,39 @@ def plot_latent_manifold(model, n=20, image_shape=IMAGE_SHAPE):
     add_caption(fig, "The decoder's mean image for each code on a grid; every tile stands for "
              "the same share of the prior's probability. Look for digits that morph smoothly "
              "into their neighbours: the whole 2-D latent space at a glance.")
+    return fig
+
+
+def plot_kl_per_dimension(model, x, image_shape=IMAGE_SHAPE):
+    """The KL term of each latent dimension, averaged over ``x``, sorted: which dimensions are used.
+
+    Bars in decreasing order, each dimension labelled by its index; the
+    title counts the active units (Burda et al.'s Cov_x(E_q[z_u]) > 0.01).
+    A collapsed dimension has a bar at zero. Derivation: docs/estimators.md#collapse
+
+    Examples
+    --------
+    >>> from scratchvae.lecture.vae import VAE
+    >>> model = VAE(784, hidden=(16,), latent_dim=5, seed=0)
+    >>> fig = plot_kl_per_dimension(model, np.random.default_rng(0).random((50, 784)))
+    >>> fig.axes[0].get_title().endswith("of 5 dimensions active")
+    True
+    """
+    pixels = check_model(model, image_shape)
+    x = as_images("x", x, pixels, unit_interval=True)
+    mu, log_var = encode_checked(model, x)  # (B, D_z) each
+    kl = kl_per_dimension(mu, log_var)  # (D_z,)
+    active = active_units(mu)[0] if len(mu) > 1 else 0
+    order = np.argsort(-kl, kind="stable")  # the dimensions, largest KL first
+    fig = Figure(figsize=(max(4.0, 0.35 * len(kl) + 1.5), 3.6), layout="constrained")
+    ax = fig.subplots()
+    ax.bar(np.arange(len(kl)), kl[order], color="tab:blue")
+    ax.set_xticks(np.arange(len(kl)), [str(u) for u in order], fontsize="small")
+    ax.set_xlabel("latent dimension u, by decreasing KL")
+    ax.set_ylabel("average KL_u (nats)")
+    ax.set_title(f"KL per latent dimension: {active} of {len(kl)} dimensions active")
+    add_caption(fig, "Each bar is what one latent dimension costs in the KL term, averaged over "
+                     "the images. Bars near zero are dimensions the encoder ignores (posterior "
+                     "collapse): the model could drop them. A larger KL weight beta switches "
+                     "more of them off.")
     return fig

@@ -348,7 +348,7 @@ def plot_command(args):
 def write_figures(model, x, y, history, out):
     """Write the run's figures to ``out``; return their paths.
 
-    reconstructions, samples, latent (scatter, latent_dim >= 2), interpolation,
+    reconstructions, samples, kl_per_dimension, latent (scatter, latent_dim >= 2), interpolation,
     curves (when a history is given) and manifold (latent_dim == 2).
     """
     from scratchvae.tools import latent_plots, plots
@@ -363,6 +363,7 @@ def write_figures(model, x, y, history, out):
         "samples.png": lambda: plots.plot_samples(model, rng, 64),
         "interpolation.png": lambda: plots.plot_interpolation(model, x[0], x[other]),
     }
+    figures["kl_per_dimension.png"] = lambda: latent_plots.plot_kl_per_dimension(model, x)
     if model.latent_dim >= 2:
         figures["latent.png"] = lambda: latent_plots.plot_latent_scatter(model, x, y)
     if model.latent_dim == 2:

@@ -38,6 +38,7 @@ from scratchvae.tools.checkpoints import load_checkpoint, save_checkpoint
 from scratchvae.tools.progress import Progress
 from scratchvae.lecture import estimators
 from scratchvae.lecture.training import binarize as binarize_dynamic
+from scratchvae.lecture.collapse import active_units, encode_all, kl_per_dimension
 from scratchvae.lecture.training import kl_weight, train_step
 from scratchvae.lecture.validate import as_float_array, check_shape, check_unit_interval
 
@@ -116,7 +117,8 @@ class History:
     """
 
     FIELDS = ("epoch", "train_elbo", "train_reconstruction", "train_kl", "test_elbo",
-              "beta", "seconds", "eval_seconds")
+              "active_units", "beta", "seconds", "eval_seconds")
+    # Also in each record, in history.json only: "kl_per_dimension", a list of D_z numbers.
 
     def __init__(self, records=None):
         self.records = [dict(r) for r in records or []]
@@ -366,7 +368,8 @@ def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0,
             test_elbo = None if test is None else evaluate_elbo(model, test)
             record = {"epoch": epoch, "train_elbo": (sums[0] - sums[1]) / len(train),
                       "train_reconstruction": sums[0] / len(train),
-                      "train_kl": sums[1] / len(train), "test_elbo": test_elbo, "beta": beta,
+                      "train_kl": sums[1] / len(train), "test_elbo": test_elbo,
+                      **_collapse_meter(model, train if test is None else test), "beta": beta,
                       "seconds": seconds, "eval_seconds": time.perf_counter() - start}
             _check_elbos(model, record)
             history.append(record)
@@ -428,12 +431,26 @@ def _train_epoch(model, optimizer, train, train_x, rng, epoch, epochs, batch_siz
     return (reconstruction_sum, kl_sum), beta, time.perf_counter() - start
 
 
+def _collapse_meter(model, x, rows=EVAL_ROWS * 10):
+    """{'active_units', 'kl_per_dimension'} of the model on (the first ``rows`` of) ``x``.
+
+    Burda et al.'s active units and the KL of each latent dimension
+    (docs/estimators.md#collapse), from one pass of the encoder.
+    """
+    mu, log_var = encode_all(model, x[:rows])
+    return {"active_units": active_units(mu)[0] if len(mu) > 1 else None,
+            "kl_per_dimension": kl_per_dimension(mu, log_var).tolist()}
+
+
 def _epoch_line(record, epochs):
     """The one line printed per epoch."""
     test = "" if record["test_elbo"] is None else f"  test ELBO {record['test_elbo']:8.2f}"
+    active = record.get("active_units")
+    units = "" if active is None else f"  active {active}/{len(record['kl_per_dimension'])}"
     return (f"epoch {record['epoch']:3d}/{epochs}  train ELBO {record['train_elbo']:8.2f} "
-            f"(rec {record['train_reconstruction']:8.2f}, KL {record['train_kl']:6.2f}){test}  "
-            f"beta {record['beta']:.3g}  {record['seconds']:.1f} s (+{record['eval_seconds']:.1f} s eval)")
+            f"(rec {record['train_reconstruction']:8.2f}, KL {record['train_kl']:6.2f}){test}"
+            f"{units}  beta {record['beta']:.3g}  {record['seconds']:.1f} s "
+            f"(+{record['eval_seconds']:.1f} s eval)")
 
 
 def _diverged_message(model, epoch, step, steps_per_epoch, what):

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from scratchvae.lecture.estimators import (elbo_la, elbo_lb, minibatch_estimate,
                                            reparameterized_gradient, score_function_gradient)
 from scratchvae.lecture.optim import Adam
-from scratchvae.lecture.training import binarize
+from scratchvae.lecture.training import binarize, train_step
 from scratchvae.lecture.vae import VAE
 from scratchvae.tools.data import load_mnist
 from scratchvae.tools.plots import show
@@ -82,11 +82,8 @@ report("untrained   ", la0, lb0)
 steps = 150 if QUICK else 3000
 optimizer = Adam(model, lr=1e-3)
 for step in range(steps):
-    x = binarize(train[rng.integers(0, len(train), B)], rng)  # (B, 784) fresh 0/1 pixels
-    loss, cache = model.negative_elbo_forward(x, rng.standard_normal((B, D_z), dtype=np.float32))
-    model.zero_grad()
-    model.negative_elbo_backward(1.0, cache)
-    optimizer.step()
+    # the lecture's step: binarise, draw eps, forward, backward, update
+    train_step(model, optimizer, train, rng.integers(0, len(train), B), rng)
 la, lb = spreads(model)
 report(f"{steps} steps", la, lb)
 

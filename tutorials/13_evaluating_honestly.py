@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 
 from scratchvae.lecture.estimators import elbo_lb, importance_weighted_bound
 from scratchvae.lecture.optim import Adam
-from scratchvae.lecture.training import binarize
+from scratchvae.lecture.training import binarize, train_step
 from scratchvae.lecture.vae import VAE
 from scratchvae.tools.data import load_mnist
 from scratchvae.tools.plots import show
@@ -51,11 +51,8 @@ KS = (1, 10, 100, 1000) if QUICK else (1, 10, 100, 1000, 5000)
 model = VAE(D, hidden=(64,) if QUICK else (200,), latent_dim=D_z, seed=0, engine="numpy")
 optimizer = Adam(model, lr=1e-3)
 for step in range(steps):
-    x = binarize(train[rng.integers(0, len(train), B)], rng)  # (B, 784) fresh 0/1 pixels
-    loss, cache = model.negative_elbo_forward(x, rng.standard_normal((B, D_z), dtype=np.float32))
-    model.zero_grad()
-    model.negative_elbo_backward(1.0, cache)
-    optimizer.step()
+    # the lecture's step: binarise, draw eps, forward, backward, update
+    train_step(model, optimizer, train, rng.integers(0, len(train), B), rng)
 x_test = binarize(mnist.x_test[:n_images], np.random.default_rng(1))  # (n_images, 784)
 print(f"A 784-{model.encoder.modules[0].params['W'].shape[1]}-{D_z} VAE after {steps} steps; "
       f"{n_images} test images")

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from scratchvae.tools import bench
+from scratchvae.tools import bench, bench_contenders, bench_machine
 from scratchvae.tools.cli import main
 
 # The shapes of the eleven products of one step of the 784-400-20 model, B = 128.
@@ -117,7 +117,7 @@ def test_without_torch_the_row_says_how_to_install_it(monkeypatch):
 
 
 def test_floor_step_is_the_eleven_products_of_the_real_step(rng):
-    products = bench.floor_products(128, rng)
+    products = bench_contenders.floor_products(128, rng)
     assert [(a.shape, b.shape) for a, b, _ in products] == STEP_SHAPES
     # Transposed operands are views, as in the layers' x.T @ dout.
     assert not products[4][0].flags.c_contiguous and products[4][0].base is not None
@@ -132,7 +132,7 @@ def test_floor_epoch_calls_eleven_products_per_step(monkeypatch):
         calls.append((a.shape, b.shape))
         return matmul(a, b, out=out)
 
-    epoch = bench.floor_contender()
+    epoch = bench_contenders.floor_contender()
     monkeypatch.setattr(np, "matmul", counting)
     assert epoch(10, 10 + 2 * 128 + 5) > 0  # three steps, the last of 5 rows
     assert len(calls) == 3 * 11
@@ -149,7 +149,7 @@ def test_bench_without_data_says_where_it_looked(no_mnist, capsys):
 def test_blas_threads_read_from_the_environment(monkeypatch):
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
-    assert bench.blas_threads() == (3, "$OPENBLAS_NUM_THREADS")
+    assert bench_machine.blas_threads() == (3, "$OPENBLAS_NUM_THREADS")
 
 
 def test_run_refuses_zero_repeats():

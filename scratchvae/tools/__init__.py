@@ -3,5 +3,6 @@
 ``cli`` (the command), ``data`` and ``download`` (MNIST, verified by checksum),
 ``train`` (fit: epochs, progress, history, checkpoints, resume), ``plots`` and
 ``plot_maths`` (the figures), ``gradcheck_report`` (``scratchvae gradcheck``),
-``bench`` and ``bench_torch`` (``scratchvae bench``).
+``bench``, ``bench_contenders``, ``bench_machine`` and ``bench_torch``
+(``scratchvae bench``).
 """

@@ -1,7 +1,8 @@
 """The PyTorch twin of the benchmark's standard model: scratchvae's contender in PyTorch.
 
 The same model, loss, optimiser and minibatches as the ``scratchvae``
-contender of scratchvae/bench.py, which times them side by side. PyTorch is
+contender of scratchvae/tools/bench_contenders.py; scratchvae/tools/bench.py
+times them side by side. PyTorch is
 optional (``pip install torch``): it is imported only inside
 these functions, and without it they return None, so importing this module
 never needs it.
@@ -42,7 +43,7 @@ def pytorch_contender(images, threads, standard, seed=0):
     threads : int
         ``torch.set_num_threads``: the same number as NumPy's BLAS uses.
     standard : dict
-        The model and batch sizes, :data:`scratchvae.tools.bench.STANDARD`.
+        The model and batch sizes, :data:`scratchvae.tools.bench_contenders.STANDARD`.
     seed : int
 
     Returns

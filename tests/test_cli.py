@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from scratchvae.tools.checkpoints import load_model
+from scratchvae.tools.checkpoints import load_checkpoint, load_model
 from scratchvae.tools.cli import main
-from scratchvae.tools.train import History, load_checkpoint
+from scratchvae.tools.history import History
 
 RUN_FILES = {"checkpoint.npz", "model.npz", "config.json", "history.csv", "history.json",
              "metrics.json", "reconstructions.png", "samples.png", "latent.png", "curves.png",
@@ -254,7 +254,7 @@ def test_interrupted_estimate_keeps_the_run_and_prints_the_command_that_finishes
     finish = ["train", "--resume", "--out", str(copy), "--iwae-k", "20", "--data-dir", str(root),
               "--no-download"]
     with monkeypatch.context() as patched:
-        patched.setattr("scratchvae.tools.train.evaluate_log_likelihood", interrupt)
+        patched.setattr("scratchvae.tools.evaluation.evaluate_log_likelihood", interrupt)
         code, err = run_main(finish, capsys)
     assert code == 130
     assert err == (f"scratchvae train: interrupted during the log-likelihood estimate: {copy} "
@@ -296,7 +296,7 @@ def test_interrupted_training_says_how_to_continue_or_start_again(run, tmp_path,
 def test_interrupted_evaluate_says_nothing_was_written_and_how_to_finish(run, capsys, monkeypatch):
     out, root = run
     argv = ["evaluate", str(out / "model.npz"), "--limit", "100", "--data-dir", str(root)]
-    monkeypatch.setattr("scratchvae.tools.train.evaluate_log_likelihood", interrupt)
+    monkeypatch.setattr("scratchvae.tools.evaluation.evaluate_log_likelihood", interrupt)
     code, err = run_main(argv, capsys)
     assert code == 130
     assert err == ("scratchvae evaluate: interrupted during the log-likelihood estimate: nothing "

@@ -27,7 +27,8 @@ from scratchvae.lecture.vae import VAE
 from scratchvae.tools import checkpoints
 from scratchvae.tools.checkpoints import CheckpointError, load_checkpoint, load_model, save_model
 from scratchvae.tools.cli import main
-from scratchvae.tools.train import History, TrainingDiverged, fit, strict_json
+from scratchvae.tools.history import History, strict_json
+from scratchvae.tools.train import TrainingDiverged, fit
 from test_train import optimizer_for, quiet, synthetic, tiny_model, without_times
 
 SCRATCHVAE = shutil.which("scratchvae", path=Path(sys.executable).parent) or "scratchvae"

@@ -10,16 +10,12 @@ import pytest
 from conftest import JIT_DISABLED
 from scratchvae.tools.data import load_mnist
 from scratchvae.lecture.optim import make_optimizer
+from scratchvae.lecture.training import kl_weight
 from scratchvae.tools import checkpoints
-from scratchvae.tools.train import (
-    History,
-    TrainingDiverged,
-    evaluate_elbo,
-    fit,
-    kl_weight,
-    load_checkpoint,
-    prepare_test_set,
-)
+from scratchvae.tools.checkpoints import load_checkpoint
+from scratchvae.tools.evaluation import evaluate_elbo, prepare_test_set
+from scratchvae.tools.history import History
+from scratchvae.tools.train import TrainingDiverged, fit
 from scratchvae.lecture.vae import VAE
 
 D = 64

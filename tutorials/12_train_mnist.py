@@ -26,7 +26,8 @@ from scratchvae.lecture.vae import VAE
 from scratchvae.tools import latent_plots, plots
 from scratchvae.tools.data import load_mnist
 from scratchvae.tools.plots import show
-from scratchvae.tools.train import evaluate_elbo, evaluate_log_likelihood, fit, prepare_test_set
+from scratchvae.tools.evaluation import evaluate_elbo, evaluate_log_likelihood, prepare_test_set
+from scratchvae.tools.train import fit
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a small subset, one epoch
 OUT = Path("12_train_mnist")  # where a script run saves its figures

@@ -40,7 +40,8 @@ from scratchvae.lecture.vae import VAE
 from scratchvae.tools.data import load_mnist
 from scratchvae.tools.latent_plots import plot_latent_manifold
 from scratchvae.tools.plots import plot_interpolation, show
-from scratchvae.tools.train import fit, prepare_test_set
+from scratchvae.tools.evaluation import prepare_test_set
+from scratchvae.tools.train import fit
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a small subset, one epoch
 OUT = Path("14_the_latent_space")  # where a script run saves its figures

@@ -34,7 +34,7 @@ def main(argv=None):
     from scratchvae.engine import estimators as engine
     from scratchvae.lecture import estimators as lecture
     from scratchvae.tools import checkpoints, data
-    from scratchvae.tools.train import prepare_test_set
+    from scratchvae.tools.evaluation import prepare_test_set
 
     model = checkpoints.load_model(args.checkpoint)
     x = prepare_test_set(data.load_mnist(download=False).x_test, "dynamic")[: args.images]

@@ -113,7 +113,7 @@ def _finish_run(args, out, config, model, history, x_test, y_test):
     at any stage says what the run folder holds and how to finish the run.
     """
     from scratchvae.tools import checkpoints
-    from scratchvae.tools.train import prepare_test_set
+    from scratchvae.tools.evaluation import prepare_test_set
 
     finish = _resume_command(args, out)
     with on_interrupt(f"while saving the run: {out} holds the trained model "
@@ -142,7 +142,7 @@ def _finish_run(args, out, config, model, history, x_test, y_test):
 
 def _write_metrics(out, metrics):
     """metrics.json, as strict JSON (a NaN or an infinity would be written as null)."""
-    from scratchvae.tools.train import strict_json
+    from scratchvae.tools.history import strict_json
 
     (out / "metrics.json").write_text(strict_json(metrics) + "\n")
 
@@ -269,7 +269,7 @@ def _log_likelihood(model, test, k):
     (mean over the test images) and its standard error, or None when k == 0."""
     if k == 0:
         return NO_ESTIMATE
-    from scratchvae.tools.train import evaluate_log_likelihood
+    from scratchvae.tools.evaluation import evaluate_log_likelihood
 
     start = time.perf_counter()
     mean, se = evaluate_log_likelihood(model, test, k)
@@ -285,7 +285,7 @@ def _log_likelihood_line(result, n_test):
 
 def _describe_test_set(test, config):
     """'test set: N images, binarised once with seed 1234' (or how else they were prepared)."""
-    from scratchvae.tools.train import describe_test_set
+    from scratchvae.tools.evaluation import describe_test_set
 
     return describe_test_set(len(test), _binarize(config))
 
@@ -294,7 +294,7 @@ def _describe_test_set(test, config):
 
 
 def evaluate_command(args):
-    from scratchvae.tools.train import evaluate_elbo, prepare_test_set
+    from scratchvae.tools.evaluation import evaluate_elbo, prepare_test_set
 
     model = _load_model(args.checkpoint)
     config = _run_config(args.checkpoint)
@@ -312,7 +312,7 @@ def evaluate_command(args):
         print(_describe_test_set(test, {**config, "likelihood": model.likelihood}))
         print(f"{_log_likelihood_line(result, len(test))}, {result['iwae_seconds']:.1f} s")
     if args.json:
-        from scratchvae.tools.train import strict_json
+        from scratchvae.tools.history import strict_json
 
         Path(args.json).write_text(strict_json(result) + "\n")
     return 0
@@ -332,7 +332,7 @@ def sample_command(args):
 
 
 def plot_command(args):
-    from scratchvae.tools.train import prepare_test_set
+    from scratchvae.tools.evaluation import prepare_test_set
 
     model = _load_model(args.checkpoint)
     config = _run_config(args.checkpoint)
@@ -394,7 +394,8 @@ def _run_config(checkpoint):
 
 def _history(checkpoint):
     """The training history stored in a checkpoint, or in history.json beside it; else None."""
-    from scratchvae.tools.train import History, load_checkpoint
+    from scratchvae.tools.checkpoints import load_checkpoint
+    from scratchvae.tools.history import History
 
     try:
         return History.from_json_string(str(load_checkpoint(checkpoint)["train/history"]))

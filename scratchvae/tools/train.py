@@ -10,7 +10,8 @@ One step, for a minibatch of B examples (docs/training.md#one-step)::
 
 :func:`fit` repeats it over epochs, measures the test ELBO after each one, prints
 one line per epoch, and writes a checkpoint from which a stopped run continues
-bit for bit. Guide: docs/training.md
+bit for bit. The test set and its ELBO are in :mod:`scratchvae.tools.evaluation`,
+the per-epoch records in :mod:`scratchvae.tools.history`. Guide: docs/training.md
 
 Examples
 --------
@@ -25,46 +26,23 @@ Examples
 [1, 2]
 """
 
-import csv
-import json
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from scratchvae.tools import checkpoints, data
-from scratchvae.tools.checkpoints import load_checkpoint, save_checkpoint
+from scratchvae.tools.checkpoints import save_checkpoint
+from scratchvae.tools.evaluation import EVAL_ROWS, evaluate_elbo, prepare_test_set
+from scratchvae.tools.history import History
 from scratchvae.tools.progress import Progress
-from scratchvae.lecture import estimators
-from scratchvae.lecture.training import binarize as binarize_dynamic
 from scratchvae.lecture.collapse import active_units, encode_all, kl_per_dimension
 from scratchvae.lecture.training import kl_weight, train_step
 from scratchvae.lecture.validate import as_float_array, check_shape, check_unit_interval
 
-__all__ = [
-    "BINARIZE",
-    "EVAL_SEED",
-    "History",
-    "LogLikelihood",
-    "TrainingDiverged",
-    "describe_test_set",
-    "evaluate_elbo",
-    "evaluate_log_likelihood",
-    "fit",
-    "load_checkpoint",
-    "prepare_test_set",
-    "save_checkpoint",
-    "strict_json",
-]
+__all__ = ["BINARIZE", "TrainingDiverged", "fit"]
 
 BINARIZE = ("dynamic", "fixed", None)
-# The test set is binarised, and its ELBO sampled, with generators seeded by
-# this constant: every epoch and every run sees the same test images and noise.
-EVAL_SEED = 1234
-# Rows per forward pass when evaluating the ELBO: large enough for BLAS, small
-# enough that the caches of a 784-400-20 model stay around 20 MB.
-EVAL_ROWS = 1000
 # An ELBO (nats per image) beyond this, either way, means the run has blown up: a
 # model that knew nothing would spend log 2 = 0.69 nats on each of MNIST's 784 pixels.
 ABSURD_NATS = 1e6
@@ -72,199 +50,6 @@ ABSURD_NATS = 1e6
 
 class TrainingDiverged(RuntimeError):
     """The loss, the parameters or an epoch's ELBO became NaN, infinite or absurd."""
-
-
-def strict_json(value):
-    """``value`` as indented JSON text, each NaN or infinite float written as ``null``.
-
-    ``json.dumps`` would write the tokens ``NaN`` and ``Infinity``, which are not
-    JSON and which other readers refuse.
-
-    Examples
-    --------
-    >>> strict_json({"a": [1.5, float("nan")]}).split()
-    ['{', '"a":', '[', '1.5,', 'null', ']', '}']
-    """
-    return json.dumps(_finite_or_none(value), indent=1, allow_nan=False)
-
-
-def _finite_or_none(value):
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return value
-
-
-# --- the record of a run ------------------------------------------------------
-
-
-class History:
-    """One dict per epoch, in order; written as CSV (for spreadsheets) or JSON.
-
-    Keys of each record: ``epoch``, ``train_elbo``, ``train_reconstruction``,
-    ``train_kl`` (means per example over the epoch's steps, in nats),
-    ``test_elbo`` (None without a test set), ``beta`` (KL weight at the
-    epoch's last step), ``seconds`` (training) and ``eval_seconds``.
-
-    Examples
-    --------
-    >>> h = History([{"epoch": 1, "train_elbo": -120.5}])
-    >>> History.from_json_string(h.to_json_string()) == h
-    True
-    """
-
-    FIELDS = ("epoch", "train_elbo", "train_reconstruction", "train_kl", "test_elbo",
-              "active_units", "beta", "seconds", "eval_seconds")
-    # Also in each record, in history.json only: "kl_per_dimension", a list of D_z numbers.
-
-    def __init__(self, records=None):
-        self.records = [dict(r) for r in records or []]
-
-    def __len__(self):
-        return len(self.records)
-
-    def __eq__(self, other):
-        return isinstance(other, History) and self.records == other.records
-
-    def append(self, record):
-        self.records.append(dict(record))
-
-    def to_json_string(self):
-        """The records as strict JSON (see :func:`strict_json`)."""
-        return strict_json({"records": self.records})
-
-    @classmethod
-    def from_json_string(cls, text):
-        return cls(json.loads(text)["records"])
-
-    def to_json(self, path):
-        """Write the records to ``path`` as JSON (floats round-trip exactly)."""
-        Path(path).write_text(self.to_json_string() + "\n")
-
-    @classmethod
-    def from_json(cls, path):
-        """Read a History written by :meth:`to_json`."""
-        return cls.from_json_string(Path(path).read_text())
-
-    def to_csv(self, path):
-        """Write one row per epoch to ``path``; a missing value is an empty cell."""
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.FIELDS, restval="", extrasaction="ignore")
-            writer.writeheader()
-            for record in self.records:
-                writer.writerow({k: "" if v is None else v for k, v in record.items()})
-
-
-# --- evaluation ----------------------------------------------------------------
-
-
-def prepare_test_set(x, binarize):
-    """The test images as the model sees them: binarised once, the same in every run.
-
-    ``"dynamic"``: one Bernoulli draw with the fixed seed :data:`EVAL_SEED` (so
-    test ELBOs of different epochs and runs compare the same 0/1 images);
-    ``"fixed"``: the 0.5 threshold of :func:`scratchvae.tools.data.binarize_fixed`;
-    ``None``: the grey levels as they are.
-
-    Examples
-    --------
-    >>> x = np.random.default_rng(0).random((3, 4))
-    >>> np.array_equal(prepare_test_set(x, "dynamic"), prepare_test_set(x, "dynamic"))
-    True
-    """
-    if binarize == "dynamic":
-        return binarize_dynamic(x, np.random.default_rng(EVAL_SEED))
-    if binarize == "fixed":
-        return data.binarize_fixed(x)
-    return x
-
-
-def evaluate_elbo(model, x, n_samples=1, seed=EVAL_SEED):
-    """Mean ELBO per example over ``x``, in nats (estimator L^B, fixed noise).
-
-    Parameters
-    ----------
-    model : VAE
-    x : ndarray, shape (N, D)
-        Already binarised as in training (see :func:`prepare_test_set`).
-    n_samples : int
-        Samples of z per example (note 004's L).
-    seed : int
-        Seeds the noise, so two calls on the same model give the same number.
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> from scratchvae.lecture.vae import VAE
-    >>> model = VAE(16, hidden=(8,), latent_dim=2, seed=0)
-    >>> x = np.random.default_rng(0).random((10, 16)).round()
-    >>> evaluate_elbo(model, x) == evaluate_elbo(model, x)
-    True
-    """
-    x = model.as_input(x)
-    rng = np.random.default_rng(seed)
-    elbo = estimators.elbo_lb(model, x, n_samples, rng, batch_rows=EVAL_ROWS)[0]  # (N,)
-    return float(np.mean(elbo))
-
-
-class LogLikelihood(NamedTuple):
-    """The test set's log-likelihood estimate: the mean of the per-image bounds, in nats,
-    and its Monte Carlo standard error, std / sqrt(N) over the N images."""
-
-    mean: float
-    standard_error: float
-
-
-def evaluate_log_likelihood(model, x, k, seed=EVAL_SEED, progress=True):
-    """Mean importance-weighted bound on log p(x) with ``k`` samples, and its standard error.
-
-    The bound of each image is computed by the model's engine
-    (``model.ops.importance_weighted_bound``); the estimate is their mean,
-    and the standard error is that of a mean over the N images,
-    std / sqrt(N) (it includes the spread between images, which dominates
-    the Monte Carlo noise of each image's bound). This takes a while (k
-    decoder passes per image), so it reports its progress on stderr
-    (:class:`scratchvae.tools.progress.Progress`).
-
-    Returns
-    -------
-    LogLikelihood
-        ``(mean, standard_error)``, in nats.
-
-    Examples
-    --------
-    >>> from scratchvae.lecture.vae import VAE
-    >>> model = VAE(16, hidden=(8,), latent_dim=2, seed=0)
-    >>> x = np.random.default_rng(0).random((10, 16)).round()
-    >>> estimate = evaluate_log_likelihood(model, x, k=50, progress=False)
-    >>> estimate.mean > evaluate_elbo(model, x), estimate.standard_error > 0
-    (True, True)
-    """
-    rng = np.random.default_rng(seed)
-    with Progress(len(x), f"log-likelihood estimate, k={k}", unit="image",
-                  enabled=progress) as bar:
-        bound = model.ops.importance_weighted_bound(  # (N,)
-            model, x, k, rng, progress=lambda fraction: bar.advance_to(round(fraction * len(x))))
-    # standard error of the mean of the N per-image values (ddof=1); 0 for one image
-    se = float(np.std(bound, ddof=1) / np.sqrt(len(bound))) if len(bound) > 1 else 0.0
-    return LogLikelihood(float(np.mean(bound)), se)
-
-
-def describe_test_set(n, binarize):
-    """How the N test images were prepared (:func:`prepare_test_set`), for printing.
-
-    >>> describe_test_set(10000, "dynamic")
-    'test set: 10000 images, binarised once with seed 1234'
-    """
-    how = {"dynamic": f"binarised once with seed {EVAL_SEED}",
-           "fixed": "binarised at the fixed threshold 0.5"}.get(binarize, "grey levels, not binarised")
-    return f"test set: {n} images, {how}"
 
 
 # --- checkpoints ---------------------------------------------------------------

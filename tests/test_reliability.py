@@ -25,9 +25,10 @@ from numpy.lib import format as npy
 from scratchvae.lecture.optim import make_optimizer
 from scratchvae.lecture.vae import VAE
 from scratchvae.tools import checkpoints
-from scratchvae.tools.checkpoints import CheckpointError, load_checkpoint, load_model, save_model
+from scratchvae.tools.checkpoints import load_checkpoint, load_model, save_model
 from scratchvae.tools.cli import main
 from scratchvae.tools.history import History, strict_json
+from scratchvae.tools.npz_files import CheckpointError
 from scratchvae.tools.train import TrainingDiverged, fit
 from test_train import optimizer_for, quiet, synthetic, tiny_model, without_times
 

@@ -8,7 +8,7 @@ import pytest
 from scratchvae.lecture.gaussian import kl_standard_normal_forward
 from scratchvae.lecture.gradcheck import numerical_gradient, relative_error
 from scratchvae.tools.gradcheck_report import MODEL_CHECKS, model_check
-from scratchvae.tools import checkpoints
+from scratchvae.tools import checkpoints, npz_files
 from scratchvae.lecture.vae import FORMAT_VERSION, VAE
 
 
@@ -154,11 +154,11 @@ def test_save_and_load_round_trip(tmp_path, rng):
 def test_load_rejects_what_is_not_a_checkpoint(tmp_path):
     text = tmp_path / "notes.npz"
     text.write_text("not an npz file")
-    with pytest.raises(checkpoints.CheckpointError, match=r"^" + re.escape(str(text))):
+    with pytest.raises(npz_files.CheckpointError, match=r"^" + re.escape(str(text))):
         checkpoints.load_model(text)
     other = tmp_path / "other.npz"
     np.savez(other, weights=np.ones(3))
-    with pytest.raises(checkpoints.CheckpointError, match=r"^" + re.escape(str(other))):
+    with pytest.raises(npz_files.CheckpointError, match=r"^" + re.escape(str(other))):
         checkpoints.load_model(other)
 
 

@@ -81,7 +81,7 @@ def train_command(args):
     _start_run_folder(out, config)
     from scratchvae.lecture.optim import make_optimizer
     from scratchvae.lecture.vae import VAE
-    from scratchvae.tools.checkpoints import CheckpointError
+    from scratchvae.tools.npz_files import CheckpointError
     from scratchvae.tools.progress import notice_compiling
     from scratchvae.tools.train import TrainingDiverged, fit
 
@@ -376,11 +376,12 @@ def write_figures(model, x, y, history, out):
 def _load_model(path):
     """The model in ``path``; says so first if its kernels are about to be compiled."""
     from scratchvae.tools import checkpoints
+    from scratchvae.tools.npz_files import CheckpointError
     from scratchvae.tools.progress import notice_compiling
 
     try:
         model = checkpoints.load_model(path)
-    except checkpoints.CheckpointError as err:
+    except CheckpointError as err:
         raise CommandError(str(err)) from None
     notice_compiling()
     return model

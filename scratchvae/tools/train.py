@@ -35,6 +35,7 @@ from scratchvae.tools import checkpoints, data
 from scratchvae.tools.checkpoints import save_checkpoint
 from scratchvae.tools.evaluation import EVAL_ROWS, evaluate_elbo, prepare_test_set
 from scratchvae.tools.history import History
+from scratchvae.tools.npz_files import check_writable
 from scratchvae.tools.progress import Progress
 from scratchvae.lecture.collapse import active_units, encode_all, kl_per_dimension
 from scratchvae.lecture.training import kl_weight, train_step
@@ -120,7 +121,7 @@ def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0,
         If a step's loss, the parameters after an epoch, or an epoch's train or
         test ELBO are NaN, infinite or beyond :data:`ABSURD_NATS`. The
         checkpoint still holds the last good epoch.
-    scratchvae.tools.checkpoints.CheckpointError
+    scratchvae.tools.npz_files.CheckpointError
         On resume, if the checkpoint is damaged or its model, optimizer,
         settings or training data differ from this call's.
     OSError
@@ -137,7 +138,7 @@ def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0,
         done, history = _restore(checkpoint, model, optimizer, rng, settings, log)
         log(f"resuming from {checkpoint} after epoch {done} of {epochs}")
     if checkpoint is not None:
-        checkpoints.check_writable(checkpoint, checkpoints.checkpoint_arrays(
+        check_writable(checkpoint, checkpoints.checkpoint_arrays(
             model, optimizer, rng, done, history, settings))
     steps_per_epoch = -(-len(train) // batch_size)  # ceil(N / B)
     saved = done  # the epoch the checkpoint holds

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from conftest import local_mirror
 
-from scratchvae.tools.download import (DATASETS, MAX_REDIRECTS, MIRROR_ENV, DataFile, DatasetSpec,
-                                       DownloadError, download)
+from scratchvae.tools.download import DATASETS, MIRROR_ENV, DataFile, DatasetSpec, DownloadError, download
+from scratchvae.tools.http_get import MAX_REDIRECTS
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

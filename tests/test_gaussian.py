@@ -1,4 +1,4 @@
-"""Tests for scratchvae.lecture.gaussian: gradients, the forward maths itself, and bad input.
+"""Tests for scratchvae.lecture.gaussian and gaussian_density: gradients, the forward maths, bad input.
 
 Gradient checks (float64, relative error <= 1e-7) show that each backward is
 the derivative of its forward. They cannot show that the forward is the right
@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from scratchvae.lecture import gaussian as g
+from scratchvae.lecture import gaussian_density as gd
 from scratchvae.lecture import gaussian_full as gf
 from scratchvae.lecture.gradcheck import assert_gradients_match
 
@@ -140,8 +141,8 @@ def test_kl_standard_normal_matches_monte_carlo(rng):
     mu = np.tile([0.5, -1.0, 2.0], (n, 1))  # (n, D_z), one q repeated
     log_var = np.tile([0.3, -0.7, 1.2], (n, 1))
     z, _ = g.reparameterize_forward(mu, log_var, rng.standard_normal(mu.shape))
-    log_q, _ = g.gaussian_log_density_forward(z, mu, log_var)  # (n,)
-    log_p, _ = g.gaussian_log_density_forward(z, np.zeros_like(z), np.zeros_like(z))
+    log_q, _ = gd.gaussian_log_density_forward(z, mu, log_var)  # (n,)
+    log_p, _ = gd.gaussian_log_density_forward(z, np.zeros_like(z), np.zeros_like(z))
     estimate, se = monte_carlo(log_q - log_p)
     kl, _ = g.kl_standard_normal_forward(mu[:1], log_var[:1])
     assert abs(estimate - kl[0]) <= 4 * se
@@ -204,7 +205,7 @@ def diagonal_pairs(draw):
 @given(diagonal_pairs())
 def test_kl_diagonal_gradcheck(pair):
     inputs = dict(zip(["mu0", "log_var0", "mu1", "log_var1"], pair))
-    assert_gradients_match(g.kl_diagonal_forward, g.kl_diagonal_backward, inputs)
+    assert_gradients_match(gd.kl_diagonal_forward, gd.kl_diagonal_backward, inputs)
 
 
 def test_kl_diagonal_matches_monte_carlo(rng):
@@ -213,10 +214,10 @@ def test_kl_diagonal_matches_monte_carlo(rng):
     mu0, log_var0 = np.tile([0.5, -1.0], (n, 1)), np.tile([0.3, -0.7], (n, 1))  # (n, D_z)
     mu1, log_var1 = np.tile([-0.5, 0.4], (n, 1)), np.tile([0.8, 0.1], (n, 1))
     z, _ = g.reparameterize_forward(mu0, log_var0, rng.standard_normal(mu0.shape))
-    log_q, _ = g.gaussian_log_density_forward(z, mu0, log_var0)
-    log_p, _ = g.gaussian_log_density_forward(z, mu1, log_var1)
+    log_q, _ = gd.gaussian_log_density_forward(z, mu0, log_var0)
+    log_p, _ = gd.gaussian_log_density_forward(z, mu1, log_var1)
     estimate, se = monte_carlo(log_q - log_p)
-    kl, _ = g.kl_diagonal_forward(mu0[:1], log_var0[:1], mu1[:1], log_var1[:1])
+    kl, _ = gd.kl_diagonal_forward(mu0[:1], log_var0[:1], mu1[:1], log_var1[:1])
     assert abs(estimate - kl[0]) <= 4 * se
 
 
@@ -226,11 +227,11 @@ def test_kl_diagonal_to_standard_normal_is_kl_standard_normal(data):
     mu = data.draw(arrays(shape, st.floats(-1e3, 1e3)))
     log_var = data.draw(arrays(shape, st.floats(-50, 50)))
     zeros = np.zeros(shape)
-    kl, cache = g.kl_diagonal_forward(mu, log_var, zeros, zeros)
+    kl, cache = gd.kl_diagonal_forward(mu, log_var, zeros, zeros)
     kl_prior, cache_prior = g.kl_standard_normal_forward(mu, log_var)
     np.testing.assert_allclose(kl, kl_prior, rtol=1e-12)
     dkl = np.ones(shape[0])
-    dmu0, dlog_var0, _, _ = g.kl_diagonal_backward(dkl, cache)
+    dmu0, dlog_var0, _, _ = gd.kl_diagonal_backward(dkl, cache)
     for got, want in zip((dmu0, dlog_var0), g.kl_standard_normal_backward(dkl, cache_prior)):
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
@@ -243,13 +244,13 @@ def test_kl_diagonal_extremes(dtype, data):
     mu_bound, log_var_bound = EXTREMES[dtype]
     mu0, mu1 = (data.draw(arrays(shape, extreme(dtype, mu_bound), dtype)) for _ in "01")
     log_var0, log_var1 = (data.draw(arrays(shape, extreme(dtype, log_var_bound), dtype)) for _ in "01")
-    kl, cache = g.kl_diagonal_forward(mu0, log_var0, mu1, log_var1)
-    grads = g.kl_diagonal_backward(np.ones(shape[0], dtype), cache)
+    kl, cache = gd.kl_diagonal_forward(mu0, log_var0, mu1, log_var1)
+    grads = gd.kl_diagonal_backward(np.ones(shape[0], dtype), cache)
     assert kl.dtype == dtype and all_finite(kl, *grads)
     assert (kl >= 0).all()
     differ = (np.maximum(np.abs(mu1 - mu0), np.abs(log_var1 - log_var0)) >= 1e-6).any(axis=1)
     assert (kl[differ] > 0).all()
-    same, _ = g.kl_diagonal_forward(mu0, log_var0, mu0, log_var0)
+    same, _ = gd.kl_diagonal_forward(mu0, log_var0, mu0, log_var0)
     assert (same == 0).all()
 
 
@@ -338,11 +339,11 @@ def test_kl_diagonal_matches_full_covariance(data):
     mu0, log_var0, mu1, log_var1 = (data.draw(arrays(shape, st.floats(-3, 3))) for _ in range(4))
     eye = np.eye(shape[1])  # (D_z, D_z)
     cov0, cov1 = eye * np.exp(log_var0)[:, None, :], eye * np.exp(log_var1)[:, None, :]  # (B, D_z, D_z)
-    kl, cache = g.kl_diagonal_forward(mu0, log_var0, mu1, log_var1)
+    kl, cache = gd.kl_diagonal_forward(mu0, log_var0, mu1, log_var1)
     kl_full, cache_full = gf.kl_full_covariance_forward(mu0, cov0, mu1, cov1)
     np.testing.assert_allclose(kl_full, kl, rtol=1e-10, atol=1e-14)
     dkl = np.ones(shape[0])
-    dmu0, dlog_var0, dmu1, dlog_var1 = g.kl_diagonal_backward(dkl, cache)
+    dmu0, dlog_var0, dmu1, dlog_var1 = gd.kl_diagonal_backward(dkl, cache)
     dmu0_f, dcov0, dmu1_f, dcov1 = gf.kl_full_covariance_backward(dkl, cache_full)
     np.testing.assert_allclose(dmu0_f, dmu0, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(dmu1_f, dmu1, rtol=1e-10, atol=1e-12)
@@ -355,7 +356,7 @@ def test_kl_of_a_distribution_to_itself_is_zero(rng):
     mu, log_var = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
     zeros = np.zeros((4, 3))
     assert (g.kl_standard_normal_forward(zeros, zeros)[0] == 0).all()
-    assert (g.kl_diagonal_forward(mu, log_var, mu, log_var)[0] == 0).all()
+    assert (gd.kl_diagonal_forward(mu, log_var, mu, log_var)[0] == 0).all()
     mu, cov = rng.standard_normal((4, 3)), spd(rng, (4,), 3)
     np.testing.assert_allclose(gf.kl_full_covariance_forward(mu, cov, mu, cov)[0], 0, atol=1e-14)
 
@@ -394,7 +395,7 @@ def test_gaussian_log_density_gradcheck(data):
     eps = data.draw(arrays(shape, signed(st.floats(0.05, 0.95) | st.floats(1.05, 3))))
     z = mu + np.exp(log_var / 2) * eps
     inputs = {"z": z, "mu": mu, "log_var": log_var}
-    assert_gradients_match(g.gaussian_log_density_forward, g.gaussian_log_density_backward, inputs)
+    assert_gradients_match(gd.gaussian_log_density_forward, gd.gaussian_log_density_backward, inputs)
 
 
 def test_gaussian_log_density_is_a_product_of_normal_pdfs(rng):
@@ -402,11 +403,11 @@ def test_gaussian_log_density_is_a_product_of_normal_pdfs(rng):
     z, mu, log_var = rng.standard_normal((3, 5, 4))  # three (B, D_z) arrays
     var = np.exp(log_var)
     pdf = np.exp(-((z - mu) ** 2) / (2 * var)) / np.sqrt(2 * np.pi * var)  # (B, D_z)
-    logq, _ = g.gaussian_log_density_forward(z, mu, log_var)
+    logq, _ = gd.gaussian_log_density_forward(z, mu, log_var)
     np.testing.assert_allclose(logq, np.log(np.prod(pdf, axis=1)), rtol=1e-12)
     # In one dimension, on a fine grid over mu +- 12 sigma: the density integrates to 1.
     grid = np.linspace(-12, 12, 20_001)[:, None] * np.exp(0.3) + 0.7  # (n, 1), sigma = e^0.3
-    logq, _ = g.gaussian_log_density_forward(grid, np.full_like(grid, 0.7), np.full_like(grid, 0.6))
+    logq, _ = gd.gaussian_log_density_forward(grid, np.full_like(grid, 0.7), np.full_like(grid, 0.6))
     assert np.trapezoid(np.exp(logq), grid[:, 0]) == pytest.approx(1.0, rel=1e-9)
 
 
@@ -417,8 +418,8 @@ def test_gaussian_log_density_extremes(dtype, data):
     mu_bound, log_var_bound = EXTREMES[dtype]
     z, mu = (data.draw(arrays(shape, extreme(dtype, mu_bound), dtype)) for _ in "zm")
     log_var = data.draw(arrays(shape, extreme(dtype, log_var_bound), dtype))
-    logq, cache = g.gaussian_log_density_forward(z, mu, log_var)
-    grads = g.gaussian_log_density_backward(np.ones(shape[0], dtype), cache)
+    logq, cache = gd.gaussian_log_density_forward(z, mu, log_var)
+    grads = gd.gaussian_log_density_backward(np.ones(shape[0], dtype), cache)
     assert logq.dtype == dtype and all(d.dtype == dtype for d in grads)
     assert all_finite(logq, *grads)
 
@@ -443,10 +444,10 @@ ASYMMETRIC = np.array([[2.0, 0.5], [0.4, 1.0]])
         (lambda: g.kl_standard_normal_forward(INF, M), r"^mu: expected finite values, got inf"),
         (lambda: g.kl_standard_normal_forward(M, np.zeros((3, 3))), r"^log_var: expected shape"),
         (lambda: g.kl_standard_normal_forward(M32, M32 + 100), r"^kl: expected a finite result"),
-        (lambda: g.kl_diagonal_forward(M, M, np.zeros((2, 2)), M), r"^mu1: expected shape"),
-        (lambda: g.kl_diagonal_forward(M, M, M, NAN), r"^log_var1: expected finite"),
-        (lambda: g.gaussian_log_density_forward(np.zeros((1, 3)), M, M), r"^z: expected shape"),
-        (lambda: g.gaussian_log_density_forward(M, M, INF), r"^log_var: expected finite"),
+        (lambda: gd.kl_diagonal_forward(M, M, np.zeros((2, 2)), M), r"^mu1: expected shape"),
+        (lambda: gd.kl_diagonal_forward(M, M, M, NAN), r"^log_var1: expected finite"),
+        (lambda: gd.gaussian_log_density_forward(np.zeros((1, 3)), M, M), r"^z: expected shape"),
+        (lambda: gd.gaussian_log_density_forward(M, M, INF), r"^log_var: expected finite"),
         (lambda: gf.kl_full_covariance_forward(np.zeros(2), NOT_SPD, np.zeros(2), np.eye(2)),
          r"^cov0: expected a symmetric positive-definite matrix, got smallest eigenvalue -1"),
         (lambda: gf.kl_full_covariance_forward(np.zeros(2), np.eye(2), np.zeros(2), ASYMMETRIC),

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scratchvae.lecture import linear_gaussian as lg
-from scratchvae.lecture.gaussian import gaussian_log_density_forward
+from scratchvae.lecture.gaussian_density import gaussian_log_density_forward
 from scratchvae.lecture.gaussian_full import kl_full_covariance_forward
 
 

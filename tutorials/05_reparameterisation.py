@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from scratchvae.lecture.gaussian import (gaussian_log_density_forward, kl_standard_normal_forward,
-                                         reparameterize_forward)
+from scratchvae.lecture.gaussian import kl_standard_normal_forward, reparameterize_forward
+from scratchvae.lecture.gaussian_density import gaussian_log_density_forward
 from scratchvae.lecture.gradcheck import check_op
 from scratchvae.tools.plots import show
 

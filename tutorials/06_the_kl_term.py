@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from scratchvae.lecture.gaussian import kl_diagonal_forward, kl_standard_normal_forward
+from scratchvae.lecture.gaussian import kl_standard_normal_forward
+from scratchvae.lecture.gaussian_density import kl_diagonal_forward
 from scratchvae.lecture.gaussian_full import kl_full_covariance_forward, solve_lower
 from scratchvae.tools.plots import show
 

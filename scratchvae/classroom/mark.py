@@ -23,7 +23,8 @@ import numpy as np
 from scratchvae.classroom import museum, probes
 from scratchvae.classroom.sandbox import Limits, Submission, run_child
 from scratchvae.classroom.tasks import SAMPLES, TASKS
-from scratchvae.lecture.gaussian import gaussian_log_density_forward, reparameterize_forward
+from scratchvae.lecture.gaussian import reparameterize_forward
+from scratchvae.lecture.gaussian_density import gaussian_log_density_forward
 from scratchvae.lecture.gradcheck import FLOOR, TOLERANCE, relative_error
 
 __all__ = ["Outcome", "Report", "find_submissions", "mark_submission", "write_csv",

@@ -29,12 +29,8 @@ import math
 
 import numpy as np
 
-from scratchvae.lecture.gaussian import (
-    gaussian_log_density_backward,
-    gaussian_log_density_forward,
-    reparameterize_backward,
-    reparameterize_forward,
-)
+from scratchvae.lecture.gaussian import reparameterize_backward, reparameterize_forward
+from scratchvae.lecture.gaussian_density import gaussian_log_density_backward, gaussian_log_density_forward
 from scratchvae.lecture.validate import as_float_array, check_int, check_rng, check_shape
 
 __all__ = [

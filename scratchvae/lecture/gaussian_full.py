@@ -1,7 +1,7 @@
 """KL divergence between two full-covariance Gaussians, note 000 (11).
 
-The reference the diagonal KLs of :mod:`scratchvae.lecture.gaussian` are tested
-against, and the KL of an exact posterior (a linear-Gaussian model) that is
+The reference the diagonal KLs of :mod:`scratchvae.lecture.gaussian` and
+:mod:`scratchvae.lecture.gaussian_density` are tested against, and the KL of an exact posterior (a linear-Gaussian model) that is
 not diagonal. Each covariance is factorised, Sigma = C C^T (Cholesky), and
 every product with Sigma^{-1} is computed by triangular solves with C
 (:func:`solve_lower`): Sigma itself is never inverted.

@@ -9,8 +9,8 @@ this is the reconstruction term A of note 000 (5)-(6).
   p = sigmoid(logits). Computed from the logits, never from p, so that no
   finite logit can produce log(0).
 * Gaussian (notes 003, 004): every pixel is N(mean, exp(log_var)). This is
-  the Gaussian log-density of :mod:`scratchvae.lecture.gaussian` with x in the role
-  of z; the ops here call it, they do not repeat it.
+  the Gaussian log-density of :mod:`scratchvae.lecture.gaussian_density` with x in
+  the role of z; the ops here call it, they do not repeat it.
 
 Derivations: docs/likelihoods.md
 """
@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.lecture import gaussian, validate
+from scratchvae.lecture import gaussian_density, validate
 from scratchvae.lecture.activations import sigmoid_forward, softplus_forward
 
 __all__ = [
@@ -151,8 +151,8 @@ def gaussian_log_likelihood_forward(x, mean, log_var):
 
     with :math:`\mu` = ``mean`` and :math:`v` = ``log_var``, both outputs of
     the decoder (a per-pixel learned variance). The computation is
-    :func:`scratchvae.lecture.gaussian.gaussian_log_density_forward` with ``x`` in
-    the role of ``z``; only the point of view, and the names, differ.
+    :func:`scratchvae.lecture.gaussian_density.gaussian_log_density_forward` with
+    ``x`` in the role of ``z``; only the point of view, and the names, differ.
 
     Parameters
     ----------
@@ -169,7 +169,7 @@ def gaussian_log_likelihood_forward(x, mean, log_var):
     -------
     ll : ndarray, shape (B,)
         :math:`\log p(x_b \mid z_b)` for each example.
-    cache : scratchvae.lecture.gaussian.LogDensityCache
+    cache : scratchvae.lecture.gaussian_density.LogDensityCache
         For the backward pass.
 
     Examples
@@ -189,7 +189,7 @@ def gaussian_log_likelihood_forward(x, mean, log_var):
     validate.check_same_shape("x", x, "mean", mean)
     # BEGIN SOLUTION
     # The same formula as q(z | x) in the encoder: x plays z, mean plays mu.
-    ll, cache = gaussian.gaussian_log_density_forward(x, mean, log_var)  # (B,)
+    ll, cache = gaussian_density.gaussian_log_density_forward(x, mean, log_var)  # (B,)
     return ll, cache
     # END SOLUTION
 
@@ -211,7 +211,7 @@ def gaussian_log_likelihood_backward(dll, cache):
     ----------
     dll : ndarray, shape (B,)
         Upstream gradient, dL/d(ll).
-    cache : scratchvae.lecture.gaussian.LogDensityCache
+    cache : scratchvae.lecture.gaussian_density.LogDensityCache
         From :func:`gaussian_log_likelihood_forward`.
 
     Returns
@@ -228,6 +228,6 @@ def gaussian_log_likelihood_backward(dll, cache):
     (1.0, 0.0)
     """
     # BEGIN SOLUTION
-    _, dmean, dlog_var = gaussian.gaussian_log_density_backward(dll, cache)
+    _, dmean, dlog_var = gaussian_density.gaussian_log_density_backward(dll, cache)
     return dmean, dlog_var
     # END SOLUTION

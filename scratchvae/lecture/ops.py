@@ -19,7 +19,8 @@ signature and agrees with it.
 
 from types import SimpleNamespace
 
-from scratchvae.lecture import activations, dense, estimators, gaussian, gaussian_full, likelihoods, optim, training
+from scratchvae.lecture import (activations, dense, estimators, gaussian, gaussian_density, gaussian_full,
+                                likelihoods, optim, training)
 from scratchvae.lecture.modules import LECTURE_MODULES
 
 __all__ = ["OP_NAMES", "LECTURE_OPS", "register_engine", "get_ops", "engines"]
@@ -43,7 +44,8 @@ OP_NAMES = (
 
 
 def _lecture_op(name):
-    for module in (dense, activations, gaussian, gaussian_full, likelihoods, training, estimators):
+    for module in (dense, activations, gaussian, gaussian_density, gaussian_full, likelihoods, training,
+                   estimators):
         if hasattr(module, name):
             return getattr(module, name)
     raise AttributeError(name)

@@ -270,7 +270,7 @@ def test_interrupted_estimate_keeps_the_run_and_prints_the_command_that_finishes
 
 def test_interrupted_figures_say_what_is_saved(run, tmp_path, capsys, monkeypatch):
     copy, root = copy_of(run, tmp_path)
-    monkeypatch.setattr("scratchvae.tools.run_commands.write_figures", interrupt)
+    monkeypatch.setattr("scratchvae.tools.train_command.write_figures", interrupt)
     code, err = run_main(["train", "--resume", "--out", str(copy), "--data-dir", str(root)], capsys)
     assert code == 130
     assert err.startswith(f"scratchvae train: interrupted while drawing the figures: {copy} holds "

@@ -1,12 +1,13 @@
 """The ``scratchvae`` command: train, evaluate, sample, plot, gradcheck, bench, check, classroom.
 
 Each subcommand is one function ``<name>_command(args) -> exit code``; the ones
-that make and read run folders (train, evaluate, sample, plot) are in
-:mod:`scratchvae.tools.run_commands`, the others here with the parser. Errors a
-user can act on (no data, a file that is not a checkpoint, a diverged run) are
-printed as one message in command-line words, without a traceback; the exit
-code is 2 for bad input and 1 for a failed run or check. Ctrl-C or SIGTERM
-prints what was saved and the command that finishes the job (exit code 130).
+that make and read run folders are in :mod:`scratchvae.tools.train_command`
+(train) and :mod:`scratchvae.tools.run_commands` (evaluate, sample, plot), the
+others here with the parser. Errors a user can act on (no data, a file that
+is not a checkpoint, a diverged run) are printed as one message in
+command-line words, without a traceback; the exit code is 2 for bad input and
+1 for a failed run or check. Ctrl-C or SIGTERM prints what was saved and the
+command that finishes the job (exit code 130).
 Guide: docs/training.md#the-command
 
 Examples
@@ -24,16 +25,14 @@ from pathlib import Path
 from scratchvae import __version__
 from scratchvae.tools.download import DATASETS, ChecksumError
 from scratchvae.tools.run_commands import (
-    TRAIN_DEFAULTS,
-    TRAIN_IWAE_K,
     CommandError,
     Interrupted,
     command_line,
     evaluate_command,
     plot_command,
     sample_command,
-    train_command,
 )
+from scratchvae.tools.train_command import TRAIN_DEFAULTS, TRAIN_IWAE_K, train_command
 
 # Numba, matplotlib and the model are imported inside the commands that use
 # them, so that `scratchvae --version` and `--help` answer at once.

@@ -319,3 +319,50 @@ def test_sigterm_stops_the_estimate_like_ctrl_c(run):
         rest = process.stderr.read()
     assert process.returncode == 130
     assert rest.startswith("scratchvae evaluate: interrupted during the log-likelihood estimate")
+
+
+def test_bad_schedule_flags_are_argparse_errors(capsys):
+    for argv, message in ((["train", "--lr-decay", "1.5"], "expected a factor in (0, 1], got 1.5"),
+                          (["train", "--lr-decay", "0"], "expected a finite number > 0, got 0"),
+                          (["train", "--iwae-every", "-2"], "expected an integer >= 0, got -2"),
+                          (["train", "--preset", "fast"], "invalid choice: 'fast'")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def test_preset_hour_sets_the_recipe_and_given_flags_win(mnist_root, tmp_path):
+    """The preset's model, schedule and tracked estimate, with --epochs and --iwae-k overridden."""
+    from scratchvae.tools.train_command import PRESETS
+
+    out = tmp_path / "hour"
+    assert main(["train", "--preset", "hour", "--limit", "300", "--epochs", "25",
+                 "--iwae-k", "5", "--out", str(out), "--data-dir", str(mnist_root),
+                 "--no-download"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    hour = PRESETS["hour"]
+    assert config["preset"] == "hour" and config["epochs"] == 25
+    assert {k: config[k] for k in hour if k != "epochs" and k != "iwae_k"} == {
+        k: v for k, v in hour.items() if k not in ("epochs", "iwae_k")}
+    assert load_model(out / "model.npz").config["hidden"] == [500, 500]
+    history = History.from_json(out / "history.json").records
+    # the rate decays epoch by epoch; the IWAE is tracked after epoch 25 (every 25)
+    assert history[1]["lr"] == pytest.approx(1e-3 * hour["lr_decay"])
+    assert [r["epoch"] for r in history if r["test_iwae"] is not None] == [25]
+    assert json.loads((out / "metrics.json").read_text())["iwae_k"] == 5
+
+
+def test_gaussian_run_dequantises_and_reports_bits_per_pixel(mnist_root, tmp_path, capsys):
+    out = tmp_path / "gauss"
+    assert main(["train", "--likelihood", "gaussian", "--limit", "300", "--epochs", "2",
+                 "--hidden", "32", "--latent-dim", "2", "--iwae-k", "5", "--out", str(out),
+                 "--data-dir", str(mnist_root), "--no-download"]) == 0
+    printed = capsys.readouterr().out
+    assert "dequantised once with seed 1234" in printed and "bits per pixel" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["binarize"] == "dequantize"
+    # bits per 8-bit pixel: 8 - log p(y) / (D ln 2)
+    assert metrics["bits_per_dim"] == pytest.approx(
+        8 - metrics["log_likelihood"] / (784 * np.log(2)))
+    assert (out / "decoder_sigma.png").is_file()

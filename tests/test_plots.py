@@ -381,3 +381,37 @@ def test_kl_per_dimension_figure_sorts_the_bars_and_counts_the_active_units(rng)
     assert heights == sorted(heights, reverse=True) and heights[-1] == 0.0
     assert fig.axes[0].get_xticklabels()[-1].get_text() == "2"
     assert fig.axes[0].get_title().endswith("of 6 dimensions active")
+
+
+# --- the Gaussian decoder's sigma -------------------------------------------------
+
+
+class GaussianDecoder:
+    """A Gaussian decoder whose sigma is known: log var = 2 log(s / 256) on the left half of
+    every image and 2 log(4 s / 256) on the right, so the right half is 4 times as unsure."""
+
+    likelihood, latent_dim, input_dim, dtype = "gaussian", 3, SIDE * SIDE, np.float64
+
+    def decoder_output(self, z):
+        mean = np.full((len(z), self.input_dim), 0.5)
+        right = (np.arange(self.input_dim) % SIDE) >= SIDE // 2
+        sigma = np.where(right, 4.0, 1.0) / 256  # (D,)
+        return np.hstack([mean, np.tile(2 * np.log(sigma), (len(z), 1))])
+
+
+def test_decoder_sigma_draws_sigma_in_grey_levels():
+    from scratchvae.tools.decoder_plots import plot_decoder_sigma
+
+    fig = plot_decoder_sigma(GaussianDecoder(), np.random.default_rng(0), n=3)
+    means_ax, sigma_ax, _ = fig.axes
+    shown = sigma_ax.get_images()[0].get_array()
+    first = np.asarray(shown)[:SIDE, :SIDE]  # the first tile
+    assert np.allclose(first[:, : SIDE // 2], 1.0) and np.allclose(first[:, SIDE // 2:], 4.0)
+    assert "grey levels" in sigma_ax.get_title()
+
+
+def test_decoder_sigma_refuses_a_bernoulli_decoder():
+    from scratchvae.tools.decoder_plots import plot_decoder_sigma
+
+    with pytest.raises(ValueError, match="model: expected a Gaussian decoder"):
+        plot_decoder_sigma(FakeModel(2), np.random.default_rng(0))

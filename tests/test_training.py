@@ -131,3 +131,70 @@ def test_binarize_fixed_is_a_threshold():
     assert binarize_fixed(x).dtype == np.float32
     with pytest.raises(ValueError, match="threshold: expected a number in"):
         binarize_fixed(x, threshold=1.0)
+
+
+# --- dequantisation, the learning-rate schedule, train_step's pixels -------------------
+
+
+def test_dequantize_puts_each_grey_level_in_its_own_bin_afresh_each_call():
+    from scratchvae.lecture.training import dequantize
+
+    levels = np.tile(np.arange(256, dtype=np.float32) / 255, (400, 1))  # (400, 256): every byte
+    rng = np.random.default_rng(0)
+    y, again = dequantize(levels, rng), dequantize(levels, rng)
+    assert y.dtype == np.float32 and y.shape == levels.shape
+    assert not np.array_equal(y, again)  # fresh noise each call
+    k = np.arange(256)
+    # y in [k/256, (k+1)/256] (float32 rounding may touch the upper edge)
+    assert np.all(y >= k / 256) and np.all(y <= (k + 1) / 256)
+    # u ~ U[0, 1): the mean position inside the bin is 1/2, its variance 1/12
+    u = y.astype(np.float64) * 256 - k
+    assert abs(u.mean() - 0.5) < 0.01 and abs(u.var() - 1 / 12) < 0.005
+    # seeded: the same generator state gives the same draw; rows= is the gathered rows
+    assert np.array_equal(dequantize(levels, np.random.default_rng(3)),
+                          dequantize(levels, np.random.default_rng(3)))
+    rows = np.array([5, 0, 5])
+    assert np.array_equal(dequantize(levels, np.random.default_rng(4), rows),
+                          dequantize(levels[rows], np.random.default_rng(4)))
+
+
+@pytest.mark.parametrize("x, message", [(np.array([[1.5]]), "x: expected values in"),
+                                        (np.array([[np.nan]]), "x: expected finite")])
+def test_dequantize_names_bad_input(x, message):
+    from scratchvae.lecture.training import dequantize
+
+    with pytest.raises(ValueError, match=message):
+        dequantize(x, np.random.default_rng(0))
+
+
+def test_learning_rate_decays_geometrically_per_epoch():
+    from scratchvae.lecture.training import learning_rate
+
+    rates = [learning_rate(e, 1e-3, 0.1 ** (1 / 250)) for e in (1, 2, 251)]
+    assert rates[0] == 1e-3 and rates[1] < rates[0]
+    assert rates[2] == pytest.approx(1e-4)
+    assert learning_rate(7, 0.5, 1.0) == 0.5
+
+
+@pytest.mark.parametrize("pixels", ["binarize", "dequantize", "as_is"])
+def test_train_step_prepares_the_rows_as_asked(pixels, monkeypatch):
+    from scratchvae.lecture import training
+    from scratchvae.lecture.optim import SGD
+    from scratchvae.lecture.vae import VAE
+
+    images = np.random.default_rng(0).random((20, 6)).astype(np.float32)
+    model = VAE(6, hidden=(4,), latent_dim=2, likelihood="gaussian", engine="numpy")
+    seen = []
+    forward = model.negative_elbo_forward
+    monkeypatch.setattr(model, "negative_elbo_forward",
+                        lambda x, eps, beta=None: seen.append(x) or forward(x, eps, beta))
+    rows = np.array([3, 1])
+    training.train_step(model, SGD(model, lr=1e-3), images, rows, np.random.default_rng(1),
+                        pixels=pixels)
+    expected = {"binarize": model.ops.binarize(images, np.random.default_rng(1), rows),
+                "dequantize": training.dequantize(images, np.random.default_rng(1), rows),
+                "as_is": images[rows]}[pixels]
+    assert np.array_equal(seen[0], expected)
+    with pytest.raises(ValueError, match="pixels: expected one of"):
+        training.train_step(model, SGD(model, lr=1e-3), images, rows, np.random.default_rng(1),
+                            pixels="grey")

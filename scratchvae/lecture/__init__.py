@@ -14,7 +14,7 @@
 12. ``estimators``      note 004's L^A and L^B, the minibatch estimator, the importance-weighted bound
 13. ``collapse``        which latent dimensions the model uses: KL per dimension, active units
 14. ``optim``           SGD with momentum, Adagrad, Adam, as the textbooks write them
-15. ``training``        binarisation and the five-line training step
+15. ``training``        binarisation, dequantisation, KL weight, learning rate, the training step
 
 Two helpers sit beside them: ``validate`` (the argument checks every op makes)
 and ``ops`` (the table of ops a model runs on, and how an engine plugs in).

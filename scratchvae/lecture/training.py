@@ -18,7 +18,13 @@ import numpy as np
 
 from scratchvae.lecture.validate import as_float_array, check_rng, check_unit_interval
 
-__all__ = ["binarize", "check_rows", "kl_weight", "train_step"]
+__all__ = ["PIXELS", "binarize", "check_rows", "dequantize", "kl_weight", "learning_rate",
+           "train_step"]
+
+# How train_step turns the chosen rows of the images into the model's data x:
+# a fresh 0/1 draw (Bernoulli decoder), a fresh dequantisation (Gaussian
+# decoder), or the rows as they are (already thresholded, or the caller's own).
+PIXELS = ("binarize", "dequantize", "as_is")
 
 
 def binarize(x, rng, rows=None):
@@ -71,6 +77,52 @@ def binarize(x, rng, rows=None):
     return (u < x).astype(np.float32)
 
 
+def dequantize(x, rng, rows=None):
+    r"""Dequantisation: the 256 grey levels spread into 256 bins of width 1/256, afresh each call.
+
+    .. math:: y = \frac{k + u}{256}, \qquad k = \operatorname{round}(255\,x) \in \{0, \dots, 255\},
+              \quad u \sim \mathcal{U}[0, 1)
+
+    A pixel that was exactly 0 in every image now lies anywhere in [0, 1/256):
+    a density on y is bounded (by 256 per pixel, a uniform on its bin), so a
+    Gaussian decoder can no longer win an unbounded likelihood by shrinking its
+    variance on pixels it predicts exactly (docs/likelihoods.md#gaussian). A
+    density p on y gives the 8-bit image a probability of at least
+    :math:`\exp(\log p(y) - D \log 256)`, which is how bits per dimension
+    are counted (docs/likelihoods.md#dequantisation).
+
+    Parameters
+    ----------
+    x : ndarray of float, any shape, e.g. (B, D); (N, D) if ``rows`` is given
+        Grey levels in [0, 1], multiples of 1/255 (MNIST's bytes divided by 255).
+    rng : numpy.random.Generator
+        Draws u.
+    rows : 1-D ndarray of int, optional
+        Dequantise only these rows of ``x``, as :func:`binarize` does.
+
+    Returns
+    -------
+    ndarray of float32, shape of ``x``, or (len(rows), D)
+        Values in [0, 1].
+
+    Examples
+    --------
+    >>> y = dequantize(np.array([[0.0, 1.0]]), np.random.default_rng(0))
+    >>> bool(0 <= y[0, 0] < 1 / 256 and 255 / 256 <= y[0, 1] < 1)
+    True
+    """
+    check_rng(rng)
+    if rows is not None:
+        x = np.asarray(x)[check_rows(rows, np.asarray(x))]  # (B, D)
+    x = check_unit_interval("x", as_float_array("x", x))
+    # k = round(255 x): the byte the grey level came from
+    k = np.round(np.asarray(x, dtype=np.float64) * 255)
+    # u ~ U[0, 1), one per pixel
+    u = rng.random(x.shape)
+    # y = (k + u) / 256, in bin k of width 1/256 (rounded to float32: 1.0 at the very top)
+    return ((k + u) / 256).astype(np.float32)
+
+
 def check_rows(rows, x):
     """``rows`` as ``intp`` indices of rows of the 2-D ``x``, or a ValueError naming the fault."""
     if x.ndim != 2:
@@ -110,7 +162,28 @@ def kl_weight(step, steps_per_epoch, warmup_epochs, beta):
     return float(beta) * min(1.0, step / ramp_steps)
 
 
-def train_step(model, optimizer, images, rows, rng, beta=None, binarized=False):
+def learning_rate(epoch, lr, decay):
+    r"""The learning rate of epoch ``epoch`` (1, 2, ...) under an exponential decay.
+
+    .. math:: \eta_e = \eta \, \gamma^{\,e - 1}
+
+    with :math:`\eta` = ``lr``, the rate of the first epoch, and :math:`\gamma` =
+    ``decay`` per epoch; ``decay=1`` keeps it constant. Large steps early
+    find the region of good parameters fast; small steps late stop the
+    minibatch noise from keeping the parameters jittering around it.
+    It depends on the epoch alone, so a resumed run continues the same
+    schedule, however many epochs it is extended to.
+    Guide: docs/training.md#learning-rate-decay
+
+    Examples
+    --------
+    >>> [round(learning_rate(e, 1e-3, 0.5), 6) for e in (1, 2, 3)]
+    [0.001, 0.0005, 0.00025]
+    """
+    return float(lr) * float(decay) ** (epoch - 1)
+
+
+def train_step(model, optimizer, images, rows, rng, beta=None, pixels="binarize"):
     """One step of minibatch gradient descent on the negative ELBO.
 
     Parameters
@@ -127,9 +200,11 @@ def train_step(model, optimizer, images, rows, rng, beta=None, binarized=False):
         Draws the binarisation and the noise eps.
     beta : float, optional
         This step's KL weight; default ``model.beta``.
-    binarized : bool
-        True when ``images`` are already 0/1 (or grey levels the model takes
-        as they are, for a Gaussian decoder): then step 1 only picks the rows.
+    pixels : {"binarize", "dequantize", "as_is"}
+        Step 1: a fresh 0/1 draw of the rows (:func:`binarize`, for the
+        Bernoulli decoder), a fresh dequantisation (:func:`dequantize`, for
+        the Gaussian decoder), or the rows as they are (``images`` already
+        0/1, e.g. thresholded once).
 
     Returns
     -------
@@ -155,8 +230,15 @@ def train_step(model, optimizer, images, rows, rng, beta=None, binarized=False):
     >>> round(loss, 2)  # about D log 2 = 2.77 at the start: every pixel a coin toss
     2.76
     """
-    # 1. binarise: each pixel of the minibatch is 1 with probability its grey level
-    x = images[rows] if binarized else model.ops.binarize(images, rng, rows)  # (B, D)
+    # 1. the data: each pixel 1 with probability its grey level (or dequantised, or as it is)
+    if pixels == "binarize":
+        x = model.ops.binarize(images, rng, rows)  # (B, D)
+    elif pixels == "dequantize":
+        x = dequantize(images, rng, rows)  # (B, D)
+    elif pixels == "as_is":
+        x = images[check_rows(rows, images)]  # (B, D)
+    else:
+        raise ValueError(f"pixels: expected one of {PIXELS}, got {pixels!r}")
     # 2. the noise of the reparameterisation, eps ~ N(0, I)
     eps = rng.standard_normal((len(x), model.latent_dim), dtype=model.dtype)  # (B, D_z)
     # 3. forward: loss = (1/B) sum_b [-log p(x_b | z_b) + beta KL(q(z | x_b) || p(z))]

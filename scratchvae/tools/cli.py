@@ -32,7 +32,8 @@ from scratchvae.tools.run_commands import (
     plot_command,
     sample_command,
 )
-from scratchvae.tools.train_command import TRAIN_DEFAULTS, TRAIN_IWAE_K, train_command
+from scratchvae.tools.history import TRACK_IWAE_K
+from scratchvae.tools.train_command import PRESETS, TRAIN_DEFAULTS, TRAIN_IWAE_K, train_command
 
 # Numba, matplotlib and the model are imported inside the commands that use
 # them, so that `scratchvae --version` and `--help` answer at once.
@@ -99,6 +100,21 @@ POSITIVE_INT, COUNT, POSITIVE, NON_NEGATIVE = (
     _number(int, 1), _number(int, 0), _number(float, 0, strict=True), _number(float, 0))
 
 
+def DECAY(text):
+    """An argparse type: a factor in (0, 1]."""
+    value = POSITIVE(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a factor in (0, 1], got {text}")
+    return value
+
+
+def _describe_preset(preset):
+    """A preset's settings as the flags that would give them, for --help."""
+    return " ".join(f"--{k.replace('_', '-')} "
+                    + (" ".join(map(str, v)) if isinstance(v, list) else f"{v:.6g}")
+                    for k, v in preset.items())
+
+
 def _data_flags(parser, dataset=False):
     if dataset:
         parser.add_argument("--dataset", choices=DATASETS,
@@ -156,20 +172,33 @@ def build_parser():
     train.add_argument("--activation", choices=ACTIVATION_CHOICES,
                        help=f"(default {d['activation']})")
     train.add_argument("--likelihood", choices=LIKELIHOOD_CHOICES, help=f"(default {d['likelihood']})")
-    train.add_argument("--binarize", choices=("dynamic", "fixed", "none"),
-                       help="pixels as 0/1: a fresh draw each epoch, a 0.5 threshold, or grey "
-                            "levels (default dynamic for bernoulli, none for gaussian)")
+    train.add_argument("--binarize", choices=("dynamic", "fixed", "dequantize", "none"),
+                       help="what the model sees of the grey levels: 0/1 pixels drawn afresh "
+                            "each time, 0/1 by a 0.5 threshold, the grey levels spread over "
+                            "their 1/256 bins by fresh noise, or the grey levels as they are "
+                            "(default dynamic for bernoulli, dequantize for gaussian)")
     train.add_argument("--beta", type=NON_NEGATIVE, help=f"KL weight (default {d['beta']})")
     train.add_argument("--kl-warmup", type=NON_NEGATIVE, metavar="EPOCHS",
                        help="epochs over which the KL weight rises from 0 to --beta (default 0)")
+    train.add_argument("--lr-decay", type=DECAY, metavar="GAMMA",
+                       help="the learning rate is multiplied by GAMMA after every epoch "
+                            "(default 1: constant)")
+    train.add_argument("--iwae-every", type=COUNT, metavar="N",
+                       help="after every N-th epoch also estimate the test "
+                            f"log-likelihood with k={TRACK_IWAE_K} (IWAE) into the history "
+                            "(default 0: only the final estimate)")
+    train.add_argument("--preset", choices=sorted(PRESETS),
+                       help="start from a named set of settings instead of the defaults; flags "
+                            "given still win. hour: " + _describe_preset(PRESETS["hour"]))
     train.add_argument("--seed", type=COUNT, help=f"seeds weights, shuffling and noise (default {d['seed']})")
     train.add_argument("--out", metavar="DIR",
                        help="run folder (default runs/<dataset>-<date>-<time>)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its last checkpoint")
-    train.add_argument("--iwae-k", type=COUNT, default=TRAIN_IWAE_K, metavar="K",
+    train.add_argument("--iwae-k", type=COUNT, metavar="K",
                        help="samples per test image for the final log-likelihood estimate, "
-                            f"k decoder passes each; 0 skips it (default {TRAIN_IWAE_K})")
+                            f"k decoder passes each; 0 skips it (default {TRAIN_IWAE_K}; "
+                            "--preset hour: 5000)")
     train.add_argument("--limit", type=POSITIVE_INT, metavar="N",
                        help="use only the first N training and N test images (quick tries, tests)")
     _data_flags(train)

@@ -17,7 +17,7 @@ import numpy as np
 from scratchvae.tools import data
 from scratchvae.tools.progress import Progress
 from scratchvae.lecture import estimators
-from scratchvae.lecture.training import binarize as binarize_dynamic
+from scratchvae.lecture.training import binarize as binarize_dynamic, dequantize
 
 __all__ = [
     "EVAL_SEED",
@@ -42,6 +42,7 @@ def prepare_test_set(x, binarize):
     ``"dynamic"``: one Bernoulli draw with the fixed seed :data:`EVAL_SEED` (so
     test ELBOs of different epochs and runs compare the same 0/1 images);
     ``"fixed"``: the 0.5 threshold of :func:`scratchvae.tools.data.binarize_fixed`;
+    ``"dequantize"``: one dequantisation, its noise drawn with the seed :data:`EVAL_SEED`;
     ``None``: the grey levels as they are.
 
     Examples
@@ -54,6 +55,8 @@ def prepare_test_set(x, binarize):
         return binarize_dynamic(x, np.random.default_rng(EVAL_SEED))
     if binarize == "fixed":
         return data.binarize_fixed(x)
+    if binarize == "dequantize":
+        return dequantize(x, np.random.default_rng(EVAL_SEED))
     return x
 
 
@@ -131,6 +134,32 @@ def evaluate_log_likelihood(model, x, k, seed=EVAL_SEED, progress=True):
     return LogLikelihood(float(np.mean(bound)), se)
 
 
+def bits_per_dim(log_likelihood, dim, binarize):
+    r"""A log-likelihood in nats per image as bits per pixel, or None where that means nothing.
+
+    Binarised pixels (``"dynamic"``, ``"fixed"``): the code length of a 0/1
+    pixel, :math:`-\log p(x) / (D \ln 2)`, at most 1 bit. Dequantised pixels
+    (``"dequantize"``): a density p on the dequantised image y gives the 8-bit
+    image a probability of at least :math:`p(y)\,256^{-D}` (docs/likelihoods.md#dequantisation),
+    so :math:`-\log p(y) / (D \ln 2) + 8` bits per pixel bounds its code length,
+    at most 8 bits. Grey levels taken as they are (None): a density on values
+    that are really discrete has no code length, so None.
+
+    Examples
+    --------
+    >>> round(bits_per_dim(-100.0, 784, "dynamic"), 4)
+    0.184
+    >>> round(bits_per_dim(2000.0, 784, "dequantize"), 3)
+    4.32
+    >>> bits_per_dim(2000.0, 784, None) is None
+    True
+    """
+    if binarize is None:
+        return None
+    bits = -log_likelihood / (dim * np.log(2))
+    return float(bits + 8 if binarize == "dequantize" else bits)
+
+
 def describe_test_set(n, binarize):
     """How the N test images were prepared (:func:`prepare_test_set`), for printing.
 
@@ -138,5 +167,7 @@ def describe_test_set(n, binarize):
     'test set: 10000 images, binarised once with seed 1234'
     """
     how = {"dynamic": f"binarised once with seed {EVAL_SEED}",
-           "fixed": "binarised at the fixed threshold 0.5"}.get(binarize, "grey levels, not binarised")
+           "fixed": "binarised at the fixed threshold 0.5",
+           "dequantize": f"dequantised once with seed {EVAL_SEED}"}.get(
+               binarize, "grey levels, not binarised")
     return f"test set: {n} images, {how}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["History", "strict_json"]
+__all__ = ["TRACK_IWAE_K", "History", "strict_json"]
 
 
 def strict_json(value):
@@ -39,13 +39,20 @@ def _finite_or_none(value):
     return value
 
 
+# Importance samples of the log-likelihood estimate that fit(..., iwae_every=N) records
+# as "test_iwae": a fifth of the final estimate's default k, enough to draw the curve.
+TRACK_IWAE_K = 100
+
+
 class History:
     """One dict per epoch, in order; written as CSV (for spreadsheets) or JSON.
 
     Keys of each record: ``epoch``, ``train_elbo``, ``train_reconstruction``,
     ``train_kl`` (means per example over the epoch's steps, in nats),
-    ``test_elbo`` (None without a test set), ``beta`` (KL weight at the
-    epoch's last step), ``seconds`` (training) and ``eval_seconds``.
+    ``test_elbo`` (None without a test set), ``test_iwae`` (the tracked
+    log-likelihood estimate, None when not measured that epoch),
+    ``active_units``, ``beta`` (KL weight at the epoch's last step), ``lr``
+    (the epoch's learning rate), ``seconds`` (training) and ``eval_seconds``.
 
     Examples
     --------
@@ -55,7 +62,7 @@ class History:
     """
 
     FIELDS = ("epoch", "train_elbo", "train_reconstruction", "train_kl", "test_elbo",
-              "active_units", "beta", "seconds", "eval_seconds")
+              "test_iwae", "active_units", "beta", "lr", "seconds", "eval_seconds")
     # Also in each record, in history.json only: "kl_per_dimension", a list of D_z numbers.
 
     def __init__(self, records=None):

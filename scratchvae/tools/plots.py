@@ -255,8 +255,8 @@ def plot_training_curves(history):
     ----------
     history : list of dict, or an object with ``.records``
         One dict per epoch with keys "epoch", "train_elbo",
-        "train_reconstruction", "train_kl", and optionally "test_elbo"
-        (missing or None when not measured) and "seconds".
+        "train_reconstruction", "train_kl", and optionally "test_elbo" and
+        "test_iwae" (missing or None when not measured) and "seconds".
 
     Returns
     -------
@@ -281,6 +281,9 @@ def plot_training_curves(history):
     test = _column(records, "test_elbo")
     if not np.isnan(test).all():
         elbo_ax.plot(epoch, test, "s--", ms=3, label="test")
+    iwae = _column(records, "test_iwae")
+    if not np.isnan(iwae).all():
+        elbo_ax.plot(epoch, iwae, "D", ms=4, label="test log p(x), IWAE")
     elbo_ax.legend()
     elbo_ax.set_title("ELBO (higher is better)")
     reconstruction_ax.plot(epoch, _column(records, "train_reconstruction"), "o-", ms=3)

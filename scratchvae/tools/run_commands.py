@@ -27,7 +27,8 @@ __all__ = ["CommandError", "Interrupted", "command_line", "evaluate_command", "o
 CONFIG_FILE = "config.json"
 FIGURE_SEED = 0
 # metrics.json's log-likelihood entries before (or without: --iwae-k 0) the estimate.
-NO_ESTIMATE = {"log_likelihood": None, "log_likelihood_se": None, "iwae_k": 0, "iwae_seconds": 0.0}
+NO_ESTIMATE = {"log_likelihood": None, "log_likelihood_se": None, "bits_per_dim": None,
+               "iwae_k": 0, "iwae_seconds": 0.0}
 # Test images in the reconstruction figure: 4 rows of 8 pairs.
 RECONSTRUCTION_ROWS, RECONSTRUCTION_COLUMNS = 4, 8
 
@@ -73,30 +74,35 @@ def _read_config(path):
 
 
 def _binarize(config):
-    """The --binarize setting; by default dynamic for Bernoulli pixels, none for Gaussian."""
+    """The --binarize setting; by default dynamic for Bernoulli pixels, dequantize for Gaussian."""
     value = config.get("binarize")
     if value is None:
-        value = "dynamic" if config.get("likelihood", "bernoulli") == "bernoulli" else "none"
+        value = "dynamic" if config.get("likelihood", "bernoulli") == "bernoulli" else "dequantize"
     return None if value == "none" else value
 
 
-def _log_likelihood(model, test, k):
-    """{'log_likelihood', 'log_likelihood_se', 'iwae_k', 'iwae_seconds'}: the IWAE bound
-    (mean over the test images) and its standard error, or None when k == 0."""
+def _log_likelihood(model, test, k, config):
+    """{'log_likelihood', 'log_likelihood_se', 'bits_per_dim', 'iwae_k', 'iwae_seconds'}: the
+    IWAE bound (mean over the test images), its standard error and the bound in bits per pixel;
+    None when k == 0."""
     if k == 0:
         return NO_ESTIMATE
-    from scratchvae.tools.evaluation import evaluate_log_likelihood
+    from scratchvae.tools.evaluation import bits_per_dim, evaluate_log_likelihood
 
     start = time.perf_counter()
     mean, se = evaluate_log_likelihood(model, test, k)
-    return {"log_likelihood": mean, "log_likelihood_se": se, "iwae_k": k,
+    return {"log_likelihood": mean, "log_likelihood_se": se,
+            "bits_per_dim": bits_per_dim(mean, model.input_dim, _binarize(config)), "iwae_k": k,
             "iwae_seconds": time.perf_counter() - start}
 
 
 def _log_likelihood_line(result, n_test):
-    """'log p(x) >= -97.07 ± 0.45 nats (IWAE, k=5000, standard error over the 10000 images)'."""
+    """'log p(x) >= -97.07 ± 0.45 nats (IWAE, k=5000, standard error over the 10000 images)',
+    with the bound in bits per pixel after it when it has that meaning."""
+    bits = result.get("bits_per_dim")
+    per_pixel = "" if bits is None else f" = {bits:.4f} bits per pixel"
     return (f"log p(x) >= {result['log_likelihood']:.2f} ± {result['log_likelihood_se']:.2f} nats "
-            f"(IWAE, k={result['iwae_k']}, standard error over the {n_test} images)")
+            f"(IWAE, k={result['iwae_k']}, standard error over the {n_test} images){per_pixel}")
 
 
 def _describe_test_set(test, config):
@@ -123,7 +129,8 @@ def evaluate_command(args):
     again = (f"nothing was written; the test ELBO is above. To finish: {command_line(args.argv)}"
              " (or a smaller --iwae-k: the time grows with k)")
     with on_interrupt(f"during the log-likelihood estimate: {again}"):
-        result.update(_log_likelihood(model, test, args.iwae_k))
+        result.update(_log_likelihood(model, test, args.iwae_k,
+                                      {**config, "likelihood": model.likelihood}))
     if result["log_likelihood"] is not None:
         print(_describe_test_set(test, {**config, "likelihood": model.likelihood}))
         print(f"{_log_likelihood_line(result, len(test))}, {result['iwae_seconds']:.1f} s")
@@ -165,9 +172,10 @@ def write_figures(model, x, y, history, out):
     """Write the run's figures to ``out``; return their paths.
 
     reconstructions, samples, kl_per_dimension, latent (scatter, latent_dim >= 2), interpolation,
-    curves (when a history is given) and manifold (latent_dim == 2).
+    curves (when a history is given), manifold (latent_dim == 2) and decoder_sigma (a Gaussian
+    decoder).
     """
-    from scratchvae.tools import latent_plots, plots
+    from scratchvae.tools import decoder_plots, latent_plots, plots
 
     rng = np.random.default_rng(FIGURE_SEED)
     # Interpolate between the first image and the first one with another label.
@@ -184,6 +192,8 @@ def write_figures(model, x, y, history, out):
         figures["latent.png"] = lambda: latent_plots.plot_latent_scatter(model, x, y)
     if model.latent_dim == 2:
         figures["manifold.png"] = lambda: latent_plots.plot_latent_manifold(model)
+    if model.likelihood == "gaussian":
+        figures["decoder_sigma.png"] = lambda: decoder_plots.plot_decoder_sigma(model, rng)
     if history is not None and len(history):
         figures["curves.png"] = lambda: plots.plot_training_curves(history)
     return [plots.save_figure(make(), Path(out) / name) for name, make in figures.items()]

@@ -33,17 +33,21 @@ import numpy as np
 
 from scratchvae.tools import checkpoints, data
 from scratchvae.tools.checkpoints import save_checkpoint
-from scratchvae.tools.evaluation import EVAL_ROWS, evaluate_elbo, prepare_test_set
-from scratchvae.tools.history import History
+from scratchvae.tools.evaluation import (EVAL_ROWS, evaluate_elbo, evaluate_log_likelihood,
+                                         prepare_test_set)
+from scratchvae.tools.history import TRACK_IWAE_K, History
 from scratchvae.tools.npz_files import check_writable
 from scratchvae.tools.progress import Progress
 from scratchvae.lecture.collapse import active_units, encode_all, kl_per_dimension
-from scratchvae.lecture.training import kl_weight, train_step
+from scratchvae.lecture.training import kl_weight, learning_rate, train_step
 from scratchvae.lecture.validate import as_float_array, check_shape, check_unit_interval
 
 __all__ = ["BINARIZE", "TrainingDiverged", "fit"]
 
-BINARIZE = ("dynamic", "fixed", None)
+BINARIZE = ("dynamic", "fixed", "dequantize", None)
+# What train_step does to each minibatch under each setting of ``binarize``
+# ("fixed" thresholds the training set once, up front).
+PIXELS = {"dynamic": "binarize", "fixed": "as_is", "dequantize": "dequantize", None: "as_is"}
 # An ELBO (nats per image) beyond this, either way, means the run has blown up: a
 # model that knew nothing would spend log 2 = 0.69 nats on each of MNIST's 784 pixels.
 ABSURD_NATS = 1e6
@@ -68,8 +72,8 @@ def _restore(path, model, optimizer, rng, settings, log):
 
 
 def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0, rng=None,
-        binarize="dynamic", kl_warmup_epochs=0, checkpoint=None, resume=False, progress=True,
-        log=print):
+        binarize="dynamic", kl_warmup_epochs=0, lr_decay=1.0, iwae_every=0, checkpoint=None,
+        resume=False, progress=True, log=print):
     """Train ``model`` by minibatch steps on the negative ELBO, for ``epochs`` epochs.
 
     Guide: docs/training.md
@@ -92,12 +96,24 @@ def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0,
         Seeds the run's generator (shuffling, binarisation, noise) unless ``rng`` is given.
     rng : numpy.random.Generator, optional
         The run's generator; on resume its state is overwritten by the checkpoint's.
-    binarize : {"dynamic", "fixed", None}
+    binarize : {"dynamic", "fixed", "dequantize", None}
         "dynamic": a fresh Bernoulli draw of each image every time it is used;
-        "fixed": thresholded at 0.5, the same every epoch; None: use the grey
-        levels (for the Gaussian likelihood).
+        "fixed": thresholded at 0.5, the same every epoch; "dequantize": the
+        grey levels spread over their bins of width 1/256 with fresh uniform
+        noise each time (for the Gaussian likelihood,
+        :func:`scratchvae.lecture.training.dequantize`); None: the grey levels
+        as they are.
     kl_warmup_epochs : float
         Epochs over which the KL weight climbs linearly from 0 to ``model.beta``.
+    lr_decay : float
+        Per-epoch factor of the learning rate: epoch e runs at
+        ``optimizer.lr * lr_decay ** (e - 1)``
+        (:func:`scratchvae.lecture.training.learning_rate`); 1 keeps it constant.
+        ``optimizer.lr`` itself is left as given (and saved so).
+    iwae_every : int
+        After epochs ``iwae_every``, ``2 iwae_every``, ..., also estimate the
+        test log-likelihood (importance-weighted, k = :data:`TRACK_IWAE_K`)
+        into the record's ``"test_iwae"``; 0 (the default) never. Needs ``test``.
     checkpoint : str or Path, optional
         Written after every epoch (atomically), once the epoch has passed the
         divergence checks; before the first epoch a trial write proves the
@@ -128,10 +144,12 @@ def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0,
         If the checkpoint's folder cannot take a checkpoint (found before the first epoch).
     """
     train, test, train_x = _check_fit_args(model, train, test, epochs, batch_size, optimizer,
-                                           binarize, kl_warmup_epochs, checkpoint, resume)
+                                           binarize, kl_warmup_epochs, lr_decay, iwae_every,
+                                           checkpoint, resume)
     rng = np.random.default_rng(seed) if rng is None else rng
     settings = {"batch_size": int(batch_size), "binarize": binarize,
                 "kl_warmup_epochs": float(kl_warmup_epochs), "n_train": len(train),
+                **({} if lr_decay == 1 else {"lr_decay": float(lr_decay)}),
                 "train_data": checkpoints.fingerprint(train)}
     done, history = 0, History()
     if resume:
@@ -142,21 +160,31 @@ def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0,
             model, optimizer, rng, done, history, settings))
     steps_per_epoch = -(-len(train) // batch_size)  # ceil(N / B)
     saved = done  # the epoch the checkpoint holds
+    base_lr = optimizer.lr
     for epoch in range(done + 1, epochs + 1):
         try:
-            sums, beta, seconds = _train_epoch(
-                model, optimizer, train, train_x, rng, epoch, epochs, batch_size,
-                binarize, kl_warmup_epochs, steps_per_epoch, progress)
+            # This epoch's rate; the optimizer keeps (and the checkpoint saves) the first one.
+            optimizer.lr = lr = learning_rate(epoch, base_lr, lr_decay)
+            try:
+                sums, beta, seconds = _train_epoch(
+                    model, optimizer, train, train_x, rng, epoch, epochs, batch_size,
+                    binarize, kl_warmup_epochs, steps_per_epoch, progress)
+            finally:
+                optimizer.lr = base_lr
             # Nothing broken reaches the checkpoint: the parameters after the
             # epoch's last update, then its ELBOs, are checked first.
             _check_parameters(model, epoch)
             start = time.perf_counter()
             test_elbo = None if test is None else evaluate_elbo(model, test)
+            track = test is not None and iwae_every and epoch % iwae_every == 0
+            test_iwae = (evaluate_log_likelihood(model, test, TRACK_IWAE_K, progress=progress).mean
+                         if track else None)
             record = {"epoch": epoch, "train_elbo": (sums[0] - sums[1]) / len(train),
                       "train_reconstruction": sums[0] / len(train),
                       "train_kl": sums[1] / len(train), "test_elbo": test_elbo,
+                      "test_iwae": test_iwae,
                       **_collapse_meter(model, train if test is None else test), "beta": beta,
-                      "seconds": seconds, "eval_seconds": time.perf_counter() - start}
+                      "lr": lr, "seconds": seconds, "eval_seconds": time.perf_counter() - start}
             _check_elbos(model, record)
             history.append(record)
             log(_epoch_line(record, epochs))
@@ -182,7 +210,7 @@ def _check_parameters(model, epoch):
 
 def _check_elbos(model, record):
     """Raise TrainingDiverged if the epoch's train or test ELBO is NaN, infinite or absurd."""
-    for key in ("train_elbo", "test_elbo"):
+    for key in ("train_elbo", "test_elbo", "test_iwae"):
         value = record[key]
         if value is not None and not abs(value) <= ABSURD_NATS:
             raise TrainingDiverged(_diverged_message(
@@ -206,7 +234,7 @@ def _train_epoch(model, optimizer, train, train_x, rng, epoch, epochs, batch_siz
             try:
                 with np.errstate(over="ignore", invalid="ignore"):
                     loss, cache = train_step(model, optimizer, train_x, idx, rng, beta,
-                                             binarized=binarize != "dynamic")
+                                             pixels=PIXELS[binarize])
             except FloatingPointError as err:
                 raise TrainingDiverged(
                     _diverged_message(model, epoch, step, steps_per_epoch, str(err))) from None
@@ -231,6 +259,8 @@ def _collapse_meter(model, x, rows=EVAL_ROWS * 10):
 def _epoch_line(record, epochs):
     """The one line printed per epoch."""
     test = "" if record["test_elbo"] is None else f"  test ELBO {record['test_elbo']:8.2f}"
+    if record.get("test_iwae") is not None:
+        test += f" (IWAE-{TRACK_IWAE_K} {record['test_iwae']:.2f})"
     active = record.get("active_units")
     units = "" if active is None else f"  active {active}/{len(record['kl_per_dimension'])}"
     return (f"epoch {record['epoch']:3d}/{epochs}  train ELBO {record['train_elbo']:8.2f} "
@@ -252,7 +282,7 @@ def _diverged_message(model, epoch, step, steps_per_epoch, what):
 
 
 def _check_fit_args(model, train, test, epochs, batch_size, optimizer, binarize,
-                    kl_warmup_epochs, checkpoint, resume):
+                    kl_warmup_epochs, lr_decay, iwae_every, checkpoint, resume):
     """Validate fit's arguments; return (train, test as the model sees it, pre-binarised train)."""
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -261,6 +291,10 @@ def _check_fit_args(model, train, test, epochs, batch_size, optimizer, binarize,
         raise ValueError(f"binarize: expected one of {BINARIZE}, got {binarize!r}")
     if not kl_warmup_epochs >= 0:
         raise ValueError(f"kl_warmup_epochs: expected a number >= 0, got {kl_warmup_epochs!r}")
+    if isinstance(iwae_every, bool) or not isinstance(iwae_every, (int, np.integer)) or iwae_every < 0:
+        raise ValueError(f"iwae_every: expected an integer >= 0, got {iwae_every!r}")
+    if not 0 < lr_decay <= 1:
+        raise ValueError(f"lr_decay: expected a factor in (0, 1], got {lr_decay!r}")
     if optimizer is None:
         raise ValueError("optimizer: expected an optimizer, e.g. "
                          "scratchvae.lecture.optim.make_optimizer('adam', model, 1e-3), got None")

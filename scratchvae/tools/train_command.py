@@ -35,7 +35,7 @@ from scratchvae.tools.run_commands import (
     write_figures,
 )
 
-__all__ = ["TRAIN_DEFAULTS", "TRAIN_IWAE_K", "train_command"]
+__all__ = ["PRESETS", "TRAIN_DEFAULTS", "TRAIN_IWAE_K", "train_command"]
 
 # `scratchvae train`'s settings and their defaults: a 784-400-20 VAE trained with
 # Adam, as in PyTorch's VAE example, so the numbers can be set side by side.
@@ -43,9 +43,18 @@ __all__ = ["TRAIN_DEFAULTS", "TRAIN_IWAE_K", "train_command"]
 TRAIN_DEFAULTS = {
     "dataset": "mnist", "epochs": 10, "batch_size": 128, "lr": 1e-3, "optimizer": "adam",
     "hidden": [400], "latent_dim": 20, "activation": "relu", "likelihood": "bernoulli",
-    "binarize": None, "beta": 1.0, "kl_warmup": 0.0, "seed": 0, "limit": None,
+    "binarize": None, "beta": 1.0, "kl_warmup": 0.0, "lr_decay": 1.0, "iwae_every": 0, "seed": 0,
+    "limit": None,
+    "preset": None,
 }
 TRAIN_IWAE_K = 500
+# --preset NAME: settings that replace the defaults (flags given still win).
+# "hour": the one-hour recipe to a published-quality log-likelihood on MNIST,
+# each choice measured in docs/results.md#the-one-hour-recipe.
+PRESETS = {
+    "hour": {"hidden": [500, 500], "latent_dim": 50, "epochs": 300, "kl_warmup": 10.0,
+             "lr_decay": 0.1 ** (1 / 300), "iwae_every": 25, "iwae_k": 5000},
+}
 CHECKPOINT_FILE = "checkpoint.npz"
 MODEL_FILE = "model.npz"
 
@@ -71,6 +80,8 @@ def train_command(args):
             history = fit(model, x_train, config["epochs"], config["batch_size"], optimizer,
                           test=x_test, seed=config["seed"], binarize=_binarize(config),
                           kl_warmup_epochs=config["kl_warmup"],
+                          lr_decay=config.get("lr_decay", 1.0),
+                          iwae_every=config.get("iwae_every", 0),
                           checkpoint=out / CHECKPOINT_FILE, resume=args.resume)
     except TrainingDiverged as err:
         print(f"scratchvae train: {err}", file=sys.stderr)
@@ -107,7 +118,8 @@ def _finish_run(args, out, config, model, history, x_test, y_test):
           + ", ".join(p.name for p in written))
     with on_interrupt(f"during the log-likelihood estimate: {held} (without log p(x)) and the "
                        f"figures; to add the estimate: {finish}"):
-        metrics = _run_metrics(history, config, _log_likelihood(model, test, args.iwae_k))
+        metrics = _run_metrics(history, config,
+                               _log_likelihood(model, test, _iwae_k(args, config), config))
     with _writing_in(out):
         _write_metrics(out, metrics)
     print(f"test ELBO {metrics['test_elbo']:.2f} nats")
@@ -134,10 +146,17 @@ def _run_metrics(history, config, estimate):
             "config": config, "scratchvae_version": __version__}
 
 
+def _iwae_k(args, config):
+    """k for the final estimate: --iwae-k if given, else the preset's, else TRAIN_IWAE_K."""
+    if args.iwae_k is not None:
+        return args.iwae_k
+    return PRESETS.get(config.get("preset"), {}).get("iwae_k", TRAIN_IWAE_K)
+
+
 def _resume_command(args, out):
     """The command that continues (or finishes) the run in ``out`` with the same data and k."""
     argv = ["train", "--resume", "--out", str(out)]
-    if args.iwae_k != TRAIN_IWAE_K:
+    if args.iwae_k is not None:
         argv += ["--iwae-k", str(args.iwae_k)]
     if args.data_dir is not None:
         argv += ["--data-dir", args.data_dir]
@@ -195,7 +214,8 @@ def _train_config(args):
             raise CommandError(f"--resume: {', '.join(clash)}: the settings of a run cannot "
                                f"change when it resumes (see {out / CONFIG_FILE}); leave them out")
         return out, {**config, **given}
-    config = {**TRAIN_DEFAULTS, **given}
+    preset = {k: v for k, v in PRESETS.get(given.get("preset"), {}).items() if k != "iwae_k"}
+    config = {**TRAIN_DEFAULTS, **preset, **given}
     config["binarize"] = _binarize(config) or "none"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or f"runs/{config['dataset']}-{stamp}")

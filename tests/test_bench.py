@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from scratchvae.tools import bench, bench_contenders, bench_machine
+from scratchvae.tools import bench, bench_contenders, bench_jax, bench_machine
 from scratchvae.tools.cli import main
 
 # The shapes of the eleven products of one step of the 784-400-20 model, B = 128.
@@ -47,8 +47,8 @@ def test_quick_bench_prints_the_table_and_writes_the_json(no_mnist, tmp_path, ca
     path = tmp_path / "bench.json"
     assert main(["bench", "--quick", "--json", str(path)]) == 0
     out = capsys.readouterr().out
-    for text in ("contender", "scratchvae", "floor", "pytorch", "ratios (median over the rounds",
-                 "load average", "compile: cold", "gradcheck:", "random images"):
+    for text in ("contender", "scratchvae", "floor", "pytorch", "jax", "ratios (median over the rounds",
+                 "load average", "vector extensions:", "compile: cold", "gradcheck:", "random images"):
         assert text in out
     result = json.loads(path.read_text())
     assert set(result) == RESULT_KEYS
@@ -93,6 +93,7 @@ def test_each_epoch_runs_part_by_part_with_the_contenders_taking_turns(monkeypat
     monkeypatch.setattr(bench, "scratchvae_contender", recording("scratchvae"))
     monkeypatch.setattr(bench, "floor_contender", recording("floor"))
     monkeypatch.setattr(bench, "pytorch_contender", lambda *args, **kwargs: None)
+    monkeypatch.setattr(bench, "jax_contender", lambda *args, **kwargs: None)
     n = 5 * 128 + 7  # six steps, the last of 7 images: one step per part
     result = bench.run(np.zeros((n, 784), np.float32), repeats=2, startup=False,
                        log=lambda line: None)
@@ -114,6 +115,78 @@ def test_without_torch_the_row_says_how_to_install_it(monkeypatch):
     report = bench.format_report(result)
     assert "pytorch     not installed (pip install torch; in a checkout, pip install -e" in report
     assert "scratchvae/pytorch n/a" in report
+
+
+def test_without_jax_the_row_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", None)  # `import jax` raises ImportError
+    assert bench_jax.jax_version() is None
+    assert bench_jax.jax_contender(tiny_images(), 1, bench_contenders.STANDARD) is None
+    result = bench.run(tiny_images(), repeats=1, startup=False, log=lambda line: None)
+    assert result["timings"]["jax"] is None and result["machine"]["jax"] is None
+    assert result["ratios"]["scratchvae/jax"] is None and result["ratios"]["jax/floor"] is None
+    report = bench.format_report(result)
+    assert "jax         not installed (pip install jax; in a checkout, pip install -e" in report
+    assert "scratchvae/jax n/a" in report and "jax/floor n/a" in report
+
+
+def test_jax_contender_trains_the_standard_model():
+    pytest.importorskip("jax")
+    # Two whole minibatches and one of 40 images, each the same two grey levels: learnable.
+    images = np.repeat(np.where(np.arange(784) < 392, 0.9, 0.05).astype(np.float32)[None],
+                       2 * 128 + 40, axis=0)
+    epoch = bench_jax.jax_contender(images, 1, bench_contenders.STANDARD)
+    before = epoch.params()
+    assert before["enc"]["W"].shape == (784, 400) and before["out"]["b"].shape == (784,)
+    assert all(p.dtype == np.float32 for layer in before.values() for p in layer.values())
+    assert epoch(0, len(images)) > 0
+    assert epoch.steps() == 3  # the scan's two, then the smaller last minibatch
+    assert not np.array_equal(epoch.params()["enc"]["W"], before["enc"]["W"])
+    for _ in range(7):
+        epoch(0, len(images))
+    assert epoch.steps() == 8 * 3
+    losses = epoch.losses
+    assert len(losses) == 8 and all(np.isfinite(losses))
+    # The negative ELBO starts near 784 log 2 = 543 nats and falls towards the pixels'
+    # entropy, 392 (H(0.9) + H(0.05)) = 205 nats (it was 222 after these 24 steps).
+    assert 450 < losses[0] < 650 and 200 < losses[-1] < 300
+    assert epoch(128, 256) > 0 and epoch.steps() == 8 * 3 + 1  # a new part length compiles
+
+
+AVX2_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 7R32
+flags\t\t: fpu vme sse sse2 ssse3 fma cx16 sse4_1 sse4_2 avx f16c avx2 bmi2
+processor\t: 1
+flags\t\t: fpu vme sse sse2 ssse3 fma cx16 sse4_1 sse4_2 avx f16c avx2 bmi2
+"""
+AVX512_CPUINFO = """processor\t: 0
+model name\t: AMD EPYC 9R14
+flags\t\t: fpu sse2 fma sse4_1 sse4_2 avx avx2 avx512f avx512dq avx512cd avx512bw avx512vl avx512_vnni
+"""
+
+
+def test_vector_extensions_read_from_cpuinfo_flags():
+    assert bench_machine.vector_extensions(AVX2_CPUINFO) == "AVX2 (no AVX-512); sse4_2, avx, avx2, fma"
+    assert bench_machine.vector_extensions(AVX512_CPUINFO) == (
+        "AVX-512 (avx512f, avx512_vnni, avx512bw, avx512cd, avx512dq, avx512vl); "
+        "sse4_2, avx, avx2, fma")
+    assert bench_machine.vector_extensions("flags\t: sse2 sse4_2\n") == "SSE4.2 (no AVX); sse4_2"
+    # Not x86 (aarch64 says "Features"), or no /proc/cpuinfo: None, not an error.
+    assert bench_machine.vector_extensions("Features\t: fp asimd\n") is None
+
+
+def test_vector_extensions_without_proc_cpuinfo(monkeypatch):
+    def unreadable(self):
+        raise FileNotFoundError(self)
+    monkeypatch.setattr(bench_machine.Path, "read_text", unreadable)
+    assert bench_machine.vector_extensions() is None
+
+
+def test_the_report_names_the_vector_extensions(monkeypatch):
+    monkeypatch.setattr(bench_machine, "vector_extensions", lambda: "AVX2 (no AVX-512); avx2")
+    monkeypatch.setattr(bench, "machine_info", bench_machine.machine_info)
+    result = bench.run(tiny_images(), repeats=1, startup=False, log=lambda line: None)
+    assert "vector extensions: AVX2 (no AVX-512); avx2; NumPy's SIMD: " in bench.format_report(result)
 
 
 def test_floor_step_is_the_eleven_products_of_the_real_step(rng):

@@ -1,8 +1,8 @@
-"""How fast is one training epoch? scratchvae beside its floor and beside PyTorch.
+"""How fast is one training epoch? scratchvae beside its floor, PyTorch and JAX.
 
 ``scratchvae bench`` times one epoch of the standard model (784-400-20, ReLU,
 Bernoulli pixels, Adam with lr 1e-3, batch 128, float32, the 60000 MNIST
-training images: 469 steps) three ways:
+training images: 469 steps) four ways:
 
 * **scratchvae**: the real training loop, :func:`scratchvae.tools.train.fit` for one epoch;
 * **floor**: only the 11 matrix products one step needs
@@ -12,7 +12,10 @@ training images: 469 steps) three ways:
   leaves these products to the same BLAS cannot go below it;
 * **pytorch** (if installed): the same model written the ordinary way in
   PyTorch eager mode on the CPU, with as many threads as NumPy's BLAS
-  (:func:`scratchvae.tools.bench_torch.pytorch_contender`).
+  (:func:`scratchvae.tools.bench_torch.pytorch_contender`);
+* **jax** (if installed): the same model as a JAX user writes it for speed, the
+  training step and each part of the epoch compiled by XLA as one
+  ``lax.scan`` (:func:`scratchvae.tools.bench_jax.jax_contender`).
 
 The first two are in :mod:`scratchvae.tools.bench_contenders`.
 
@@ -25,7 +28,7 @@ seconds, then falls on all contenders alike instead of on one whole epoch.
 The report gives the median and the minimum over rounds of each contender's
 epoch, and each ratio as the median over rounds of that round's ratio (a
 paired comparison). Everything is warmed up first (Numba compiles, caches
-fill).
+fill); JAX compiles each part length, untimed, when it first meets it.
 
 Two start-up costs are measured in fresh processes: the first training step
 against the second (Numba compiling, or loading its cache), and the whole
@@ -49,12 +52,14 @@ from scratchvae.tools.bench_contenders import (
     floor_contender,
     scratchvae_contender,
 )
+from scratchvae.tools.bench_jax import jax_contender  # the JAX twin: bench_jax.py
 from scratchvae.tools.bench_machine import compile_cost, gradcheck_cost, machine_info
 from scratchvae.tools.bench_torch import pytorch_contender  # the PyTorch twin: bench_torch.py
 from scratchvae.tools.progress import Progress
 
 __all__ = [
     "CONTENDERS",
+    "JAX_MISSING",
     "PARTS",
     "QUICK_STEPS",
     "TORCH_MISSING",
@@ -63,7 +68,7 @@ __all__ = [
     "run",
 ]
 
-CONTENDERS = ("scratchvae", "floor", "pytorch")
+CONTENDERS = ("scratchvae", "floor", "pytorch", "jax")
 # --quick: epochs of this many steps, on synthetic images when MNIST is absent.
 QUICK_STEPS = 2
 QUICK_REPEATS = 2
@@ -72,6 +77,8 @@ WARMUP_STEPS = 2
 # An epoch is timed in this many interleaved parts (59 steps each on MNIST).
 PARTS = 8
 TORCH_MISSING = 'not installed (pip install torch; in a checkout, pip install -e ".[compare]")'
+JAX_MISSING = 'not installed (pip install jax; in a checkout, pip install -e ".[compare]")'
+MISSING = {"pytorch": TORCH_MISSING, "jax": JAX_MISSING}
 
 
 def _log(line):
@@ -138,7 +145,8 @@ def _summary(timings):
             return None
         return statistics.median(ta / tb for ta, tb in zip(timings[a], timings[b]))
 
-    pairs = (("scratchvae", "floor"), ("scratchvae", "pytorch"), ("pytorch", "floor"))
+    pairs = (("scratchvae", "floor"), ("scratchvae", "pytorch"), ("pytorch", "floor"),
+             ("scratchvae", "jax"), ("jax", "floor"))
     ratios = {f"{a}/{b}": ratio(a, b) for a, b in pairs}
     return summary, ratios
 
@@ -184,8 +192,8 @@ def run(images, repeats=5, source="", startup=True, log=_log):
     dict
         JSON-ready: ``config``, ``machine``, ``load_average`` (1, 5 and 15
         minutes at the start and end; the 1-minute figure after each round),
-        ``timings`` (seconds per round, by contender; None for PyTorch when
-        it is not installed), ``order`` (per round), ``summary``, ``ratios``,
+        ``timings`` (seconds per round, by contender; None for PyTorch or
+        JAX when it is not installed), ``order`` (per round), ``summary``, ``ratios``,
         ``compile`` and ``gradcheck`` (None without ``startup``).
 
     Examples
@@ -203,7 +211,8 @@ def run(images, repeats=5, source="", startup=True, log=_log):
     machine = machine_info()
     n, B = len(images), STANDARD["batch_size"]
     epochs = {"scratchvae": scratchvae_contender(images), "floor": floor_contender(),
-              "pytorch": pytorch_contender(images, machine["blas_threads"], STANDARD)}
+              "pytorch": pytorch_contender(images, machine["blas_threads"], STANDARD),
+              "jax": jax_contender(images, machine["blas_threads"], STANDARD)}
     present = [name for name in CONTENDERS if epochs[name] is not None]
     for name in present:
         log(f"warming up {name} ({WARMUP_STEPS} steps)")
@@ -263,12 +272,12 @@ def format_report(result):
     Returns
     -------
     str
-        One row per contender; a missing PyTorch says how to install it.
+        One row per contender; a missing PyTorch or JAX says how to install it.
         Example: see :func:`run`.
     """
     c, m, s, r = result["config"], result["machine"], result["summary"], result["ratios"]
     loads = result["load_average"]
-    torch_text = m["torch"] or "not installed"
+    torch_text, jax_text = m["torch"] or "not installed", m.get("jax") or "not installed"
     lines = [
         f"One training epoch of the {c['input_dim']}-{c['hidden']}-{c['latent_dim']} VAE "
         f"(ReLU, Bernoulli, Adam lr {c['lr']:g}, batch {c['batch_size']}, {c['dtype']}) "
@@ -277,7 +286,9 @@ def format_report(result):
         f"machine: {m['cpu']}, {m['cpu_count']} logical CPUs; Python {m['python']}, "
         f"NumPy {m['numpy']} (BLAS {m['blas']}, {m['blas_threads']} threads, from "
         f"{m['blas_threads_from']}), Numba {m['numba']}"
-        f"{'' if m['numba_jit'] else ' (JIT DISABLED)'}, torch {torch_text}",
+        f"{'' if m['numba_jit'] else ' (JIT DISABLED)'}, torch {torch_text}, jax {jax_text}",
+        f"vector extensions: {m.get('vector_extensions') or 'unknown (no /proc/cpuinfo flags)'}; "
+        f"NumPy's SIMD: {m.get('numpy_simd') or 'unknown'}",
         f"load average (1/5/15 min): start {_numbers(loads['start'])}, end "
         f"{_numbers(loads['end'])}; 1 min after each round: "
         f"{_numbers(loads['after_each_round'])}",
@@ -287,7 +298,7 @@ def format_report(result):
     ]
     for name in CONTENDERS:
         if s[name] is None:
-            lines.append(f"{name:<11} {TORCH_MISSING}")
+            lines.append(f"{name:<11} {MISSING[name]}")
             continue
         every = _numbers(result["timings"][name], 3)
         lines.append(f"{name:<11} {s[name]['median']:>9.3f} {s[name]['min']:>9.3f}   {every}")
@@ -297,7 +308,9 @@ def format_report(result):
         + ", ".join(f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in r.items()),
         f"scratchvae: scratchvae.tools.train.fit, one epoch; floor: the {len(FLOOR_PRODUCTS)} matrix "
         "products per step alone (NumPy, out=); pytorch: eager mode, torch.bernoulli, "
-        f"torch.randn, torch.optim.Adam, {m['blas_threads']} threads.",
+        f"torch.randn, torch.optim.Adam, {m['blas_threads']} threads; jax: jit-compiled step "
+        "(value_and_grad, Adam by hand), each part one lax.scan, compiled before timing, "
+        f"XLA's CPU thread pool ({m.get('jax_threads', '?')} threads).",
     ]
     if result["compile"] is not None:
         cold, warm = result["compile"]["cold"], result["compile"]["warm"]

@@ -1,7 +1,8 @@
 """What ``scratchvae bench`` measures beside the epochs: the machine, and two start-up costs.
 
-The machine: CPU, cores, library versions and the threads of NumPy's BLAS
-(:func:`machine_info`, :func:`blas_threads`). The start-up costs, measured in
+The machine: CPU, its vector extensions, cores, library versions and the
+threads of NumPy's BLAS (:func:`machine_info`, :func:`vector_extensions`,
+:func:`numpy_simd`, :func:`blas_threads`). The start-up costs, measured in
 fresh processes: the first training step against the second (Numba
 compiling, or loading its cache; :func:`compile_cost`), and the whole
 ``scratchvae gradcheck`` (:func:`gradcheck_cost`).
@@ -21,9 +22,14 @@ import numba
 import numpy as np
 
 from scratchvae.tools.bench_contenders import STANDARD, _scratchvae_epoch, _standard_model
+from scratchvae.tools.bench_jax import jax_threads, jax_version
 from scratchvae.tools.bench_torch import torch_version
 
-__all__ = ["blas_threads", "compile_cost", "gradcheck_cost", "machine_info"]
+__all__ = ["blas_threads", "compile_cost", "gradcheck_cost", "machine_info", "numpy_simd",
+           "vector_extensions"]
+
+# The x86 vector extensions below AVX-512 that the report names, oldest first.
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma")
 
 
 # --- the machine -------------------------------------------------------------------
@@ -74,6 +80,80 @@ def _blas_name():
         return "unknown"
 
 
+def vector_extensions(cpuinfo=None):
+    r"""The CPU's vector extensions, from the ``flags`` of Linux's /proc/cpuinfo; None elsewhere.
+
+    The widest one first: "AVX-512 (avx512f, ...)" with every AVX-512 subset
+    the CPU has, or "AVX2 (no AVX-512)", and so on down; then which of
+    :data:`VECTOR_FLAGS` it has.
+
+    Parameters
+    ----------
+    cpuinfo : str, optional
+        The text of /proc/cpuinfo; read from the file when omitted.
+
+    Returns
+    -------
+    str or None
+        None without /proc/cpuinfo (not Linux) or without a ``flags`` line (not x86).
+
+    Examples
+    --------
+    >>> vector_extensions("flags\t\t: fpu sse4_2 avx avx2 fma\n")
+    'AVX2 (no AVX-512); sse4_2, avx, avx2, fma'
+    >>> vector_extensions("processor : 0\n") is None
+    True
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    line = next((line for line in cpuinfo.splitlines() if line.split(":")[0].strip() == "flags"),
+                None)
+    if line is None:
+        return None
+    flags = set(line.split(":", 1)[1].split())
+    avx512 = sorted((f for f in flags if f.startswith("avx512")), key=lambda f: (f != "avx512f", f))
+    if avx512:
+        widest = f"AVX-512 ({', '.join(avx512)})"
+    elif "avx2" in flags:
+        widest = "AVX2 (no AVX-512)"
+    elif "avx" in flags:
+        widest = "AVX (no AVX2, no AVX-512)"
+    elif "sse4_2" in flags:
+        widest = "SSE4.2 (no AVX)"
+    else:
+        widest = "none of SSE4.2, AVX, AVX2, AVX-512"
+    has = [f for f in VECTOR_FLAGS if f in flags]
+    return f"{widest}; {', '.join(has) if has else 'no ' + ', '.join(VECTOR_FLAGS)}"
+
+
+def numpy_simd():
+    """NumPy's own view: its compiled-in baseline, and the dispatch targets this CPU runs; or None.
+
+    Examples
+    --------
+    >>> view = numpy_simd()
+    >>> view is None or view.startswith("baseline ")
+    True
+    """
+    try:  # NumPy 2 moved numpy.core to numpy._core
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:
+        try:
+            from numpy.core import _multiarray_umath as umath
+        except ImportError:
+            return None
+    try:
+        features = umath.__cpu_features__
+        used = [t for t in umath.__cpu_dispatch__ if features.get(t)]
+        baseline = " ".join(umath.__cpu_baseline__) or "none"
+        return f"baseline {baseline}, dispatched {' '.join(used) or 'none'}"
+    except AttributeError:
+        return None
+
+
 def machine_info():
     """CPU, cores, library versions and BLAS threads, as a JSON-ready dict.
 
@@ -81,16 +161,22 @@ def machine_info():
     --------
     >>> sorted(machine_info())[:3]
     ['blas', 'blas_threads', 'blas_threads_from']
+    >>> {"vector_extensions", "numpy_simd", "jax", "jax_threads"} <= set(machine_info())
+    True
     """
     threads, how = blas_threads()
     return {
         "cpu": _cpu_model(),
+        "vector_extensions": vector_extensions(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "numpy_simd": numpy_simd(),
         "numba": numba.__version__,
         "numba_jit": not numba.config.DISABLE_JIT,
         "torch": torch_version(),
+        "jax": jax_version(),
+        "jax_threads": jax_threads(),
         "blas": _blas_name(),
         "blas_threads": threads,
         "blas_threads_from": how,

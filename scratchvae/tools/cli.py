@@ -63,7 +63,7 @@ def gradcheck_command(args):
 
 
 def bench_command(args):
-    """Time one training epoch beside its matrix-product floor and PyTorch; print the table."""
+    """Time one training epoch beside its matrix-product floor, PyTorch and JAX; print the table."""
     from scratchvae.tools import bench
     repeats = args.repeats or (bench.QUICK_REPEATS if args.quick else 5)
     try:
@@ -234,10 +234,10 @@ def build_parser():
     gradcheck.add_argument("--seed", type=COUNT, default=0, help="(default 0)")
     gradcheck.set_defaults(func=gradcheck_command)
 
-    bench = commands.add_parser("bench", help="time a training epoch against its floor and PyTorch",
-                                description="Time one epoch of the standard model three ways, "
+    bench = commands.add_parser("bench", help="time a training epoch against its floor, PyTorch and JAX",
+                                description="Time one epoch of the standard model four ways, "
                                 "interleaved part by part: scratchvae's training loop, its matrix "
-                                "products alone, and PyTorch (if installed); then Numba's "
+                                "products alone, PyTorch and JAX (each if installed); then Numba's "
                                 "compile cost and the gradcheck's run time.")
     bench.add_argument("--repeats", type=POSITIVE_INT, metavar="N",
                        help="rounds, each timing one epoch of every contender (default 5)")

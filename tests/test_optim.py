@@ -379,3 +379,24 @@ def test_matches_torch_optim(name, dtype, rng):
             for mine, torch_name in state_names.items():
                 want = theirs.state[t][torch_name].numpy()
                 np.testing.assert_allclose(ours.state[mine][k], want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["sgd_update", "adam_update"])
+def test_update_kernels_store_no_subnormal_state(name, dtype):
+    """A state decaying under zero gradients is stored as 0, not as subnormal numbers.
+
+    Arithmetic on subnormals is many times slower on many x86 CPUs; a rarely
+    active unit's m (or velocity) would otherwise decay through them for
+    hundreds of steps. Normal values are kept exactly.
+    """
+    tiny = np.finfo(dtype).tiny
+    n_state, scalars = KERNELS[name]
+    state = [np.array([tiny * 0.5, -tiny * 0.25, tiny * 4, -1.0], dtype=dtype)
+             for _ in range(n_state)]
+    state[-1] = np.abs(state[-1])  # v >= 0
+    p, g = np.ones(4, dtype=dtype), np.zeros(4, dtype=dtype)
+    getattr(kernels, name)(p, g, *state, *[dtype(s) for s in scalars])
+    for s in state:
+        assert not np.any((s != 0) & (np.abs(s) < tiny)), s  # nothing subnormal is stored
+        assert np.all(s[:2] == 0) and s[3] != 0

@@ -125,3 +125,18 @@ def test_kernel_matches_reference(name, dtype, rng):
     for got, want in zip(outputs, expected):
         assert got.dtype == dtype
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bernoulli_terms_store_no_subnormal_probability(dtype):
+    """sigmoid(l) below the smallest normal number is stored as 0, so that no subnormal number
+    reaches the backward's matrix products (docs/optim.md#subnormals); larger ones are exact."""
+    tiny = np.finfo(dtype).tiny
+    deep = np.log(tiny) - 5  # sigmoid(deep) ~ e^deep: subnormal (or below)
+    logits = np.array([[deep, np.log(tiny) + 5, 0.0, -3.0]], dtype=dtype)
+    x = np.zeros_like(logits)
+    e = exp_neg_abs(logits)
+    p, ll = np.empty_like(logits), np.empty(1, dtype=dtype)
+    kernels.bernoulli_terms(x, logits, e, p, ll)
+    assert p[0, 0] == 0 and p[0, 1] >= tiny
+    np.testing.assert_allclose(p[0, 1:], 1 / (1 + np.exp(-logits[0, 1:])), rtol=1e-6)

@@ -34,6 +34,17 @@ import numpy as np
 jit = numba.njit(cache=True, error_model="numpy")
 
 
+def flush_subnormal(x):
+    """``x`` with every subnormal value (0 < |x| < the smallest normal number) set to 0.
+
+    The references' version of what several kernels do when they store a
+    result: arithmetic on subnormal numbers is many times slower on many x86
+    CPUs, and the engine keeps them out of its state and of the matrix
+    products (docs/optim.md#subnormals).
+    """
+    return np.where(np.abs(x) >= np.finfo(x.dtype).tiny, x, 0).astype(x.dtype)
+
+
 # --- Activations (docs/layers.md) -----------------------------------------
 
 
@@ -180,19 +191,27 @@ def bernoulli_terms(x, logits, e, p, ll):
 
     Shapes: x, logits, e, p (B, D); ll (B,). ``p`` may be ``e``
     only if the caller has finished with ``e``; it is read before written.
+
+    A probability below the smallest normal number (a logit below about -87
+    in float32, which a trained decoder gives the empty border) is stored as
+    0: it would otherwise reach the backward's matrix products as subnormal
+    numbers, slow on many x86 CPUs (see :func:`adam_update`); the gradient
+    changes by less than 1.2e-38.
     """
+    tiny = np.finfo(p.dtype).tiny
     for b in range(x.shape[0]):
         total = 0.0
         for j in range(x.shape[1]):
             l = logits[b, j]
             total += x[b, j] * l - max(l, 0)
-            p[b, j] = 1 / (1 + e[b, j]) if l >= 0 else e[b, j] / (1 + e[b, j])
+            pj = 1 / (1 + e[b, j]) if l >= 0 else e[b, j] / (1 + e[b, j])
+            p[b, j] = pj if pj >= tiny else 0
         ll[b] = total
 
 
 def bernoulli_terms_reference(x, logits, e):
     ll = np.sum(x * logits - np.maximum(logits, 0), axis=1)
-    return sigmoid_from_exp_reference(logits, e), ll
+    return flush_subnormal(sigmoid_from_exp_reference(logits, e)), ll
 
 
 @jit
@@ -356,10 +375,6 @@ def sgd_update_reference(param, g, u, lr, momentum):
     u = momentum * u + g
     return param - lr * u, flush_subnormal(u)
 
-
-def flush_subnormal(x):
-    """``x`` with every subnormal value (0 < |x| < the smallest normal number) set to 0."""
-    return np.where(np.abs(x) >= np.finfo(x.dtype).tiny, x, 0).astype(x.dtype)
 
 
 @jit

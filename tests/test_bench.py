@@ -228,3 +228,12 @@ def test_blas_threads_read_from_the_environment(monkeypatch):
 def test_run_refuses_zero_repeats():
     with pytest.raises(ValueError, match="repeats: expected an integer >= 1, got 0"):
         bench.run(tiny_images(), repeats=0, startup=False)
+
+
+def test_the_scratchvae_contender_trains_with_the_engines_optimiser():
+    """The benchmark times what `scratchvae train` runs: the Numba engine's Adam, not the lecture's."""
+    from scratchvae.engine.optim import Adam as EngineAdam
+    from scratchvae.tools.bench_contenders import _standard_model
+
+    _, optimizer = _standard_model(0)
+    assert isinstance(optimizer, EngineAdam)

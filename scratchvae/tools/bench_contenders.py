@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from scratchvae.lecture.optim import Adam
+from scratchvae.lecture.optim import make_optimizer
 from scratchvae.tools.train import fit
 from scratchvae.lecture.vae import VAE
 
@@ -62,10 +62,10 @@ def _scratchvae_epoch(model, optimizer, images, rng):
 
 
 def _standard_model(seed):
-    """The 784-400-20 VAE in float32 and its Adam optimiser."""
+    """The 784-400-20 VAE in float32 and its Adam optimiser, the engine's, as in ``scratchvae train``."""
     model = VAE(STANDARD["input_dim"], hidden=(STANDARD["hidden"],),
                 latent_dim=STANDARD["latent_dim"], seed=seed, dtype=np.float32)
-    return model, Adam(model, lr=STANDARD["lr"])
+    return model, make_optimizer("adam", model, STANDARD["lr"])
 
 
 def scratchvae_contender(images, seed=0):

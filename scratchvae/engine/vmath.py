@@ -272,52 +272,33 @@ def sigmoid(x):    # ... and here the unused log1p
 
 
 # ----------------------------------------------------------- array kernels
-# C-contiguous float32 or float64 arrays of any shape; each returns out.
-@njit(**_FLAGS)
-def exp_array(x, out):
-    xs, os = x.reshape(x.size), out.reshape(out.size)
-    for i in range(xs.size):
-        os[i] = exp(xs[i])
-    return out
+# C-contiguous float32 or float64 arrays of any shape; each returns out. One
+# loop, built once per scalar function, so that the tests (tests/test_vmath.py)
+# can check every function over whole arrays, vectorised as the kernels run it.
+def _array_kernel(f):
+    """``kernel(x, out)``: ``out[i] = f(x[i])`` element by element; returns ``out``."""
+    @njit(**_FLAGS)
+    def kernel(x, out):
+        xs, os = x.reshape(x.size), out.reshape(out.size)
+        for i in range(xs.size):
+            os[i] = f(xs[i])
+        return out
+    return kernel
 
 
-@njit(**_FLAGS)
-def log_array(x, out):
-    xs, os = x.reshape(x.size), out.reshape(out.size)
-    for i in range(xs.size):
-        os[i] = log(xs[i])
-    return out
-
-
-@njit(**_FLAGS)
-def log1p_array(x, out):
-    xs, os = x.reshape(x.size), out.reshape(out.size)
-    for i in range(xs.size):
-        os[i] = log1p(xs[i])
-    return out
-
-
-@njit(**_FLAGS)
-def softplus_array(x, out):
-    xs, os = x.reshape(x.size), out.reshape(out.size)
-    for i in range(xs.size):
-        os[i] = softplus(xs[i])
-    return out
-
-
-@njit(**_FLAGS)
-def sigmoid_array(x, out):
-    xs, os = x.reshape(x.size), out.reshape(out.size)
-    for i in range(xs.size):
-        os[i] = sigmoid(xs[i])
-    return out
+exp_array = _array_kernel(exp)
+log_array = _array_kernel(log)
+log1p_array = _array_kernel(log1p)
+softplus_array = _array_kernel(softplus)
+sigmoid_array = _array_kernel(sigmoid)
 
 
 # "reassoc" lets LLVM reorder the row sum into vector partial sums; it only
 # touches this function and the inlined glue (softplus_sigmoid_f32), never the
 # exp/log leaves, which keep their strict flags. The row sum is float32: a
-# float64 accumulator makes LLVM vectorise only 4 lanes wide (~2x slower, see
-# REPORT.md); the float32 partial sums cost ~1e-7 relative error.
+# float64 accumulator makes LLVM vectorise only 4 lanes wide (~2x slower,
+# measured when this kernel was written); the float32 partial sums cost ~1e-7
+# relative error.
 @njit(cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
 def bernoulli_ll_rows(x, logits, p, ll):
     """One pass over float32 (B, D) arrays: p = sigmoid(logits) and

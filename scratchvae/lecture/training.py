@@ -80,15 +80,16 @@ def binarize(x, rng, rows=None):
 def dequantize(x, rng, rows=None):
     r"""Dequantisation: the 256 grey levels spread into 256 bins of width 1/256, afresh each call.
 
-    .. math:: y = \frac{k + u}{256}, \qquad k = \operatorname{round}(255\,x) \in \{0, \dots, 255\},
-              \quad u \sim \mathcal{U}[0, 1)
+    .. math:: \tilde{x} = \frac{\kappa + \xi}{256}, \qquad
+              \kappa = \operatorname{round}(255\,x) \in \{0, \dots, 255\},
+              \quad \xi \sim \mathcal{U}[0, 1)
 
     A pixel that was exactly 0 in every image now lies anywhere in [0, 1/256):
     a density on y is bounded (by 256 per pixel, a uniform on its bin), so a
     Gaussian decoder can no longer win an unbounded likelihood by shrinking its
     variance on pixels it predicts exactly (docs/likelihoods.md#gaussian). A
-    density p on y gives the 8-bit image a probability of at least
-    :math:`\exp(\log p(y) - D \log 256)`, which is how bits per dimension
+    density p on the dequantised image gives the 8-bit image a probability of at least
+    :math:`\exp(\log p(\tilde{x}) - D \log 256)`, which is how bits per dimension
     are counted (docs/likelihoods.md#dequantisation).
 
     Parameters
@@ -96,7 +97,7 @@ def dequantize(x, rng, rows=None):
     x : ndarray of float, any shape, e.g. (B, D); (N, D) if ``rows`` is given
         Grey levels in [0, 1], multiples of 1/255 (MNIST's bytes divided by 255).
     rng : numpy.random.Generator
-        Draws u.
+        Draws the noise xi.
     rows : 1-D ndarray of int, optional
         Dequantise only these rows of ``x``, as :func:`binarize` does.
 
@@ -115,12 +116,12 @@ def dequantize(x, rng, rows=None):
     if rows is not None:
         x = np.asarray(x)[check_rows(rows, np.asarray(x))]  # (B, D)
     x = check_unit_interval("x", as_float_array("x", x))
-    # k = round(255 x): the byte the grey level came from
-    k = np.round(np.asarray(x, dtype=np.float64) * 255)
-    # u ~ U[0, 1), one per pixel
-    u = rng.random(x.shape)
-    # y = (k + u) / 256, in bin k of width 1/256 (rounded to float32: 1.0 at the very top)
-    return ((k + u) / 256).astype(np.float32)
+    # kappa = round(255 x): the byte the grey level came from
+    byte = np.round(np.asarray(x, dtype=np.float64) * 255)
+    # xi ~ U[0, 1), one per pixel
+    xi = rng.random(x.shape)
+    # x_tilde = (kappa + xi) / 256, in bin kappa of width 1/256 (rounded to float32: 1.0 at the top)
+    return ((byte + xi) / 256).astype(np.float32)
 
 
 def check_rows(rows, x):

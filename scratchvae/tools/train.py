@@ -47,7 +47,7 @@ __all__ = ["BINARIZE", "TrainingDiverged", "fit"]
 BINARIZE = ("dynamic", "fixed", "dequantize", None)
 # What train_step does to each minibatch under each setting of ``binarize``
 # ("fixed" thresholds the training set once, up front).
-PIXELS = {"dynamic": "binarize", "fixed": "as_is", "dequantize": "dequantize", None: "as_is"}
+STEP_PIXELS = {"dynamic": "binarize", "fixed": "as_is", "dequantize": "dequantize", None: "as_is"}
 # An ELBO (nats per image) beyond this, either way, means the run has blown up: a
 # model that knew nothing would spend log 2 = 0.69 nats on each of MNIST's 784 pixels.
 ABSURD_NATS = 1e6
@@ -234,7 +234,7 @@ def _train_epoch(model, optimizer, train, train_x, rng, epoch, epochs, batch_siz
             try:
                 with np.errstate(over="ignore", invalid="ignore"):
                     loss, cache = train_step(model, optimizer, train_x, idx, rng, beta,
-                                             pixels=PIXELS[binarize])
+                                             pixels=STEP_PIXELS[binarize])
             except FloatingPointError as err:
                 raise TrainingDiverged(
                     _diverged_message(model, epoch, step, steps_per_epoch, str(err))) from None

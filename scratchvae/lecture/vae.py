@@ -22,7 +22,8 @@ import numpy as np
 from scratchvae.lecture import estimators
 from scratchvae.lecture.modules import MLP
 from scratchvae.lecture.ops import get_ops
-from scratchvae.lecture.validate import as_float_array, check_int, check_rng, check_shape, check_unit_interval
+from scratchvae.lecture.validate import (as_float_array, check_finite, check_int, check_rng, check_shape,
+                                         check_unit_interval)
 
 __all__ = ["VAE", "FORMAT_VERSION"]
 
@@ -375,13 +376,21 @@ class VAE:
         """``x`` checked (finite, (B, input_dim), in [0, 1] for Bernoulli pixels), in the model's dtype.
 
         The model's one check of its data: the engine's ops check only shapes,
-        so this is where a value out of range is caught, whichever the engine
-        (a pass over the batch, under 1 % of a training step).
+        so this is where a value out of range is caught, whichever the engine.
+        For pixels, two reductions check both at once: ``x.min()`` and
+        ``x.max()`` are NaN if any value is, and otherwise say whether all of
+        them lie in [0, 1] (two passes over the batch, under 1 % of a
+        training step); only a batch that fails is searched for the value to
+        name in the error.
         """
-        x = as_float_array("x", x, ndim=2).astype(self.dtype, copy=False)
-        if self.likelihood == "bernoulli":
+        x = as_float_array("x", x, ndim=2, finite=False).astype(self.dtype, copy=False)
+        x = check_shape("x", x, (None, self.input_dim))
+        if self.likelihood == "gaussian":
+            return check_finite("x", x)
+        if x.size and not (x.min() >= 0 and x.max() <= 1):
+            check_finite("x", x)
             check_unit_interval("x", x)
-        return check_shape("x", x, (None, self.input_dim))
+        return x
 
 
 def _check_config(**config):

@@ -7,6 +7,9 @@ patterns, every binade, subnormals, specials, dense samples where the
 functions bend), not swept: the 2^32 sweep takes most of an hour. Also passes
 under NUMBA_DISABLE_JIT=1, on fewer inputs.
 """
+import platform
+import re
+
 import numba
 import numpy as np
 import pytest
@@ -161,9 +164,47 @@ def test_bernoulli_ll_rows(scale):
     ll_ref, p_ref = numpy_bernoulli(x, logits)
     scale_of_sum = np.abs(x * logits).sum(1) + ref_softplus(logits.astype(np.float64)).sum(1)
     assert np.all(np.abs(ll - ll_ref) <= 1e-5 * scale_of_sum)
-    assert ulp_error(p, p_ref, np.float32).max() <= MAX_ULP
+    tiny = np.finfo(np.float32).tiny
+    assert ulp_error(p, np.where(p_ref >= tiny, p_ref, 0), np.float32).max() <= MAX_ULP
     # Same bits as the stand-alone kernel: "reassoc" did not leak into sigmoid.
-    np.testing.assert_array_equal(p, V.sigmoid_array(logits, np.empty_like(logits)))
+    sigmoid = V.sigmoid_array(logits, np.empty_like(logits))
+    np.testing.assert_array_equal(p, np.where(sigmoid >= tiny, sigmoid, 0))
+
+
+@pytest.mark.parametrize("dt", DTYPES, ids=["f32", "f64"])
+def test_bernoulli_ll_rows_in_both_dtypes(dt):
+    B, D = (16, 784) if JIT else (2, 30)
+    rng = np.random.default_rng(3)
+    x = (rng.random((B, D)) < 0.3).astype(dt)
+    logits = (rng.standard_normal((B, D)) * 10).astype(dt)
+    p, ll = np.empty_like(logits), np.empty(B, dt)
+    V.bernoulli_ll_rows(x, logits, p, ll)
+    ll_ref, p_ref = numpy_bernoulli(x, logits)
+    scale_of_sum = np.abs(x * logits).sum(1) + ref_softplus(logits.astype(np.float64)).sum(1)
+    assert np.all(np.abs(ll - ll_ref) <= (1e-5 if dt == np.float32 else 1e-12) * scale_of_sum)
+    np.testing.assert_allclose(p, p_ref, rtol=1e-6 if dt == np.float32 else 1e-14)
+
+
+@pytest.mark.parametrize("dt", DTYPES, ids=["f32", "f64"])
+def test_bernoulli_ll_rows_stores_no_subnormal_probability(dt):
+    """sigmoid(l) below the smallest normal number is stored as 0, so that no subnormal number
+    reaches the backward's matrix products (docs/optim.md#subnormals); larger ones are kept."""
+    tiny = np.finfo(dt).tiny
+    deep = np.log(tiny) - 5  # sigmoid(deep) ~ e^deep: subnormal (or below)
+    logits = np.array([[deep, np.log(tiny) + 5, 0.0, -3.0]], dtype=dt)
+    p, ll = np.empty_like(logits), np.empty(1, dtype=dt)
+    V.bernoulli_ll_rows(np.zeros_like(logits), logits, p, ll)
+    assert p[0, 0] == 0 and p[0, 1] >= tiny
+    np.testing.assert_allclose(p[0, 1:], 1 / (1 + np.exp(-logits[0, 1:])), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dt", DTYPES, ids=["f32", "f64"])
+def test_softplus_sigmoid_array_is_the_two_functions(dt):
+    x = inputs(dt, n=N // 10)
+    softplus, sigmoid = np.empty_like(x), np.empty_like(x)
+    V.softplus_sigmoid_array(x, softplus, sigmoid)
+    np.testing.assert_array_equal(softplus, V.softplus_array(x, np.empty_like(x)))
+    np.testing.assert_array_equal(sigmoid, V.sigmoid_array(x, np.empty_like(x)))
 
 
 def test_bernoulli_tail_survives_reassoc():
@@ -188,3 +229,27 @@ def test_bernoulli_ll_repeated_is_the_rows_kernel_on_repeated_x(dt):
     ll_ref = numpy_bernoulli(np.repeat(x, S, axis=0), logits)[0]
     scale_of_sum = np.abs(logits).sum(1) + ref_softplus(logits.astype(np.float64)).sum(1)
     assert np.all(np.abs(ll - ll_ref) <= (1e-5 if dt == np.float32 else 1e-12) * scale_of_sum)
+
+
+@pytest.mark.skipif(not JIT, reason="no machine code under NUMBA_DISABLE_JIT")
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86 assembly")
+@pytest.mark.parametrize("dt", DTYPES, ids=["f32", "f64"])
+def test_training_kernels_compile_to_vector_instructions(dt):
+    """The loops training runs are vectorised: their machine code computes in packed
+    registers (``vfmadd...ps %ymm``: 8 float32 at once), not one scalar per instruction
+    (``...ss``), which is what a libm call per element would force."""
+    suffix = "ps" if dt == np.float32 else "pd"
+    x = np.ones((2, 16), dt)
+    calls = {V.bernoulli_ll_rows: (x, x, np.empty_like(x), np.empty(2, dt)),
+             V.softplus_sigmoid_array: (x.reshape(-1), np.empty(32, dt), np.empty(32, dt))}
+    for kernel, args in calls.items():
+        # A fresh compilation with the kernel's own flags: Numba cannot show
+        # the assembly of code it loaded from its cache.
+        fresh = numba.njit(**{k: v for k, v in kernel.targetoptions.items()
+                              if k not in ("cache", "nopython")})(
+            kernel.py_func)
+        fresh(*args)
+        asm = next(iter(fresh.inspect_asm().values()))
+        packed = re.findall(rf"\bv\w+{suffix}\s+[^\n]*%[yz]mm", asm)
+        # The same loop with np.exp and np.log1p compiles to 6 of them.
+        assert len(packed) > 50, f"{kernel.__name__}({dt.__name__}): {len(packed)} packed instructions"

@@ -3,9 +3,10 @@
 Same names, signatures and results as :mod:`scratchvae.lecture.activations`
 (``tests/test_engine.py`` checks that); read the lecture for the maths. What
 differs is how the passes are made: each array is seen as a flat, contiguous
-view; the exponentials are NumPy ufuncs called with ``out=`` (vectorised,
-faster than a Numba loop calling ``exp``); the cheap arithmetic around them is
-one fused kernel pass; buffers are reused instead of allocated. Arguments are
+view; the sigmoid and the softplus are one loop each, with the engine's own
+vectorised exp and log1p (:mod:`scratchvae.engine.vmath`) and the arithmetic
+around them fused in; tanh is NumPy's ufunc; buffers are reused instead of
+allocated. Arguments are
 checked for shape and dtype only (a kernel must never run past an array's
 end), not scanned for NaN: the model checks its data once at its entry.
 """
@@ -14,22 +15,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.engine.kernels import (
-    leaky_relu,
-    leaky_relu_grad,
-    multiply,
-    sigmoid_from_exp,
-    sigmoid_grad,
-    softplus_from_log1p,
-    tanh_grad,
-)
+from scratchvae.engine.kernels import leaky_relu, leaky_relu_grad, multiply, sigmoid_grad, tanh_grad
+from scratchvae.engine.vmath import sigmoid_array, softplus_sigmoid_array
 from scratchvae.lecture.activations import SigmoidCache, TanhCache, check_slope
 from scratchvae.lecture.validate import as_float_array, check_same_shape
 
 __all__ = [
     "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
     "tanh_forward", "tanh_backward", "sigmoid_forward", "sigmoid_backward",
-    "softplus_forward", "softplus_backward", "exp_neg_abs",
+    "softplus_forward", "softplus_backward",
 ]
 
 
@@ -60,14 +54,6 @@ class LeakyReluCache(NamedTuple):
 
 class SoftplusCache(NamedTuple):
     sigmoid_x: np.ndarray  # sigmoid(x), the derivative, from the forward's own exp
-
-
-def exp_neg_abs(x):
-    """e = exp(-|x|) in (0, 1], in one new array: the one exponential the stable forms need."""
-    e = np.abs(x)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    return e
 
 
 def leaky_relu_forward(x, slope=0.01):
@@ -120,11 +106,9 @@ def tanh_backward(dout, cache):
 
 
 def sigmoid_forward(x):
-    """:func:`scratchvae.lecture.activations.sigmoid_forward`: one exp, one kernel pass, one array."""
+    """:func:`scratchvae.lecture.activations.sigmoid_forward`: one kernel pass."""
     x = as_float_array("x", x, finite=False)
-    e = exp_neg_abs(flat(x))  # (N,)
-    sigmoid_from_exp(flat(x), e, e)  # written over e
-    y = e.reshape(x.shape)
+    y = sigmoid_array(flat(x), np.empty(x.size, x.dtype)).reshape(x.shape)
     return y, SigmoidCache(y)
 
 
@@ -139,18 +123,13 @@ def sigmoid_backward(dout, cache):
 def softplus_forward(x):
     """:func:`scratchvae.lecture.activations.softplus_forward`, sharing one exp with the sigmoid.
 
-    The cache holds sigmoid(x), the derivative, computed here from the same
-    e = exp(-|x|) as the softplus itself; e's buffer then takes log1p(e) and
-    the result, in place.
+    The cache holds sigmoid(x), the derivative, computed in the same pass
+    from the same e = exp(-|x|) as the softplus itself.
     """
     x = as_float_array("x", x, finite=False)
-    x_flat = flat(x)  # (N,)
-    e = exp_neg_abs(x_flat)  # (N,)
-    sigmoid_x = np.empty_like(x_flat)
-    sigmoid_from_exp(x_flat, e, sigmoid_x)
-    np.log1p(e, out=e)
-    softplus_from_log1p(x_flat, e, e)
-    return e.reshape(x.shape), SoftplusCache(sigmoid_x.reshape(x.shape))
+    y, sigmoid_x = np.empty(x.size, x.dtype), np.empty(x.size, x.dtype)  # (N,) each
+    softplus_sigmoid_array(flat(x), y, sigmoid_x)
+    return y.reshape(x.shape), SoftplusCache(sigmoid_x.reshape(x.shape))
 
 
 def softplus_backward(dout, cache):

@@ -10,15 +10,15 @@ Every kernel has a one-line NumPy reference, ``<kernel>_reference``, that says
 what it computes; ``tests/test_kernels.py`` checks that the two agree, in
 float32 and float64.
 
-Why some passes are *not* here: the llvmlite wheels come without a vector
-math library, so a Numba loop that calls ``exp`` or ``log1p`` makes one scalar
-library call per element. Measured on the 2-core development machine (float32,
-a 128 x 784 array, 469 calls = one MNIST epoch): ``np.exp`` 0.022 s,
-Numba ``exp`` 0.11 s; ``np.log1p`` 0.020 s, Numba ``log1p`` 0.50 s; a fused
-Numba multiply-add-max pass 0.006 s. So the kernels fuse the cheap arithmetic,
-and transcendental passes are NumPy ufuncs called with ``out=``. The tiny
-(B, D_z) arrays of the latent layer are the exception: there a scalar ``exp``
-costs nothing and fusing saves passes.
+What is *not* here: the passes over large arrays that need exp or log. The
+llvmlite wheels come without a vector math library, so a Numba loop that
+calls ``np.exp`` or ``np.log1p`` makes one scalar library call per element
+(measured on the 2-core development machine, float32, a 128 x 784 array, 469
+calls = one MNIST epoch: ``np.exp`` 0.022 s, Numba's ``exp`` 0.11 s;
+``np.log1p`` 0.020 s, Numba's ``log1p`` 0.50 s). Those loops are in
+:mod:`scratchvae.engine.vmath`, which writes exp and log1p in plain arithmetic
+that vectorises. The tiny (B, D_z) arrays of the latent layer are the
+exception: there a scalar ``exp`` costs nothing, and the loops below call it.
 
 Conventions: element-wise kernels take flat (1-D, contiguous) arrays; kernels
 that reduce over a row take (B, D) arrays, and so does ``bernoulli_from_bits``,
@@ -116,22 +116,6 @@ def tanh_grad_reference(dout, y):
 
 
 @jit
-def sigmoid_from_exp(x, e, out):
-    """out = sigmoid(x), given e = exp(-|x|) in (0, 1]. ``out`` may be ``e``.
-
-    sigmoid(x) = 1 / (1 + exp(-x)) overflows for very negative x; written with
-    e = exp(-|x|), both branches only ever exponentiate a non-positive number:
-    x >= 0: 1 / (1 + e);   x < 0: e / (1 + e).
-    """
-    for i in range(x.size):
-        out[i] = 1 / (1 + e[i]) if x[i] >= 0 else e[i] / (1 + e[i])
-
-
-def sigmoid_from_exp_reference(x, e):
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
-@jit
 def sigmoid_grad(dout, y, dx):
     """dx = dout * y * (1 - y), with y = sigmoid(x) from the forward pass."""
     for i in range(y.size):
@@ -140,22 +124,6 @@ def sigmoid_grad(dout, y, dx):
 
 def sigmoid_grad_reference(dout, y):
     return dout * y * (1 - y)
-
-
-@jit
-def softplus_from_log1p(x, log1p_e, out):
-    """out = softplus(x) = max(x, 0) + log1p(exp(-|x|)), given the log1p term.
-
-    log(1 + exp(x)) overflows for large x; the identity
-    log(1 + e^x) = max(x, 0) + log(1 + e^{-|x|}) never exponentiates a
-    positive number. ``out`` may be ``log1p_e``.
-    """
-    for i in range(x.size):
-        out[i] = max(x[i], 0) + log1p_e[i]
-
-
-def softplus_from_log1p_reference(x, log1p_e):
-    return np.maximum(x, 0) + log1p_e
 
 
 @jit
@@ -171,52 +139,9 @@ def multiply_reference(a, b):
 
 # --- Bernoulli log-likelihood (docs/likelihoods.md) -----------------------
 
-# fastmath "reassoc" (and nothing else: NaN and inf keep their IEEE meaning)
-# lets LLVM add a row's terms in any order, hence in SIMD lanes; a strict
-# left-to-right sum is one long dependency chain. Measured (float32,
-# 128 x 784, 469 calls): 0.080 s strict, 0.018 s reassociated. The order only
-# changes rounding, and the sum is carried in float64 anyway.
-jit_reassoc = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"})
-
-
-@jit_reassoc
-def bernoulli_terms(x, logits, e, p, ll):
-    """Per row: the arithmetic part of log p(x | logits), and sigmoid(logits).
-
-    log p(x | l) = sum_j x_j l_j - softplus(l_j)
-                 = sum_j x_j l_j - max(l_j, 0) - log1p(exp(-|l_j|)).
-    This kernel writes ll[b] = sum_j x_j l_j - max(l_j, 0); the caller
-    subtracts the row sums of log1p(e). With e = exp(-|l|) given, it also
-    writes p = sigmoid(l), which the backward pass needs.
-
-    Shapes: x, logits, e, p (B, D); ll (B,). ``p`` may be ``e``
-    only if the caller has finished with ``e``; it is read before written.
-
-    A probability below the smallest normal number (a logit below about -87
-    in float32, which a trained decoder gives the empty border) is stored as
-    0: it would otherwise reach the backward's matrix products as subnormal
-    numbers, slow on many x86 CPUs (see :func:`adam_update`); the gradient
-    changes by less than 1.2e-38.
-    """
-    tiny = np.finfo(p.dtype).tiny
-    for b in range(x.shape[0]):
-        total = 0.0
-        for j in range(x.shape[1]):
-            l = logits[b, j]
-            total += x[b, j] * l - max(l, 0)
-            pj = 1 / (1 + e[b, j]) if l >= 0 else e[b, j] / (1 + e[b, j])
-            p[b, j] = pj if pj >= tiny else 0
-        ll[b] = total
-
-
-def bernoulli_terms_reference(x, logits, e):
-    ll = np.sum(x * logits - np.maximum(logits, 0), axis=1)
-    return flush_subnormal(sigmoid_from_exp_reference(logits, e)), ll
-
-
 @jit
 def bernoulli_grad(dll, x, p, dlogits):
-    """dlogits[b, j] = dll[b] * (x[b, j] - p[b, j]).
+    """dlogits[b, j] = dll[b] * (x[b, j] - p[b, j]).  (The forward is ``vmath.bernoulli_ll_rows``.)
 
     d/dl [x l - softplus(l)] = x - sigmoid(l): the residual between the data
     and the predicted probability. Shapes: dll (B,); the rest (B, D).

@@ -9,8 +9,10 @@ both exp and log1p (the Bernoulli log-likelihood) can be one fused loop.
 
 What, in float32 and float64 (picked by the argument's dtype at compile time):
 ``exp``, ``log``, ``log1p``, ``softplus``, ``sigmoid`` for scalars; the same
-over C-contiguous arrays (``exp_array(x, out)``, ...); and the Bernoulli row
-kernels :func:`bernoulli_ll_rows` and :func:`bernoulli_ll_repeated`.
+over C-contiguous arrays (``exp_array(x, out)``, ...); and the kernels the
+engine runs: :func:`softplus_sigmoid_array` (the softplus activation),
+:func:`bernoulli_ll_rows` (the Bernoulli log-likelihood in training) and
+:func:`bernoulli_ll_repeated` (the same for the importance-weighted bound).
 
 Accuracy: at most 3 ulp of the correctly rounded result everywhere, subnormals
 included (no flush to zero); exp in float32 was checked on all 2^32 inputs,
@@ -262,13 +264,19 @@ def log1p(x):
 
 
 @njit(**_GLUE)
+def softplus_sigmoid(x):
+    """``(softplus(x), sigmoid(x))`` from one exp."""
+    return softplus_sigmoid_f32(x) if isinstance(x, np.float32) else softplus_sigmoid_f64(x)
+
+
+@njit(**_GLUE)
 def softplus(x):   # LLVM deletes the unused sigmoid
-    return (softplus_sigmoid_f32(x) if isinstance(x, np.float32) else softplus_sigmoid_f64(x))[0]
+    return softplus_sigmoid(x)[0]
 
 
 @njit(**_GLUE)
 def sigmoid(x):    # ... and here the unused log1p
-    return (softplus_sigmoid_f32(x) if isinstance(x, np.float32) else softplus_sigmoid_f64(x))[1]
+    return softplus_sigmoid(x)[1]
 
 
 # ----------------------------------------------------------- array kernels
@@ -293,22 +301,44 @@ softplus_array = _array_kernel(softplus)
 sigmoid_array = _array_kernel(sigmoid)
 
 
+@njit(**_FLAGS)
+def softplus_sigmoid_array(x, softplus_out, sigmoid_out):
+    """``softplus_out[i] = softplus(x[i])``, ``sigmoid_out[i] = sigmoid(x[i])``: one pass, one exp.
+
+    The softplus activation's forward, which keeps the sigmoid (its
+    derivative) for the backward. Flat, C-contiguous arrays of one dtype.
+    """
+    for i in range(x.size):
+        softplus_out[i], sigmoid_out[i] = softplus_sigmoid(x[i])
+    return softplus_out
+
+
 # "reassoc" lets LLVM reorder the row sum into vector partial sums; it only
 # touches this function and the inlined glue (softplus_sigmoid_f32), never the
-# exp/log leaves, which keep their strict flags. The row sum is float32: a
-# float64 accumulator makes LLVM vectorise only 4 lanes wide (~2x slower,
-# measured when this kernel was written); the float32 partial sums cost ~1e-7
-# relative error.
+# exp/log leaves, which keep their strict flags. The row sum is in the arrays'
+# dtype: a float64 accumulator for float32 data makes LLVM vectorise only 4
+# lanes wide (~2x slower, measured when this kernel was written); the float32
+# partial sums cost ~1e-7 relative error.
 @njit(cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
 def bernoulli_ll_rows(x, logits, p, ll):
-    """One pass over float32 (B, D) arrays: p = sigmoid(logits) and
-    ll[b] = sum_j x[b,j]*l[b,j] - softplus(l[b,j])."""
+    """One pass over (B, D) arrays of one dtype: p = sigmoid(l) and
+    ll[b] = sum_j x[b,j] l[b,j] - softplus(l[b,j]), with l = logits.
+
+    This is the Bernoulli log-likelihood's forward in the engine
+    (:func:`scratchvae.engine.likelihoods.bernoulli_log_likelihood_forward`);
+    ``p`` is what its backward needs. A probability below the smallest normal
+    number (a logit below about -87 in float32, which a trained decoder gives
+    the empty border) is stored as 0: as a subnormal number it would reach the
+    backward's matrix products, slow on many x86 CPUs (docs/optim.md#subnormals);
+    the gradient changes by less than 1.2e-38.
+    """
+    zero, tiny = p.dtype.type(0), p.dtype.type(np.finfo(p.dtype).tiny)
     for b in range(logits.shape[0]):
-        acc = ZERO
+        acc = zero
         for j in range(logits.shape[1]):
             l = logits[b, j]
-            sp, sg = softplus_sigmoid_f32(l)
-            p[b, j] = sg
+            sp, sg = softplus_sigmoid(l)
+            p[b, j] = sg if sg >= tiny else zero
             acc += x[b, j] * l - sp
         ll[b] = acc
     return ll

@@ -106,7 +106,7 @@ def test_importance_weighted_bound_falls_back_to_the_lecture_for_gaussian_pixels
         LECTURE_OPS.importance_weighted_bound(model, x, 10, np.random.default_rng(1)))
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "softplus"])
 @pytest.mark.parametrize("optimizer", ["adam", "sgd", "adagrad"])
 def test_one_training_step_is_the_same_under_both_engines(activation, optimizer):
     images = np.random.default_rng(0).random((40, 30)).astype(np.float32)

@@ -31,7 +31,9 @@ import numpy as np
 
 # error_model="numpy": division follows IEEE rules instead of raising, which
 # keeps the loops free of Python-style zero checks (and vectorisable).
-jit = numba.njit(cache=True, error_model="numpy")
+# nogil=True: a kernel lets other Python threads run while it works, as NumPy's
+# ufuncs and matrix products do.
+jit = numba.njit(cache=True, error_model="numpy", nogil=True)
 
 
 def flush_subnormal(x):

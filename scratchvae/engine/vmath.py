@@ -28,6 +28,7 @@ from numba import njit
 # Compiler flags:
 # * error_model="numpy": x/0 gives inf/nan instead of raising; the Python model
 #   would add a zero test (a branch) before every division.
+# * nogil=True: other Python threads run while a loop works, as with NumPy's ufuncs.
 # * fastmath={"contract"} only: lets LLVM fuse a*b+c into one FMA instruction.
 #   Never fastmath=True: "nnan"/"ninf" would delete the NaN/inf handling and
 #   "reassoc" could simplify away (t + ROUND) - ROUND and x - (u - 1) below.
@@ -37,7 +38,7 @@ from numba import njit
 # * Glue (softplus_sigmoid_*, the generic exp/log/... wrappers) IS
 #   inline="always": once exp and log1p are inlined into it, it is too big for
 #   LLVM's inliner, and a loop that still contains a call is not vectorised.
-_FLAGS = dict(cache=True, error_model="numpy", fastmath={"contract"})
+_FLAGS = dict(cache=True, error_model="numpy", fastmath={"contract"}, nogil=True)
 _GLUE = dict(_FLAGS, inline="always")
 f32 = np.float32
 
@@ -319,7 +320,7 @@ def softplus_sigmoid_array(x, softplus_out, sigmoid_out):
 # dtype: a float64 accumulator for float32 data makes LLVM vectorise only 4
 # lanes wide (~2x slower, measured when this kernel was written); the float32
 # partial sums cost ~1e-7 relative error.
-@njit(cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
+@njit(cache=True, error_model="numpy", fastmath={"contract", "reassoc"}, nogil=True)
 def bernoulli_ll_rows(x, logits, p, ll):
     """One pass over (B, D) arrays of one dtype: p = sigmoid(l) and
     ll[b] = sum_j x[b,j] l[b,j] - softplus(l[b,j]), with l = logits.
@@ -345,7 +346,7 @@ def bernoulli_ll_rows(x, logits, p, ll):
 
 
 # Same flags as bernoulli_ll_rows, and the same float32-or-float64 row sum.
-@njit(cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
+@njit(cache=True, error_model="numpy", fastmath={"contract", "reassoc"}, nogil=True)
 def bernoulli_ll_repeated(x, n_samples, products, bias, ll):
     """ll[i] = sum_j x[i // S, j] l_ij - softplus(l_ij), l_ij = products[i, j] + bias[j].
 

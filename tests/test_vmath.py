@@ -34,7 +34,7 @@ def ref_sigmoid(x):
 
 
 # name -> (array kernel, high-precision NumPy reference)
-FUNCS = {"exp": (V.exp_array, np.exp), "log": (V.log_array, np.log),
+FUNCS = {"exp": (V.exp_array, np.exp), "expm1": (V.expm1_array, np.expm1), "log": (V.log_array, np.log),
          "log1p": (V.log1p_array, np.log1p), "softplus": (V.softplus_array, ref_softplus),
          "sigmoid": (V.sigmoid_array, ref_sigmoid)}
 

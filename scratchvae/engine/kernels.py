@@ -10,15 +10,14 @@ Every kernel has a one-line NumPy reference, ``<kernel>_reference``, that says
 what it computes; ``tests/test_kernels.py`` checks that the two agree, in
 float32 and float64.
 
-What is *not* here: the passes over large arrays that need exp or log. The
-llvmlite wheels come without a vector math library, so a Numba loop that
-calls ``np.exp`` or ``np.log1p`` makes one scalar library call per element
-(measured on the 2-core development machine, float32, a 128 x 784 array, 469
-calls = one MNIST epoch: ``np.exp`` 0.022 s, Numba's ``exp`` 0.11 s;
-``np.log1p`` 0.020 s, Numba's ``log1p`` 0.50 s). Those loops are in
-:mod:`scratchvae.engine.vmath`, which writes exp and log1p in plain arithmetic
-that vectorises. The tiny (B, D_z) arrays of the latent layer are the
-exception: there a scalar ``exp`` costs nothing, and the loops below call it.
+What is *not* here: exp, log and their kin. The llvmlite wheels come without a
+vector math library, so a Numba loop that calls ``np.exp`` or ``np.log1p``
+makes one scalar library call per element and is not vectorised (measured on
+the 2-core development machine, float32, a 128 x 784 array, 469 calls = one
+MNIST epoch: ``np.exp`` 0.022 s, Numba's ``exp`` 0.11 s; ``np.log1p`` 0.020 s,
+Numba's ``log1p`` 0.50 s). :mod:`scratchvae.engine.vmath` writes them in plain
+arithmetic that vectorises; the kernels below call ``vmath.exp`` and
+``vmath.expm1``, and the loops that need softplus or log1p live there.
 
 Conventions: element-wise kernels take flat (1-D, contiguous) arrays; kernels
 that reduce over a row take (B, D) arrays, and so does ``bernoulli_from_bits``,
@@ -28,6 +27,8 @@ can reuse buffers from step to step, and may alias inputs where noted.
 
 import numba
 import numpy as np
+
+from scratchvae.engine import vmath
 
 # error_model="numpy": division follows IEEE rules instead of raising, which
 # keeps the loops free of Python-style zero checks (and vectorisable).
@@ -208,8 +209,9 @@ def bernoulli_from_bits_reference(x, rows, bits):
 @jit
 def reparameterize(mu, log_var, eps, z, sigma):
     """sigma = exp(log_var / 2);  z = mu + sigma * eps.  Flat arrays, (B * D_z,)."""
+    half = log_var.dtype.type(0.5)  # a Python 0.5 would make float32 work in float64
     for i in range(mu.size):
-        sigma[i] = np.exp(0.5 * log_var[i])
+        sigma[i] = vmath.exp(half * log_var[i])
         z[i] = mu[i] + sigma[i] * eps[i]
 
 
@@ -230,19 +232,27 @@ def reparameterize_grad_reference(dz, eps, sigma):
     return dz.copy(), 0.5 * dz * eps * sigma
 
 
-@jit
+# fastmath "reassoc" (and nothing else: NaN and inf keep their IEEE meaning)
+# lets LLVM add a row's terms in any order, hence in vector lanes; a strict
+# left-to-right sum is one long chain of dependent additions, not vectorised.
+jit_reassoc = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"}, nogil=True)
+
+
+@jit_reassoc
 def kl_standard_normal(mu, log_var, kl):
     """kl[b] = 1/2 sum_j (exp(log_var) - 1 - log_var + mu^2).  Shapes (B, D_z) -> (B,).
 
     exp(v) - 1 - v is computed as expm1(v) - v: near v = 0, exp(v) rounds to
     within 1e-16 of 1 and exp(v) - 1 - v (true value v^2 / 2) can come out
     negative; expm1(v) >= v holds in floating point too, so each term is >= 0.
+    The row sum is in the arrays' dtype, in any order (a few D_z terms).
     """
+    half = mu.dtype.type(0.5)  # a Python 0.5 would make float32 work in float64
     for b in range(mu.shape[0]):
-        total = 0.0
+        total = mu.dtype.type(0)
         for j in range(mu.shape[1]):
-            total += np.expm1(log_var[b, j]) - log_var[b, j] + mu[b, j] ** 2
-        kl[b] = 0.5 * total
+            total += vmath.expm1(log_var[b, j]) - log_var[b, j] + mu[b, j] * mu[b, j]
+        kl[b] = half * total
 
 
 def kl_standard_normal_reference(mu, log_var):
@@ -252,10 +262,11 @@ def kl_standard_normal_reference(mu, log_var):
 @jit
 def kl_standard_normal_grad(dkl, mu, log_var, dmu, dlog_var):
     """dmu = dkl * mu;  dlog_var = dkl * expm1(log_var) / 2.  dkl (B,), rest (B, D_z)."""
+    half = mu.dtype.type(0.5)
     for b in range(mu.shape[0]):
         for j in range(mu.shape[1]):
             dmu[b, j] = dkl[b] * mu[b, j]
-            dlog_var[b, j] = 0.5 * dkl[b] * np.expm1(log_var[b, j])
+            dlog_var[b, j] = half * dkl[b] * vmath.expm1(log_var[b, j])
 
 
 def kl_standard_normal_grad_reference(dkl, mu, log_var):

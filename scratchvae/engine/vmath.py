@@ -8,7 +8,7 @@ select, so LLVM vectorises any loop that calls them, and a pass that needs
 both exp and log1p (the Bernoulli log-likelihood) can be one fused loop.
 
 What, in float32 and float64 (picked by the argument's dtype at compile time):
-``exp``, ``log``, ``log1p``, ``softplus``, ``sigmoid`` for scalars; the same
+``exp``, ``expm1``, ``log``, ``log1p``, ``softplus``, ``sigmoid`` for scalars; the same
 over C-contiguous arrays (``exp_array(x, out)``, ...); and the kernels the
 engine runs: :func:`softplus_sigmoid_array` (the softplus activation),
 :func:`bernoulli_ll_rows` (the Bernoulli log-likelihood in training) and
@@ -211,6 +211,33 @@ def log1p_f64(x):
     return x if x == 0.0 else y
 
 
+# ------------------------------------------------------------------ expm1
+# expm1(x) = e^x - 1 without the cancellation of computing e^x - 1 near x = 0
+# (Kahan's trick, Higham, "Accuracy and Stability of Numerical Algorithms",
+# 2nd ed., section 1.14.1): with u = exp(x) rounded, (u - 1) * x / log(u) is
+# accurate, because the rounding error of u cancels between u - 1 and log(u)
+# (the product is formed as (u - 1) * (x / log(u)), so it cannot overflow).
+# Where u rounds to 1 the answer is x itself; where u - 1 rounds to -1 it is -1.
+@njit(**_GLUE)   # glue around two leaves, like softplus_sigmoid_f32
+def expm1_f32(x):
+    u = exp_f32(x)
+    um1 = u - ONE
+    y = um1 * (x / log_f32(u))   # x / log(u) ~ 1: no overflow for u near the maximum
+    y = x if um1 == ZERO else y
+    y = -ONE if um1 == -ONE else y
+    return u if u == INF32 else y
+
+
+@njit(**_GLUE)
+def expm1_f64(x):
+    u = exp_f64(x)
+    um1 = u - 1.0
+    y = um1 * (x / log_f64(u))
+    y = x if um1 == 0.0 else y
+    y = -1.0 if um1 == -1.0 else y
+    return u if u == INF64 else y
+
+
 # ------------------------------------------------------ softplus, sigmoid
 # softplus(x) = max(x, 0) + log1p(e), sigmoid(x) = 1/(1+e) if x >= 0 else e/(1+e)
 # with e = exp(-|x|) in (0, 1], which never overflows. log1p(e) reuses the
@@ -260,6 +287,11 @@ def log(x):
 
 
 @njit(**_GLUE)
+def expm1(x):
+    return expm1_f32(x) if isinstance(x, np.float32) else expm1_f64(x)
+
+
+@njit(**_GLUE)
 def log1p(x):
     return log1p_f32(x) if isinstance(x, np.float32) else log1p_f64(x)
 
@@ -296,6 +328,7 @@ def _array_kernel(f):
 
 
 exp_array = _array_kernel(exp)
+expm1_array = _array_kernel(expm1)
 log_array = _array_kernel(log)
 log1p_array = _array_kernel(log1p)
 softplus_array = _array_kernel(softplus)

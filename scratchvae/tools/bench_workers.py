@@ -74,11 +74,14 @@ class TwoWorkers:
         model.negative_elbo_backward(weight, cache, accumulate=False)
         return loss
 
-    def update(self, worker, scalars):
-        """Sum the two workers' gradients and update one half of every parameter array."""
+    def update(self, worker, typed):
+        """Sum the two workers' gradients and update one half of every parameter array.
+
+        ``typed`` maps each dtype to the kernel's scalars cast to it.
+        """
         for dtype, (param, grad, *state), other in self.halves[worker]:
             np.add(grad, other, out=grad)
-            self.optimizer.kernel(param, grad, *state, *(dtype(s) for s in scalars))
+            self.optimizer.kernel(param, grad, *state, *typed[dtype])
 
     def step(self, images, rows, rng, clock=None):
         """:func:`scratchvae.lecture.training.train_step` (dynamic binarisation), on two threads.
@@ -87,9 +90,7 @@ class TwoWorkers:
         """
         clock = clock or PhaseClock()
         model = self.model
-        # The same draws, in the same order, as train_step.
-        x = model.ops.binarize(images, rng, rows)  # (B, D)
-        eps = rng.standard_normal((len(x), model.latent_dim), dtype=model.dtype)  # (B, D_z)
+        x, eps = draw(model, images, rows, rng)  # (B, D), (B, D_z)
         clock.lap("data")
         B, h = len(x), len(x) // 2
         other = self.pool.submit(self.half_step, self.twin, x[h:], eps[h:], (B - h) / B)
@@ -98,17 +99,24 @@ class TwoWorkers:
         clock.lap("forward and backward")
         self.optimizer.t += 1
         scalars = self.optimizer.scalars()
-        other = self.pool.submit(self.update, 1, scalars)
-        self.update(0, scalars)
+        typed = {dtype: [dtype(s) for s in scalars] for dtype, _, _ in self.halves[0]}
+        other = self.pool.submit(self.update, 1, typed)
+        self.update(0, typed)
         other.result()
         clock.lap("update")
         return loss
 
 
-def one_worker_step(model, optimizer, images, rows, rng, clock):
-    """:func:`scratchvae.lecture.training.train_step`'s steps, timed phase by phase."""
+def draw(model, images, rows, rng):
+    """The minibatch's binarisation and noise: the same draws, in the same order, as train_step."""
     x = model.ops.binarize(images, rng, rows)  # (B, D)
     eps = rng.standard_normal((len(x), model.latent_dim), dtype=model.dtype)  # (B, D_z)
+    return x, eps
+
+
+def one_worker_step(model, optimizer, images, rows, rng, clock):
+    """:func:`scratchvae.lecture.training.train_step`'s steps, timed phase by phase."""
+    x, eps = draw(model, images, rows, rng)  # (B, D), (B, D_z)
     clock.lap("data")
     loss, cache = model.negative_elbo_forward(x, eps)
     model.negative_elbo_backward(1.0, cache, accumulate=False)

@@ -302,6 +302,15 @@ def test_every_figure_has_a_caption_and_is_saved_at_projector_resolution(images,
         assert imread(path).shape[1] == round(150 * width_inches)
 
 
+def test_the_caption_says_which_way_the_kl_should_go():
+    """Without a warm-up the KL rises; with one (beta below 1 at first) it falls as beta reaches 1."""
+    plain = plot_training_curves(history()).get_supxlabel()
+    assert "KL rises" in plain and "warm-up" not in plain
+    warm = [dict(r, beta=min(1.0, 0.2 * r["epoch"])) for r in history()]
+    caption = plot_training_curves(warm).get_supxlabel()
+    assert "KL falls" in caption and "warm-up" in caption
+
+
 def test_training_curves_without_test_elbo_draw_only_the_train_line():
     records = [{k: v for k, v in r.items() if k != "test_elbo"} for r in history(1)]
     fig = plot_training_curves(records)

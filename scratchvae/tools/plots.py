@@ -301,9 +301,14 @@ def plot_training_curves(history):
     if not np.isnan(seconds).any():
         epochs = len(records)
         fig.suptitle(f"{epochs} epoch{'s' * (epochs != 1)}, {seconds.sum():.1f} s of training")
+    beta = _column(records, "beta")
+    if np.nanmin(beta, initial=1.0) < 1:  # a KL warm-up: beta grew from below 1
+        kl = ("the KL falls as the warm-up's weight beta reaches 1 and the model switches the "
+              "latent dimensions it does not need off")
+    else:
+        kl = "the KL rises as the code is put to use, the price of better reconstructions"
     add_caption(fig, "Look for the ELBO rising, then flattening, with the test ELBO close to the "
-             "train ELBO (a widening gap is over-fitting); the KL rises as the code is put to "
-             "use, the price of better reconstructions.")
+             f"train ELBO (a widening gap is over-fitting); {kl}.")
     return fig
 
 

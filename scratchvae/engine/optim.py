@@ -35,10 +35,14 @@ class KernelStep:
                 state = [self.state[s][k] for s in self.state_names]
                 self._calls.append((p.dtype.type, [flat(a) for a in (p, g, *state)]))
         self.t += 1
-        scalars = self.scalars()
-        typed = {dtype: [dtype(s) for s in scalars] for dtype in {d for d, _ in self._calls}}
+        typed = self.typed_scalars()
         for dtype, arrays in self._calls:
             self.kernel(*arrays, *typed[dtype])
+
+    def typed_scalars(self):
+        """:meth:`scalars`, cast once to each parameter dtype: ``{dtype: [scalar, ...]}``."""
+        scalars = self.scalars()
+        return {dtype: [dtype(s) for s in scalars] for dtype in {p.dtype.type for _, p, _ in self.params}}
 
     def scalars(self):
         """The kernel's scalar arguments at step ``self.t``, as Python floats."""

@@ -222,7 +222,7 @@ def log1p_f64(x):
 def expm1_f32(x):
     u = exp_f32(x)
     um1 = u - ONE
-    y = um1 * (x / log_f32(u))   # x / log(u) ~ 1: no overflow for u near the maximum
+    y = um1 * (x / log_f32(u))
     y = x if um1 == ZERO else y
     y = -ONE if um1 == -ONE else y
     return u if u == INF32 else y

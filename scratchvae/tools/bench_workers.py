@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from scratchvae.engine.optim import flat
 from scratchvae.lecture.vae import VAE
 
 
@@ -62,8 +63,8 @@ class TwoWorkers:
         self.halves = ([], [])  # per worker: (dtype, (param, g, *state), g of the twin) per array
         for k, (name, param, grad) in enumerate(optimizer.params):
             arrays = [param, grad, *(optimizer.state[s][k] for s in optimizer.state_names)]
-            arrays = [a.reshape(-1) for a in arrays]
-            other = twin_grads[name].reshape(-1)
+            arrays = [flat(a) for a in arrays]
+            other = flat(twin_grads[name])
             n = param.size // 2
             for worker, part in enumerate((slice(0, n), slice(n, None))):
                 self.halves[worker].append((param.dtype.type, [a[part] for a in arrays], other[part]))
@@ -98,8 +99,7 @@ class TwoWorkers:
         loss = (loss + other.result() * (B - h)) / B
         clock.lap("forward and backward")
         self.optimizer.t += 1
-        scalars = self.optimizer.scalars()
-        typed = {dtype: [dtype(s) for s in scalars] for dtype, _, _ in self.halves[0]}
+        typed = self.optimizer.typed_scalars()
         other = self.pool.submit(self.update, 1, typed)
         self.update(0, typed)
         other.result()

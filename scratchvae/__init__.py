@@ -12,17 +12,4 @@ and checked by finite differences. Four parts:
 * :mod:`scratchvae.tools`: the ``scratchvae`` command, data, training loop, plots, benchmark.
 """
 
-from scratchvae.lecture.ops import register_engine
-
 __version__ = "0.1.0"
-
-
-def _numba_ops():
-    # Here, not in the lecture: the lecture never imports the engine. Imported
-    # on first use, so that `import scratchvae` does not load Numba.
-    from scratchvae.engine import NUMBA_OPS
-
-    return NUMBA_OPS
-
-
-register_engine("numba", _numba_ops)

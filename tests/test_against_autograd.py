@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from scratchvae.lecture.ops import LECTURE_OPS
+from scratchvae.lecture import ops as lecture_ops
 from scratchvae.tools.gradcheck_report import op_checks
 
 torch = pytest.importorskip("torch")
@@ -51,7 +51,7 @@ TORCH = {
 }
 
 
-CHECKS = op_checks(np.random.default_rng(2026), LECTURE_OPS)
+CHECKS = op_checks(np.random.default_rng(2026), lecture_ops)
 
 
 def test_every_op_has_a_torch_twin():

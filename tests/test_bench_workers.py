@@ -6,6 +6,7 @@ the same loss, gradients and updated parameters, up to float32 summation order.
 import numpy as np
 import pytest
 
+from scratchvae.engine import ops as engine_ops
 from scratchvae.lecture.optim import make_optimizer
 from scratchvae.lecture.training import train_step
 from scratchvae.lecture.vae import VAE
@@ -28,8 +29,8 @@ def test_the_twin_shares_the_parameters_and_not_the_gradients():
 def test_two_workers_take_the_step_train_step_takes(optimizer):
     images = np.random.default_rng(0).random((64, 30)).astype(np.float32)
     rows = np.arange(5, 50)  # 45 rows: halves of 22 and 23
-    one = VAE(30, hidden=(16,), latent_dim=4, seed=3)
-    two = VAE(30, hidden=(16,), latent_dim=4, seed=3)
+    one = VAE(30, hidden=(16,), latent_dim=4, seed=3, ops=engine_ops)
+    two = VAE(30, hidden=(16,), latent_dim=4, seed=3, ops=engine_ops)
     opt_one, opt_two = make_optimizer(optimizer, one, 1e-2), make_optimizer(optimizer, two, 1e-2)
     workers = TwoWorkers(two, opt_two)
     for _ in range(3):

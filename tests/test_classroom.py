@@ -17,8 +17,16 @@ import pytest
 
 from scratchvae.classroom import museum
 from scratchvae.classroom.handout import regions, solution_lines, write_handout
-from scratchvae.classroom.mark import (CRASHED, FAIL, NOT_ATTEMPTED, PASS, TIMED_OUT, find_submissions,
-                                       mark_submission, write_csv)
+from scratchvae.classroom.mark import (
+    CRASHED,
+    FAIL,
+    NOT_ATTEMPTED,
+    PASS,
+    TIMED_OUT,
+    find_submissions,
+    mark_submission,
+    write_csv,
+)
 from scratchvae.classroom.sandbox import MB, Limits, run_child
 from scratchvae.classroom.tasks import TASKS, select
 
@@ -58,7 +66,7 @@ def test_the_handout_holds_no_solution(tmp_path):
     handed_out = {line.strip() for path in folder.rglob("*") if path.is_file()
                   for line in path.read_text().splitlines()}
     secret = solution_lines(set(TASKS))
-    assert len(secret) > 150
+    assert len(secret) > 100
     assert not secret & handed_out, sorted(secret & handed_out)[:5]
     stubs = (folder / "studentvae" / "dense.py").read_text()
     assert stubs.count('raise NotImplementedError("dense: see docs/layers.md#dense")') == 2
@@ -98,29 +106,32 @@ def _train(project, args, tmp_path):
 
 
 def _ours(mnist_root, engine, epochs, limit=None):
+    from scratchvae.engine import ops as engine_ops
+    from scratchvae.lecture import ops as lecture_ops
     from scratchvae.lecture.optim import make_optimizer
     from scratchvae.lecture.vae import VAE
     from scratchvae.tools.data import load_mnist
     from scratchvae.tools.train import fit
 
     data, cut = load_mnist("mnist", data_dir=mnist_root), slice(limit)
-    model = VAE(784, hidden=(400,), latent_dim=20, seed=0, engine=engine)
+    model = VAE(784, hidden=(400,), latent_dim=20, seed=0,
+                ops={"lecture": lecture_ops, "engine": engine_ops}[engine])
     history = fit(model, data.x_train[cut], epochs, 128, make_optimizer("adam", model, 1e-3),
                   test=data.x_test[cut], seed=0, log=lambda line: None)
     return history.records[-1]["test_elbo"]
 
 
 def test_the_solved_handout_trains_like_the_lecture(solved, mnist_root, tmp_path):
-    """One epoch on 3000 images: the student's package, on its own ops, against engine="numpy"."""
+    """One epoch on 3000 images: the student's package, on its own ops, against the lecture's."""
     theirs = _train(solved, ["--epochs", "1", "--limit", "3000", "--data-dir", str(mnist_root)], tmp_path)
-    assert abs(theirs - _ours(mnist_root, "numpy", 1, 3000)) < 1.0
+    assert abs(theirs - _ours(mnist_root, "lecture", 1, 3000)) < 1.0
 
 
 @pytest.mark.slow
 def test_the_solved_handout_reaches_our_elbo_in_ten_epochs(solved, mnist_root, tmp_path):
     """The payoff: ten epochs of full MNIST on the student's ops, within a nat of the package's."""
     theirs = _train(solved, ["--epochs", "10", "--data-dir", str(mnist_root)], tmp_path)
-    assert abs(theirs - _ours(mnist_root, "numba", 10)) < 1.0
+    assert abs(theirs - _ours(mnist_root, "engine", 10)) < 1.0
 
 
 # --- Marking that a class cannot break -------------------------------------------------
@@ -275,10 +286,9 @@ EXHIBITS = {
          "ll = np.mean(x * logits - softplus_forward(logits)[0], axis=1)")],
     "sigmoid, then log": [
         ("likelihoods.py", "ll = np.sum(x * logits - softplus_forward(logits)[0], axis=1)",
-         "p = sigmoid_forward(logits)[0]; ll = np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=1)"),
-        ("likelihoods.py", 'validate.check_no_overflow("ll", ll, logits=logits)', "")],
+         "p = sigmoid_forward(logits)[0]; ll = np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=1)")],
     "the unstable sigmoid e^x / (1 + e^x)": [
-        ("activations.py", "y = np.where(x >= 0, 1 / (1 + e), e / (1 + e))", "y = np.exp(x) / (1 + np.exp(x))")],
+        ("activations.py", "out = np.where(x >= 0, 1 / (1 + e), e / (1 + e))", "out = np.exp(x) / (1 + np.exp(x))")],
     "a transposed dW": [("dense.py", "dW = (x.T @ dout)", "dW = (dout.T @ x)")],
     "a bias gradient not summed over the batch": [("dense.py", "db = dout.sum(axis=0)", "db = dout")],
     "Adam without bias correction": [

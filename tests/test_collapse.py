@@ -1,9 +1,9 @@
 """The posterior-collapse meter: KL per dimension and active units (scratchvae/lecture/collapse.py)."""
 
+import math
+
 import numpy as np
 import pytest
-
-import math
 
 from scratchvae.lecture.collapse import active_units, encode_all, kl_per_dimension
 from scratchvae.lecture.gaussian import kl_standard_normal_forward
@@ -12,7 +12,7 @@ from scratchvae.lecture.vae import VAE
 
 @pytest.fixture
 def model():
-    return VAE(12, hidden=(8,), latent_dim=4, dtype=np.float64, engine="numpy", seed=2)
+    return VAE(12, hidden=(8,), latent_dim=4, dtype=np.float64, seed=2)
 
 
 @pytest.fixture

@@ -14,13 +14,22 @@ from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
-from conftest import local_mirror
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchvae.tools.data import (DATASETS, ENV_VAR, ChecksumError, DownloadError,
-                             cache_dir, download, find_data_dir, load_mnist,
-                             minibatches, read_idx)
+from conftest import local_mirror
+from scratchvae.tools.data import (
+    DATASETS,
+    ENV_VAR,
+    ChecksumError,
+    DownloadError,
+    cache_dir,
+    download,
+    find_data_dir,
+    load_mnist,
+    minibatches,
+    read_idx,
+)
 
 # The module object itself (not the function of the same name), to patch its urlopen and specs.
 download_module = importlib.import_module("scratchvae.tools.download")

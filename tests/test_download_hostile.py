@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
-from conftest import local_mirror
 
+from conftest import local_mirror
 from scratchvae.tools.download import DATASETS, MIRROR_ENV, DataFile, DatasetSpec, DownloadError, download
 from scratchvae.tools.http_get import MAX_REDIRECTS
 

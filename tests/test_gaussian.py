@@ -440,10 +440,8 @@ ASYMMETRIC = np.array([[2.0, 0.5], [0.4, 1.0]])
         (lambda: g.reparameterize_forward(M, np.zeros((2, 4)), M), r"^log_var: expected shape \(2, 3\)"),
         (lambda: g.reparameterize_forward(M, M, NAN), r"^eps: expected finite values, got nan"),
         (lambda: g.reparameterize_forward(np.zeros(3), np.zeros(3), np.zeros(3)), r"^mu: expected a 2-dim"),
-        (lambda: g.reparameterize_forward(M, M + 2000, M + 1), r"^z: expected a finite result"),
         (lambda: g.kl_standard_normal_forward(INF, M), r"^mu: expected finite values, got inf"),
         (lambda: g.kl_standard_normal_forward(M, np.zeros((3, 3))), r"^log_var: expected shape"),
-        (lambda: g.kl_standard_normal_forward(M32, M32 + 100), r"^kl: expected a finite result"),
         (lambda: gd.kl_diagonal_forward(M, M, np.zeros((2, 2)), M), r"^mu1: expected shape"),
         (lambda: gd.kl_diagonal_forward(M, M, M, NAN), r"^log_var1: expected finite"),
         (lambda: gd.gaussian_log_density_forward(np.zeros((1, 3)), M, M), r"^z: expected shape"),
@@ -462,7 +460,15 @@ ASYMMETRIC = np.array([[2.0, 0.5], [0.4, 1.0]])
          r"^dkl: expected shape \(2\)"),
     ],
 )
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the overflow cases
 def test_bad_input_names_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("call", [lambda: g.reparameterize_forward(M, M + 2000, M + 1),
+                                  lambda: g.kl_standard_normal_forward(M32, M32 + 100)])
+def test_an_overflow_comes_out_as_inf(call):
+    """The ops do not check their results: an overflow is an inf, which the training step refuses."""
+    with np.errstate(over="ignore"):
+        out, _ = call()
+    assert np.isposinf(out).all()

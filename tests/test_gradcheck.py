@@ -9,6 +9,7 @@ from scratchvae.lecture.gradcheck import (
     assert_gradients_match,
     check_op,
     directional_check,
+    five_point_slope,
     numerical_gradient,
     relative_error,
 )
@@ -54,6 +55,15 @@ def test_stencil_error_is_fourth_order():
     assert 12 < errors[0] / errors[1] < 20
 
 
+def test_five_point_slope_is_exact_up_to_quartics_and_works_element_wise():
+    """The stencil's error is h^4 f^(5) / 30: zero for a polynomial of degree 4."""
+    h = 0.25
+    quartic = {k: (0.5 + k * h) ** 4 - 2 * (0.5 + k * h) for k in (-2, -1, 1, 2)}
+    assert five_point_slope(quartic, h) == pytest.approx(4 * 0.5**3 - 2, abs=1e-12)
+    arrays = {k: np.array([k * h, (k * h) ** 2, 3.0]) for k in (-2, -1, 1, 2)}
+    np.testing.assert_allclose(five_point_slope(arrays, h), [1.0, 0.0, 0.0], atol=1e-12)
+
+
 def test_relative_error_is_scale_free_and_floored():
     assert relative_error(1.0, 1.0 + 1e-9) == pytest.approx(5e-10, rel=1e-6)
     assert relative_error(1e6, 1e6 * (1 + 1e-9)) == pytest.approx(5e-10, rel=1e-6)
@@ -73,7 +83,8 @@ def test_check_op_catches_a_wrong_backward_and_says_where(rng):
     assert not result.passed
     # Off by a factor of 2 everywhere: |a - n| / (|a| + |n|) = 1/3.
     assert result.max_rel_error == pytest.approx(1 / 3, rel=1e-6)
-    with pytest.raises(AssertionError, match=r"input 'x', element \(\d, \d\): expected .* from central difference, got"):
+    with pytest.raises(AssertionError,
+                       match=r"input 'x', element \(\d, \d\): expected .* from central difference, got"):
         assert_gradients_match(square_forward, wrong_square_backward, {"x": x})
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from scratchvae.engine import kernels
+
 B, D = 7, 13  # deliberately not multiples of any vector width
 
 
@@ -110,3 +111,12 @@ def test_kernel_matches_reference(name, dtype, rng):
         assert got.dtype == dtype
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
 
+
+
+def test_bernoulli_from_bits_reads_the_sixteen_bit_integers_of_its_reference(rng):
+    """The kernel's uint16 view of the words is sixteen_bit_integers (the machine is little-endian)."""
+    bits = kernels.random_bits(rng, 4 * 7 - 1)  # 27 pixels: 7 words, the last one partly used
+    assert bits.shape == (7,) and bits.dtype == np.uint64
+    k = kernels.sixteen_bit_integers(bits, 27)
+    np.testing.assert_array_equal(k, bits.view(np.uint16)[:27])
+    assert k[5] == (int(bits[1]) >> 16) & 0xFFFF

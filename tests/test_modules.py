@@ -2,23 +2,22 @@
 
 import numpy as np
 import pytest
+from test_layers import PAIRS  # the activations' forward/backward pairs, by name
 
-from scratchvae.lecture.gradcheck import directional_check
 from scratchvae.lecture.activations import relu_forward
 from scratchvae.lecture.dense import dense_backward, dense_forward
+from scratchvae.lecture.gradcheck import directional_check
 from scratchvae.lecture.modules import (
-    LeakyReLU,
     ACTIVATIONS,
     MLP,
     Dense,
     Identity,
+    LeakyReLU,
     ReLU,
     Sequential,
     Tanh,
     activation_module,
 )
-from test_layers import PAIRS  # the activations' forward/backward pairs, by name
-
 
 
 def small_mlp(rng):
@@ -96,11 +95,11 @@ def test_activation_modules_match_the_functions(name, rng):
     assert module.params == {} and module.grads == {}
 
 
-def test_sequential_exposes_childrens_arrays_under_prefixed_names(rng):
+def test_sequential_exposes_its_layers_arrays_under_layer_numbers(rng):
     first, second = Dense(4, 3, rng), Dense(3, 2, rng)
     model = Sequential(first, ReLU(), second)
-    assert list(model.params) == list(model.grads) == ["0.W", "0.b", "2.W", "2.b"]
-    assert model.params["2.W"] is second.params["W"]
+    assert list(model.params) == list(model.grads) == ["0.W", "0.b", "1.W", "1.b"]
+    assert model.params["1.W"] is second.params["W"]
     assert model.grads["0.b"] is first.grads["b"]
 
 
@@ -168,7 +167,7 @@ def test_module_constructors_reject_bad_arguments(rng):
         MLP([2], rng=rng)
     with pytest.raises(ValueError, match=r"^sizes\[1\]: expected an integer >= 1, got 0"):
         MLP([2, 0], rng=rng)
-    with pytest.raises(ValueError, match=r"^init: expected one of 'he', 'glorot', 'uniform', got 'xavier'"):
+    with pytest.raises(ValueError, match=r"^init: expected one of 'he', 'glorot', 'fan_in', got 'xavier'"):
         Dense(2, 2, rng, init="xavier")
     with pytest.raises(ValueError, match=r"^rng: expected a numpy.random.Generator"):
         Dense(2, 2, None)

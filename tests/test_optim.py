@@ -41,7 +41,7 @@ def make(name, p0, dtype=np.float64, **kwargs):
     w = np.array(p0, dtype=dtype)
     dw = np.zeros_like(w)
     base, _, engine = name.partition("-")
-    classes = fast.ENGINE_OPTIMIZERS if engine == "numba" else OPTIMIZERS
+    classes = fast.OPTIMIZERS if engine == "numba" else OPTIMIZERS
     opt = classes[base]([("w", w, dw)], **kwargs) if kwargs else BUILD[name]([("w", w, dw)])
     return w, dw, opt
 
@@ -213,7 +213,7 @@ def test_state_dict_round_trip_continues_bit_identically(name, dtype, rng):
 
     # A fresh optimiser with another learning rate: loading must restore that too.
     base, _, engine = name.partition("-")
-    restored = (fast.ENGINE_OPTIMIZERS if engine else OPTIMIZERS)[base](saved_params, lr=0.5)
+    restored = (fast.OPTIMIZERS if engine else OPTIMIZERS)[base](saved_params, lr=0.5)
     buffer.seek(0)
     with np.load(buffer, allow_pickle=False) as npz:
         restored.load_state_dict(dict(npz))

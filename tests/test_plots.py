@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from scratchvae.tools.plot_maths import equal_probability_grid, inverse_normal_cdf
 from scratchvae.tools.latent_plots import plot_latent_manifold, plot_latent_scatter
 from scratchvae.tools.mosaic import PAD
+from scratchvae.tools.plot_maths import equal_probability_grid, inverse_normal_cdf
 from scratchvae.tools.plots import (
     plot_interpolation,
     plot_reconstructions,
@@ -380,7 +380,7 @@ def test_kl_per_dimension_figure_sorts_the_bars_and_counts_the_active_units(rng)
     from scratchvae.lecture.vae import VAE
     from scratchvae.tools.latent_plots import plot_kl_per_dimension
 
-    model = VAE(784, hidden=(16,), latent_dim=6, seed=0, engine="numpy")
+    model = VAE(784, hidden=(16,), latent_dim=6, seed=0)
     head = model.encoder_head.params  # switch dimension 2 off: mu_2 = 0 and log sigma_2^2 = 0
     for j in (2, 2 + model.latent_dim):
         head["W"][:, j] = 0.0

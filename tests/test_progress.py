@@ -7,9 +7,8 @@ import sys
 
 import pytest
 
-from scratchvae.tools.progress import COMPILE_NOTICE, Progress, notice_compiling
-
 from conftest import JIT_DISABLED
+from scratchvae.tools.progress import COMPILE_NOTICE, Progress, notice_compiling
 
 
 class Terminal(io.StringIO):

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.lib import format as npy
+from test_train import optimizer_for, quiet, synthetic, tiny_model, without_times
 
 from scratchvae.lecture.optim import make_optimizer
 from scratchvae.lecture.vae import VAE
@@ -30,7 +31,6 @@ from scratchvae.tools.cli import main
 from scratchvae.tools.history import History, strict_json
 from scratchvae.tools.npz_files import CheckpointError
 from scratchvae.tools.train import TrainingDiverged, fit
-from test_train import optimizer_for, quiet, synthetic, tiny_model, without_times
 
 SCRATCHVAE = shutil.which("scratchvae", path=Path(sys.executable).parent) or "scratchvae"
 # The small run of the examples: 100 MNIST images, a 784-64-8 model.
@@ -254,7 +254,7 @@ CHECKPOINT_DAMAGE = {
                            "its config has keys"),
     "foreign-rng-state": ({"train/rng_state": json.dumps(
         np.random.Philox(0).state, default=np.ndarray.tolist)}, "generator state does not fit"),
-    "format-version-2": ({"format_version": 2}, "format version 2, this scratchvae reads"),
+    "format-version-7": ({"format_version": 7}, "format version 7, this scratchvae reads"),
     "no-format-version": ({"format_version": None}, "not a scratchvae checkpoint"),
     "bad-history": ({"train/history": "[]"}, "train/epoch and train/history disagree"),
     "no-threads": ({"train/threads": None}, r"not a training checkpoint \(missing train/threads\)"),
@@ -276,7 +276,7 @@ def test_resume_refuses_a_damaged_checkpoint_and_changes_nothing(tmp_path, damag
     assert all(np.array_equal(v, fresh.params[k]) for k, v in before.items())
 
 
-@pytest.mark.parametrize("damage", ["bad-json-config", "foreign-rng-state", "format-version-2"])
+@pytest.mark.parametrize("damage", ["bad-json-config", "foreign-rng-state", "format-version-7"])
 def test_resume_on_the_command_line_is_one_line(mnist_root, run_folder, tmp_path, damage):
     copy = copy_run(run_folder, tmp_path)
     rewrite(copy / "checkpoint.npz", CHECKPOINT_DAMAGE[damage][0])

@@ -7,13 +7,13 @@ confusing error, and asserts the clear error (or the right result) now.
 import numpy as np
 import pytest
 
-from scratchvae.engine import NUMBA_OPS
+from scratchvae.engine import ops as engine_ops
 from scratchvae.lecture import estimators
+from scratchvae.lecture import ops as lecture_ops
 from scratchvae.lecture.gaussian_full import kl_full_covariance_forward
 from scratchvae.lecture.gradcheck import numerical_gradient
 from scratchvae.lecture.likelihoods import bernoulli_log_likelihood_forward
-from scratchvae.lecture.ops import LECTURE_OPS
-from scratchvae.lecture.optim import Adagrad, Adam, SGD
+from scratchvae.lecture.optim import SGD, Adagrad, Adam
 from scratchvae.lecture.vae import VAE
 
 
@@ -38,15 +38,17 @@ def test_numerical_gradient_restores_x_when_f_raises():
     np.testing.assert_array_equal(x, [1.0, 2.0])
 
 
-def test_bernoulli_log_likelihood_reports_an_overflow_instead_of_minus_inf():
+def test_bernoulli_log_likelihood_overflow_comes_out_as_minus_inf():
+    """The op does not check its result: a row sum that overflows is -inf, which the training step refuses."""
     logits = np.full((1, 4), -3e38, np.float32)
-    with pytest.raises(ValueError, match=r"^ll: expected a finite result"):
-        bernoulli_log_likelihood_forward(np.ones((1, 4)), logits)
+    with np.errstate(over="ignore"):
+        ll, _ = bernoulli_log_likelihood_forward(np.ones((1, 4)), logits)
+    assert ll.dtype == np.float32 and np.isneginf(ll).all()
 
 
 @pytest.fixture
 def model():
-    return VAE(6, hidden=(4,), latent_dim=2, dtype=np.float64, engine="numpy")
+    return VAE(6, hidden=(4,), latent_dim=2, dtype=np.float64)
 
 
 def test_negative_elbo_refuses_an_empty_batch(model):
@@ -86,7 +88,7 @@ def test_estimators_refuse_a_missing_generator(model, estimate):
         estimate(model, np.zeros((2, 6)), 3, None)
 
 
-@pytest.mark.parametrize("ops", [LECTURE_OPS, NUMBA_OPS], ids=["numpy", "numba"])
+@pytest.mark.parametrize("ops", [lecture_ops, engine_ops], ids=["numpy", "numba"])
 @pytest.mark.parametrize("bad", [np.ones((2, 3), complex), np.full((2, 3), "x")])
 def test_a_complex_or_string_dout_is_refused_not_cast(ops, bad):
     _, cache = ops.dense_forward(np.ones((2, 4)), np.ones((4, 3)), np.zeros(3))

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from scratchvae.lecture.gradcheck import assert_gradients_match
 from scratchvae.lecture.tiny_vae import tiny_vae_backward, tiny_vae_forward
 
+
 def tiny_vae_inputs(rng, B=5, D=6, D_z=2):
     return {"x": rng.random((B, D)).round(), "eps": rng.standard_normal((B, D_z)),
             "W_enc": 0.5 * rng.standard_normal((D, 2 * D_z)), "b_enc": rng.standard_normal(2 * D_z),

@@ -1,10 +1,14 @@
-"""Training: binarisation (both engines), the KL weight and the training step (scratchvae/lecture/training.py)."""
+"""Training: binarisation (both engines), the KL weight, the training step (scratchvae/lecture/training.py).
+
+The lecture's binarize and the engine's draw different bits with the same
+distribution (tests/test_engine.py); each is tested here on its own.
+"""
 
 import numpy as np
 import pytest
 
-from scratchvae.engine import NUMBA_OPS
-from scratchvae.lecture.ops import LECTURE_OPS
+from scratchvae.engine import training as engine_training
+from scratchvae.lecture import training as lecture_training
 from scratchvae.tools.data import binarize_fixed, load_mnist, minibatches
 
 
@@ -14,11 +18,10 @@ def mnist(mnist_root):
     return load_mnist("mnist", data_dir=mnist_root, download=False)
 
 
-@pytest.fixture(params=["numpy", "numba"])
+@pytest.fixture(params=["lecture", "engine"])
 def binarize(request):
-    """Each engine's binarize: they must draw the same bits (tests/test_engine.py)."""
-    return (LECTURE_OPS if request.param == "numpy" else NUMBA_OPS).binarize
-
+    """Each engine's binarize, on its own."""
+    return {"lecture": lecture_training, "engine": engine_training}[request.param].binarize
 
 
 def test_binarize_is_reproducible_and_binary(binarize):
@@ -52,13 +55,23 @@ def test_binarize_leaves_the_global_rng_alone(binarize):
     np.testing.assert_array_equal(np.random.get_state()[1], state)
 
 
-def test_binarize_draws_as_in_published_runs(binarize):
-    # Pins which random bits each pixel uses: output element i (C order) compares with the
-    # 16 bits (word[i >> 2] >> 16 (i & 3)) & 0xFFFF. Recorded before rows= existed; a change
-    # here would change every published training run.
+def test_binarize_draws_as_in_published_runs():
+    # Pins which random bits each pixel of the engine's binarize (what training runs on)
+    # uses: output element i (C order) compares with the 16 bits (word[i >> 2] >> 16 (i & 3))
+    # & 0xFFFF. Recorded before rows= existed; a change here would change every published
+    # training run.
     x = np.random.default_rng(0).random((5, 13)).astype(np.float32)
-    b = binarize(x, np.random.default_rng(1))
+    b = engine_training.binarize(x, np.random.default_rng(1))
     assert np.packbits(b.astype(bool)).tobytes().hex() == "0eeaf3fe6fa568ed00"
+
+
+def test_the_lecture_s_binarize_compares_a_uniform_with_x():
+    # x_bin = (u < x), u ~ U[0, 1) drawn by rng.random, one per pixel in C order
+    x = np.random.default_rng(0).random((5, 13)).astype(np.float32)
+    rng, same = np.random.default_rng(1), np.random.default_rng(1)
+    expected = (same.random(x.shape) < x).astype(np.float32)
+    np.testing.assert_array_equal(lecture_training.binarize(x, rng), expected)
+    assert rng.bit_generator.state == same.bit_generator.state
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -110,7 +123,7 @@ def test_binarize_rows_errors_name_rows(rows, message, binarize):
 def test_binarize_rejects_x_outside_unit_interval(x, message):
     """The lecture scans the values; the engine does not (fit checks the training set once)."""
     with pytest.raises(ValueError, match=message):
-        LECTURE_OPS.binarize(x, np.random.default_rng(0))
+        lecture_training.binarize(x, np.random.default_rng(0))
     with pytest.raises(ValueError, match=message):
         binarize_fixed(x)
 
@@ -176,14 +189,19 @@ def test_learning_rate_decays_geometrically_per_epoch():
     assert learning_rate(7, 0.5, 1.0) == 0.5
 
 
-@pytest.mark.parametrize("pixels", ["binarize", "dequantize", "as_is"])
+def test_train_step_speaks_the_command_line_s_words():
+    """One vocabulary end to end: `scratchvae train --binarize` choices are train_step's pixels."""
+    assert lecture_training.PIXELS == ("dynamic", "fixed", "dequantize", "none")
+
+
+@pytest.mark.parametrize("pixels", ["dynamic", "fixed", "dequantize", "none"])
 def test_train_step_prepares_the_rows_as_asked(pixels, monkeypatch):
     from scratchvae.lecture import training
     from scratchvae.lecture.optim import SGD
     from scratchvae.lecture.vae import VAE
 
     images = np.random.default_rng(0).random((20, 6)).astype(np.float32)
-    model = VAE(6, hidden=(4,), latent_dim=2, likelihood="gaussian", engine="numpy")
+    model = VAE(6, hidden=(4,), latent_dim=2, likelihood="gaussian")
     seen = []
     forward = model.negative_elbo_forward
     monkeypatch.setattr(model, "negative_elbo_forward",
@@ -191,10 +209,11 @@ def test_train_step_prepares_the_rows_as_asked(pixels, monkeypatch):
     rows = np.array([3, 1])
     training.train_step(model, SGD(model, lr=1e-3), images, rows, np.random.default_rng(1),
                         pixels=pixels)
-    expected = {"binarize": model.ops.binarize(images, np.random.default_rng(1), rows),
+    expected = {"dynamic": model.ops.binarize(images, np.random.default_rng(1), rows),
                 "dequantize": training.dequantize(images, np.random.default_rng(1), rows),
-                "as_is": images[rows]}[pixels]
+                "fixed": images[rows], "none": images[rows]}[pixels]
     assert np.array_equal(seen[0], expected)
-    with pytest.raises(ValueError, match="pixels: expected one of"):
-        training.train_step(model, SGD(model, lr=1e-3), images, rows, np.random.default_rng(1),
-                            pixels="grey")
+    for old_word in ("grey", "binarize", "as_is", None):
+        with pytest.raises(ValueError, match="pixels: expected one of"):
+            training.train_step(model, SGD(model, lr=1e-3), images, rows, np.random.default_rng(1),
+                                pixels=old_word)

@@ -7,9 +7,9 @@ import pytest
 
 from scratchvae.lecture.gaussian import kl_standard_normal_forward
 from scratchvae.lecture.gradcheck import numerical_gradient, relative_error
-from scratchvae.tools.gradcheck_report import MODEL_CHECKS, model_check
-from scratchvae.tools import checkpoints, npz_files
 from scratchvae.lecture.vae import FORMAT_VERSION, VAE
+from scratchvae.tools import checkpoints, npz_files
+from scratchvae.tools.gradcheck_report import MODEL_CHECKS, model_check
 
 
 def tiny(dtype=np.float64, **kwargs):

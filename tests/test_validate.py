@@ -7,11 +7,11 @@ from scratchvae.lecture.validate import (
     as_float_array,
     check_finite,
     check_int,
-    check_no_overflow,
     check_rng,
     check_same_shape,
     check_shape,
     check_unit_interval,
+    check_upstream,
 )
 
 
@@ -22,14 +22,23 @@ def test_messages_name_the_argument_and_say_expected_and_given():
         check_shape("W", np.ones((3, 4)), (None, 5))
     with pytest.raises(ValueError, match=r"^x: expected values in \[0, 1\], got 1\.5 at index \(0, 1\)$"):
         check_unit_interval("x", np.array([[0.5, 1.5]]))
-    with pytest.raises(ValueError, match=r"^mu: expected finite values, got nan at index \(1,\) \(1 non-finite of 3\)$"):
+    with pytest.raises(ValueError,
+                       match=r"^mu: expected finite values, got nan at index \(1,\) \(1 non-finite of 3\)$"):
         check_finite("mu", np.array([0.0, np.nan, 1.0]))
     with pytest.raises(ValueError, match="eps: expected a 2-dimensional array, got shape"):
         as_float_array("eps", np.ones(3), ndim=2)
     with pytest.raises(ValueError, match="x: expected a real-valued array, got dtype <U1"):
         as_float_array("x", np.array(["a"]))
-    with pytest.raises(ValueError, match=r"z: expected a finite result, got an overflow in float32 for mu in \[1e\+38"):
-        check_no_overflow("z", np.array([np.inf], np.float32), mu=np.array([1e38]))
+    with pytest.raises(ValueError, match=r"^dkl: expected shape \(2\), got \(3,\)$"):
+        check_upstream("dkl", np.ones(3), (2,), np.float32)
+    with pytest.raises(ValueError, match=r"^dout: expected finite values, got inf"):
+        check_upstream("dout", np.array([np.inf]), (1,), np.float64)
+
+
+def test_check_upstream_casts_and_skips_the_scan_when_not_finite():
+    d = check_upstream("dout", np.ones((2, 3)).T, (3, 2), np.float32)
+    assert d.dtype == np.float32 and d.flags.c_contiguous
+    assert np.isnan(check_upstream("dout", [np.nan], (1,), np.float64, finite=False)).all()
 
 
 def test_as_float_array_keeps_float_precision_and_converts_integers():

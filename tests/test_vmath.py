@@ -13,7 +13,8 @@ import re
 import numba
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scratchvae.engine import vmath as V
 

@@ -17,7 +17,8 @@
 #
 # The stable forms never exponentiate a positive number:
 #
-# $$\operatorname{sigmoid}(x) = \begin{cases} 1/(1 + e^{-|x|}) & x \ge 0 \\ e^{-|x|}/(1 + e^{-|x|}) & x < 0 \end{cases}, \qquad
+# $$\operatorname{sigmoid}(x) = \begin{cases} 1/(1 + e^{-|x|}) & x \ge 0 \\
+# e^{-|x|}/(1 + e^{-|x|}) & x < 0 \end{cases}, \qquad
 # \log(1 + e^{x}) = \max(x, 0) + \log(1 + e^{-|x|}).$$
 
 # %%
@@ -27,8 +28,14 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from scratchvae.lecture.activations import (sigmoid_backward, sigmoid_forward, softplus_backward,
-                                            softplus_forward, tanh_backward, tanh_forward)
+from scratchvae.lecture.activations import (
+    sigmoid_backward,
+    sigmoid_forward,
+    softplus_backward,
+    softplus_forward,
+    tanh_backward,
+    tanh_forward,
+)
 from scratchvae.lecture.gradcheck import check_op
 from scratchvae.lecture.likelihoods import bernoulli_log_likelihood_forward
 from scratchvae.tools.plots import show

@@ -13,10 +13,12 @@
 # [central differences](../docs/gradcheck.md#central-differences) and
 # [the relative error](../docs/gradcheck.md#relative-error).
 #
-# The op is the KL term (note 000 (13)): for each example (a row), with the encoder's
+# The op is the KL term ([gaussian (14)](../docs/gaussian.md#kl-standard-normal)):
+# for each example (a row), with the encoder's
 # mean $\mu$ and log-variance $\log \sigma^2$,
 #
-# $$\mathrm{KL} = \tfrac12 \sum_j \left(\sigma_j^2 + \mu_j^2 - 1 - \log\sigma_j^2\right), \qquad \sigma_j^2 = \exp(\log\sigma_j^2).$$
+# $$\mathrm{KL} = \tfrac12 \sum_j \left(\sigma_j^2 + \mu_j^2 - 1 - \log\sigma_j^2\right),
+# \qquad \sigma_j^2 = \exp(\log\sigma_j^2).$$
 #
 # Every op in scratchvae is a pair of functions: the forward computes the value and a cache;
 # the backward takes dL/d(value) and returns dL/d(each input).

@@ -14,7 +14,7 @@
 #
 # The encoder gives each example a Gaussian $q(z \mid x) = \mathcal{N}(\mu, \mathrm{diag}\,\sigma^2)$,
 # as the pair `(mu, log_var)`. To sample $z$ so that gradients flow, draw the noise
-# $\varepsilon \sim \mathcal{N}(0, I)$ first and move it (note 000 (8)):
+# $\varepsilon \sim \mathcal{N}(0, I)$ first and move it ([gaussian (2)](../docs/gaussian.md#reparameterisation)):
 #
 # $$z = \mu + \sigma \odot \varepsilon, \qquad \sigma = \exp(\tfrac12 \log\sigma^2).$$
 #
@@ -109,7 +109,8 @@ show(fig, "moments.png", OUT)
 # %% [markdown]
 # ## 3. The KL in closed form against Monte Carlo
 # $\mathrm{KL}(q \,\|\, p) = \mathbb{E}_q[\log q(z) - \log p(z)]$ with $p = \mathcal{N}(0, I)$. The
-# closed form (note 000 (13)) should equal the average of $\log q(z) - \log p(z)$ over
+# closed form ([gaussian (14)](../docs/gaussian.md#kl-standard-normal))
+# should equal the average of $\log q(z) - \log p(z)$ over
 # the samples of part 1.
 
 # %%
@@ -123,13 +124,13 @@ error = log_ratio.std() / np.sqrt(N)
 print(f"3. KL(q || N(0, I)): closed form {closed[0]:.4f}, "
       f"Monte Carlo {log_ratio.mean():.4f} +- {error:.4f}")
 
-# Note 002 writes the 1-D case as 1/2 (sigma + mu^2 - 1 - log sigma). That is right only
-# if its "sigma" is read as the *variance* sigma^2:
+# The 1-D case is often written 1/2 (s + mu^2 - 1 - log s) (one of the course's sources does,
+# see the references page). That is right only if "s" is the *variance* sigma^2:
 m, variance = 0.5, 2.0
 as_variance = 0.5 * (variance + m**2 - 1 - np.log(variance))
 as_std = 0.5 * (np.sqrt(variance) + m**2 - 1 - np.log(np.sqrt(variance)))
 exact = kl_standard_normal_forward(np.array([[m]]), np.log(np.array([[variance]])))[0][0]
-print(f"   note 002's 1-D formula with mu = {m}, variance {variance}: sigma read as the variance "
+print(f"   the 1-D formula with mu = {m}, variance {variance}: s read as the variance "
       f"{as_variance:.4f}, as the std {as_std:.4f}; closed form {exact:.4f}")
 
 # %% [markdown]
@@ -163,7 +164,7 @@ print("moment test: package", moment_test(reparameterize_forward),
 # * Part 2: `check_op` says "ok" to the buggy pair; its variances are $\sigma^4$, not $\sigma^2$,
 #   and its histogram is visibly too wide. Only a test of the forward's maths catches a
 #   consistently wrong pair.
-# * Part 3: the closed form sits inside the Monte Carlo error bar; reading note 002's sigma
+# * Part 3: the closed form sits inside the Monte Carlo error bar; reading the 1-D formula's s
 #   as a standard deviation gives a different, wrong number.
 
 # %%

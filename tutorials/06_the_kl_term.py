@@ -16,9 +16,11 @@
 # The KL term is the price the ELBO charges for moving the encoder's $q(z \mid x)$ away from
 # the prior. By definition
 #
-# $$\mathrm{KL}(q \,\Vert\, p) = \int q(z) \log\frac{q(z)}{p(z)}\, dz = \mathbb{E}_q\!\left[\log q(z) - \log p(z)\right].$$
+# $$\mathrm{KL}(q \,\Vert\, p) = \int q(z) \log\frac{q(z)}{p(z)}\, dz
+# = \mathbb{E}_q\!\left[\log q(z) - \log p(z)\right].$$
 #
-# For Gaussians the integral has a closed form (note 000 (11)). This lesson computes it three
+# For Gaussians the integral has a closed form ([gaussian (6)](../docs/gaussian.md#kl-full-covariance)).
+# This lesson computes it three
 # ways and makes them agree.
 
 # %%
@@ -92,9 +94,10 @@ print(f"   kl_standard_normal_forward:           {kl_standard_normal_forward(mu,
 # %% [markdown]
 # ## 3. Full covariances, through Cholesky factors
 # For $q = \mathcal{N}(\mu_0, \Sigma_0)$ and $p = \mathcal{N}(\mu_1, \Sigma_1)$
-# ([gaussian (6)](../docs/gaussian.md#kl-full-covariance), note 000 (11)):
+# ([gaussian (6)](../docs/gaussian.md#kl-full-covariance)):
 #
-# $$\mathrm{KL} = \tfrac12 \left(\operatorname{Tr}(\Sigma_1^{-1}\Sigma_0) + \delta^\top \Sigma_1^{-1} \delta - D_z + \log\frac{\det\Sigma_1}{\det\Sigma_0}\right).$$
+# $$\mathrm{KL} = \tfrac12 \left(\operatorname{Tr}(\Sigma_1^{-1}\Sigma_0) + \delta^\top \Sigma_1^{-1} \delta
+# - D_z + \log\frac{\det\Sigma_1}{\det\Sigma_0}\right).$$
 #
 # `kl_full_covariance_forward` never inverts $\Sigma_1$: it factors $\Sigma = C C^\top$ (Cholesky,
 # $C$ lower triangular) and solves triangular systems,

@@ -24,9 +24,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from scratchvae.lecture.gradcheck import check_op
-from scratchvae.lecture.likelihoods import (bernoulli_log_likelihood_backward,
-                                            bernoulli_log_likelihood_forward,
-                                            gaussian_log_likelihood_forward)
+from scratchvae.lecture.likelihoods import (
+    bernoulli_log_likelihood_backward,
+    bernoulli_log_likelihood_forward,
+    gaussian_log_likelihood_forward,
+)
 from scratchvae.lecture.optim import Adam
 from scratchvae.lecture.vae import VAE
 from scratchvae.tools.data import load_mnist
@@ -111,7 +113,7 @@ ink = np.flatnonzero(images.mean(axis=0) > 0.3)  # pixels usually inked
 print(f"3. {len(black)} of 784 pixels are 0 in all 5000 images; {len(ink)} are inked on average > 0.3")
 D, B = 784, 32
 steps = 200 if QUICK else 2000
-model = VAE(D, hidden=(64,), latent_dim=2, likelihood="gaussian", seed=0, engine="numpy")
+model = VAE(D, hidden=(64,), latent_dim=2, likelihood="gaussian", seed=0)
 optimizer = Adam(model, lr=3e-3)
 history = []  # (step, loss, mean log sigma^2 on black pixels, on inked pixels)
 for step in range(steps):
@@ -169,7 +171,8 @@ print(f"best log sigma^2 on the grid {best_log_var:.3f}; log r^2 = {np.log(r**2)
 #   $r = 0$ curve climbs forever to the left.
 # * Part 3: $\log\sigma^2$ on the always-black pixels keeps falling while on inked pixels it settles,
 #   and the loss goes below zero: a density can exceed 1. The spikes are the runaway's other
-#   face: $\partial / \partial\mu_j = r_j / \sigma_j^2$ grows as the variances shrink, and a step jumps. The ELBO is then a statement about how
+#   face: $\partial / \partial\mu_j = r_j / \sigma_j^2$ grows as the variances shrink, and a step jumps.
+# The ELBO is then a statement about how
 #   sure the decoder is of zeros, not about digits. The cures (a floor on the variance, a fixed
 #   variance, or a discrete decoder) are in [likelihoods](../docs/likelihoods.md#gaussian); this
 #   course uses the Bernoulli decoder on binarised pixels.

@@ -4,7 +4,7 @@
 # **What you will be able to do**
 #
 # * compute the ELBO of any diagonal $q$ on a model where $\log p(x)$ is known in closed form;
-# * check note 000's identity $\log p(x) = \mathcal{L}(q) + \mathrm{KL}(q \,\|\, p(z \mid x))$
+# * check the identity $\log p(x) = \mathcal{L}(q) + \mathrm{KL}(q \,\|\, p(z \mid x))$
 #   to the last digit;
 # * explain why a diagonal $q$ leaves a gap when the posterior is correlated, and none when it
 #   is not.
@@ -29,8 +29,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from scratchvae.lecture.gaussian_full import kl_full_covariance_forward
-from scratchvae.lecture.linear_gaussian import (linear_gaussian_elbo, linear_gaussian_log_marginal,
-                                                linear_gaussian_posterior)
+from scratchvae.lecture.linear_gaussian import (
+    linear_gaussian_elbo,
+    linear_gaussian_log_marginal,
+    linear_gaussian_posterior,
+)
 from scratchvae.tools.plots import show
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
@@ -59,7 +62,7 @@ print("   (not diagonal: the two latent coordinates are correlated given x)")
 # ## 2. The ELBO of several q's, and the gap
 # For each diagonal $q = \mathcal{N}(\mu, \mathrm{diag}\, \sigma^2)$: its ELBO, the gap
 # $\log p(x) - \mathcal{L}(q)$, and $\mathrm{KL}(q \,\|\, \text{posterior})$ from the
-# full-covariance formula (note 000 (11)).
+# full-covariance formula ([gaussian (6)](../docs/gaussian.md#kl-full-covariance)).
 
 # %%
 precision = np.linalg.inv(Sigma)  # (D_z, D_z)
@@ -96,7 +99,7 @@ show(fig, "elbo_gaps.png", OUT)
 # ## 3. Tight at the posterior
 # With orthogonal rows of $W$, $W W^\top$ is diagonal, so the posterior precision
 # $I + W W^\top / s^2$ is diagonal too. Then the diagonal family holds the posterior, and
-# $q$ = posterior closes the gap: note 000 (3), the maximum over $q$ is $\log p(x)$.
+# $q$ = posterior closes the gap: [elbo (5)](../docs/elbo.md#kl-to-posterior), the maximum over $q$ is $\log p(x)$.
 
 # %%
 Q, _ = np.linalg.qr(rng.standard_normal((D, D_z)))  # (D, D_z), orthonormal columns
@@ -129,7 +132,7 @@ print("grid search:", best_log_var, " -log diag(P):", -np.log(np.diag(precision)
 # %% [markdown]
 # ## What to look at
 # * Part 2: every ELBO is below $\log p(x)$, and the two right-hand columns agree to ~10
-#   digits: the gap *is* $\mathrm{KL}(q \,\|\, \text{posterior})$, note 000 (1).
+#   digits: the gap *is* $\mathrm{KL}(q \,\|\, \text{posterior})$, [elbo (3)](../docs/elbo.md#kl-to-posterior).
 # * The ELBO climbs as $q$ gets closer to the posterior; the best diagonal $q$ uses variances
 #   $1 / \mathrm{diag}(P)$, and even it leaves a gap, because no diagonal $q$ equals a
 #   correlated posterior.

@@ -22,10 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchvae.lecture.gaussian import (kl_standard_normal_backward, kl_standard_normal_forward,
-                                         reparameterize_backward, reparameterize_forward)
-from scratchvae.lecture.likelihoods import (bernoulli_log_likelihood_backward,
-                                            bernoulli_log_likelihood_forward)
+from scratchvae.lecture.gaussian import (
+    kl_standard_normal_backward,
+    kl_standard_normal_forward,
+    reparameterize_backward,
+    reparameterize_forward,
+)
+from scratchvae.lecture.likelihoods import bernoulli_log_likelihood_backward, bernoulli_log_likelihood_forward
 from scratchvae.lecture.optim import Adam
 from scratchvae.lecture.training import binarize
 from scratchvae.lecture.vae import VAE
@@ -47,20 +50,15 @@ def shape(name, array):
 
 # %% [markdown]
 # ## The batch and the model
-# The plain-NumPy engine (`engine="numpy"`), so that every step below is code you can read.
+# `VAE(784, ...)` runs on the lecture's own ops (`scratchvae.lecture.ops`), the plain-NumPy
+# functions this lesson calls by name below, so every step here is a step the model takes.
 
 # %%
 mnist = load_mnist()  # x_train: (60000, 784) grey levels in [0, 1]
 x = binarize(mnist.x_train[:B], rng)  # (B, 784): each pixel a fresh 0/1 draw
-model = VAE(784, hidden=hidden, latent_dim=D_z, seed=0, engine="numpy")  # float32
+model = VAE(784, hidden=hidden, latent_dim=D_z, seed=0)  # float32, on the lecture's ops
 eps = rng.standard_normal((B, D_z), dtype=np.float32)  # (B, D_z): the noise, drawn once
 print(f"A {784}-{hidden[0]}-{D_z} VAE, a batch of B = {B} binarised MNIST digits.")
-# engine="numpy": the model's table of ops holds the lecture's own functions, the ones this
-# lesson calls by name below, so every step here is a step the model takes
-same = all(getattr(model.ops, op.__name__) is op for op in (
-    reparameterize_forward, reparameterize_backward, kl_standard_normal_forward,
-    kl_standard_normal_backward, bernoulli_log_likelihood_forward, bernoulli_log_likelihood_backward))
-print(f"The model's ops are the lecture's functions called below: {same}")
 
 # %% [markdown]
 # ## Forward: five steps

@@ -24,8 +24,13 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from scratchvae.lecture.estimators import (elbo_la, elbo_lb, minibatch_estimate,
-                                           reparameterized_gradient, score_function_gradient)
+from scratchvae.lecture.estimators import (
+    elbo_la,
+    elbo_lb,
+    minibatch_estimate,
+    reparameterized_gradient,
+    score_function_gradient,
+)
 from scratchvae.lecture.optim import Adam
 from scratchvae.lecture.training import binarize, train_step
 from scratchvae.lecture.vae import VAE
@@ -44,7 +49,7 @@ rng = np.random.default_rng(0)
 # \mathcal{L}^B = -\mathrm{KL}(q \,\Vert\, p) + \frac1L \sum_i \log p(x \mid z_i).$$
 #
 # Both have the ELBO as their mean. $\mathcal{L}^B$ computes the KL part exactly, so one would
-# expect it to be the less noisy. Measure it: on a small VAE (the plain-NumPy engine, as in
+# expect it to be the less noisy. Measure it: on a small VAE (on the lecture's plain-NumPy ops, as in
 # lesson 9), draw $R = 500$ independent one-sample estimates ($L = 1$) of each of twenty test
 # images' ELBO with each estimator, and compare their variances.
 
@@ -53,7 +58,7 @@ mnist = load_mnist()
 train = mnist.x_train[:5000]  # (5000, 784) grey levels: a subset, binarised batch by batch
 x_test = binarize(mnist.x_test[:20], np.random.default_rng(1))  # (20, 784): twenty test images
 D, B, D_z, R = 784, 64, 8, 500
-model = VAE(D, hidden=(64,), latent_dim=D_z, seed=0, engine="numpy")
+model = VAE(D, hidden=(64,), latent_dim=D_z, seed=0)
 
 
 def spreads(model):
@@ -90,7 +95,10 @@ report(f"{steps} steps", la, lb)
 # %% [markdown]
 # Surprised? $\mathcal{L}^A - \mathcal{L}^B$ is a term of mean zero
 # ([estimators (5)](../docs/estimators.md#estimators-la-lb)), so
-# $\operatorname{Var}\mathcal{L}^A = \operatorname{Var}\mathcal{L}^B + \operatorname{Var}(\mathcal{L}^A - \mathcal{L}^B) + 2\operatorname{Cov}$,
+#
+# $$\mathrm{Var}\,\mathcal{L}^A = \mathrm{Var}\,\mathcal{L}^B + \mathrm{Var}(\mathcal{L}^A - \mathcal{L}^B)
+# + 2\,\mathrm{Cov},$$
+#
 # and the covariance can be negative: a $z_i$ far out in $q$'s tail both reconstructs badly
 # (lower $\log p(x \mid z_i)$) and has a low $\log q(z_i \mid x)$ (higher $-\log q$), and in
 # $\mathcal{L}^A$ the two cancel. In the limit $q = p(z \mid x)$ every term of $\mathcal{L}^A$ is
@@ -184,7 +192,8 @@ print(f"with the baseline: mean {with_baseline.mean():.3f}, variance {with_basel
 # ## What to look at
 # * Part 1: $\mathcal{L}^A$ and $\mathcal{L}^B$ agree in the mean. Untrained, $q$ is almost the
 #   prior, the KL almost 0, and so is the noise of sampling it: ratio 1. After training the
-#   ratio falls below 1: $q$ has moved towards the posterior and the cancellation has set in. "$\mathcal{L}^B$ has the lower variance" is
+#   ratio falls below 1: $q$ has moved towards the posterior and the cancellation has set in.
+# "$\mathcal{L}^B$ has the lower variance" is
 #   usually, not always, true: measure.
 # * Part 2: the minibatch estimates centre on the full sum at every $B$; their spread falls like
 #   $1/\sqrt{B}$ (roughly a factor 3 per tenfold $B$, a little more here because $B$ is half of

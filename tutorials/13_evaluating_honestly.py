@@ -37,7 +37,7 @@ rng = np.random.default_rng(0)
 
 # %% [markdown]
 # ## A model to evaluate
-# A small VAE trained briefly with the plain-NumPy engine (`SCRATCHVAE_QUICK=1`: a few seconds;
+# A small VAE trained briefly on the lecture's plain-NumPy ops (`SCRATCHVAE_QUICK=1`: a few seconds;
 # lesson 12 trains a real one). The test images are binarised once, with a fixed seed, so that
 # every number below is about the same 0/1 images.
 
@@ -48,7 +48,7 @@ D, B, D_z = 784, 64, 8
 steps = 200 if QUICK else 5000
 n_images = 10 if QUICK else 200
 KS = (1, 10, 100, 1000) if QUICK else (1, 10, 100, 1000, 5000)
-model = VAE(D, hidden=(64,) if QUICK else (200,), latent_dim=D_z, seed=0, engine="numpy")
+model = VAE(D, hidden=(64,) if QUICK else (200,), latent_dim=D_z, seed=0)
 optimizer = Adam(model, lr=1e-3)
 for step in range(steps):
     # the lecture's step: binarise, draw eps, forward, backward, update
@@ -62,7 +62,8 @@ print(f"A 784-{model.encoder.modules[0].params['W'].shape[1]}-{D_z} VAE after {s
 # Draw $k$ codes $z_1, \dots, z_k \sim q(z \mid x)$ and weigh each by how much more the model likes
 # it than the encoder does ([estimators (9)](../docs/estimators.md#importance-weighted)):
 #
-# $$w_i = \frac{p(x \mid z_i)\, p(z_i)}{q(z_i \mid x)}, \qquad \mathcal{L}_k = \mathbb{E}\left[\log \frac1k \sum_{i=1}^k w_i\right].$$
+# $$w_i = \frac{p(x \mid z_i)\, p(z_i)}{q(z_i \mid x)},
+# \qquad \mathcal{L}_k = \mathbb{E}\left[\log \frac1k \sum_{i=1}^k w_i\right].$$
 #
 # The average of the $w_i$ is an unbiased estimate of $p(x)$; its log is, by Jensen's inequality,
 # biased low, less so as $k$ grows: $\mathcal{L} = \mathcal{L}_1 \le \mathcal{L}_k \le \mathcal{L}_{k'} \le \log p(x)$
@@ -72,8 +73,13 @@ print(f"A 784-{model.encoder.modules[0].params['W'].shape[1]}-{D_z} VAE after {s
 
 # %%
 elbo = elbo_lb(model, x_test, 1000, np.random.default_rng(2))[0]  # (n_images,) the ELBO, L = 1000
-bounds = {k: importance_weighted_bound(model, x_test, k, np.random.default_rng(3 + k))
-          for k in KS}  # k -> (n_images,)
+# One image at a time: the lecture's bound holds all k samples of its images at once (k = 5000
+# samples of 784 pixels is 31 MB per image); one generator per k, so the numbers are those of one call.
+bounds = {}  # k -> (n_images,)
+for k in KS:
+    rng_k = np.random.default_rng(3 + k)
+    bounds[k] = np.concatenate([importance_weighted_bound(model, x_test[i:i + 1], k, rng_k)
+                                for i in range(len(x_test))])
 
 
 def mean_and_se(values):

@@ -6,7 +6,8 @@
 # * train models that differ only in the KL weight $\beta$;
 # * read, from a table and a figure, how $\beta$ trades reconstruction against staying near the
 #   prior;
-# * explain why digits cluster although the KL never sees a label (note 002's question);
+# * explain why digits cluster although the KL never sees a label
+#   (the question of [figures: why classes cluster](../docs/figures.md#why-classes-cluster));
 # * walk the 2-D latent space: the decoder's manifold, and a straight line between two digits;
 # * measure posterior collapse: the KL of each latent dimension, and the active units.
 #
@@ -33,14 +34,15 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
+from scratchvae.engine import ops as engine_ops
 from scratchvae.lecture import estimators
 from scratchvae.lecture.collapse import active_units, encode_all, kl_per_dimension
 from scratchvae.lecture.optim import Adam
 from scratchvae.lecture.vae import VAE
 from scratchvae.tools.data import load_mnist
+from scratchvae.tools.evaluation import prepare_test_set
 from scratchvae.tools.latent_plots import plot_latent_manifold
 from scratchvae.tools.plots import plot_interpolation, show
-from scratchvae.tools.evaluation import prepare_test_set
 from scratchvae.tools.train import fit
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a small subset, one epoch
@@ -66,7 +68,7 @@ print(f"Three 784-{hidden}-2 VAEs, {n_train} training images, {EPOCHS} epoch(s) 
       f"measured on {n_test} test images (ELBO with weight 1, in nats):")
 print(f"{'beta':>6}  {'ELBO':>8}  {'rec':>8}  {'KL':>6}   std of the means   mean sigma of q")
 for beta in BETAS:
-    model = VAE(784, hidden=(hidden,), latent_dim=2, beta=beta, seed=0, engine="numba")
+    model = VAE(784, hidden=(hidden,), latent_dim=2, beta=beta, seed=0, ops=engine_ops)
     fit(model, mnist.x_train[:n_train], EPOCHS, optimizer=Adam(model, lr=1e-3), seed=0,
         progress=False, log=lambda line: None)
     elbo, rec, kl = estimators.elbo_lb(model, x_test, 1, np.random.default_rng(0))  # (n_test,)
@@ -126,7 +128,7 @@ show(plot_interpolation(trained[1.0], x_test[first_one], x_test[first_seven], n=
 # %%
 wide = {}
 for beta in (1.0, 4.0):
-    model = VAE(784, hidden=(hidden,), latent_dim=16, beta=beta, seed=0, engine="numba")
+    model = VAE(784, hidden=(hidden,), latent_dim=16, beta=beta, seed=0, ops=engine_ops)
     fit(model, mnist.x_train[:n_train], EPOCHS, optimizer=Adam(model, lr=1e-3), seed=0,
         progress=False, log=lambda line: None)
     mu, log_var = encode_all(model, x_test)  # (N, 16) each: q(z | x) for every test image
@@ -183,7 +185,7 @@ for beta, (mu, _, _) in models.items():
 #   unused. A larger $\beta$ makes information dearer, and fewer units stay active. (Quick
 #   mode trains too briefly for a clean picture; run the full lesson.)
 # * The KL never sees a label: the clusters come from the reconstruction term, which makes
-#   images that look alike cheap to encode near each other (note 002's answer).
+#   images that look alike cheap to encode near each other.
 
 # %%
 print("Look at: the std of the means shrinking and sigma growing as beta grows, the clusters "

@@ -24,7 +24,7 @@ from scratchvae.classroom.tasks import TASKS
 
 __all__ = ["PACKAGE", "regions", "cut", "solution_lines", "write_handout"]
 
-PACKAGE = "studentvae"
+PACKAGE = "studentvae"  # the package a handout project holds, and marking looks for
 LECTURE = Path(scratchvae.lecture.__file__).parent
 DOCS = Path(scratchvae.__file__).resolve().parents[1] / "docs"
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
@@ -219,25 +219,20 @@ TRAIN = '''"""The payoff: train the standard VAE on MNIST with your own ops.
 
     python -m studentvae.train --epochs 10
 
-Your VAE class, on your ops (``engine="student"``: every function of this
-package), with your Adam; scratchvae lends the tools only: MNIST, and the
-training loop of ``scratchvae.tools.train.fit``. The package's own models can
-run on your ops too: ``scratchvae.lecture.vae.VAE(784, engine="student")``.
+Your VAE class, on your ops (its default ``ops`` is your package's ``ops``
+module: every function of this package), with your Adam; scratchvae lends the
+tools only: MNIST, and the training loop of ``scratchvae.tools.train.fit``.
+The package's own models can run on your ops too:
+``scratchvae.lecture.vae.VAE(784, ops=studentvae.ops)``.
 """
 
 import argparse
 import json
 
-import scratchvae.lecture.ops
 from scratchvae.tools.data import load_mnist
 from scratchvae.tools.train import fit
-from studentvae import ops
 from studentvae.optim import make_optimizer
 from studentvae.vae import VAE
-
-# engine="student" is your ops, in your package's table and in scratchvae's
-ops.register_engine("student", lambda: ops.LECTURE_OPS)
-scratchvae.lecture.ops.register_engine("student", lambda: ops.LECTURE_OPS)
 
 
 def main(argv=None):
@@ -251,7 +246,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     data = load_mnist("mnist", data_dir=args.data_dir)
     cut = slice(args.limit)
-    model = VAE(784, hidden=(400,), latent_dim=20, seed=args.seed, engine="student")
+    model = VAE(784, hidden=(400,), latent_dim=20, seed=args.seed)  # on your ops
     history = fit(model, data.x_train[cut], args.epochs, 128, make_optimizer("adam", model, 1e-3),
                   test=data.x_test[cut], seed=args.seed)
     test_elbo = history.records[-1]["test_elbo"]

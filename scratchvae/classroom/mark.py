@@ -21,16 +21,16 @@ from typing import NamedTuple
 import numpy as np
 
 from scratchvae.classroom import museum, probes
+from scratchvae.classroom.handout import PACKAGE
 from scratchvae.classroom.sandbox import Limits, Submission, run_child
 from scratchvae.classroom.tasks import SAMPLES, TASKS
 from scratchvae.lecture.gaussian import reparameterize_forward
 from scratchvae.lecture.gaussian_density import gaussian_log_density_forward
-from scratchvae.lecture.gradcheck import FLOOR, TOLERANCE, relative_error
+from scratchvae.lecture.gradcheck import FLOOR, TOLERANCE, five_point_slope, relative_error
 
 __all__ = ["Outcome", "Report", "find_submissions", "mark_submission", "write_csv",
            "reference_sections"]
 
-PACKAGE = "studentvae"  # the package a handout project holds
 AGREEMENT = 1e-6  # relative error to the reference that still passes a value
 PASS, FAIL, NOT_ATTEMPTED, TIMED_OUT, CRASHED = "pass", "FAIL", "not attempted", "timed out", "crashed"
 SIGMAS = 5  # standard errors a sample statistic may stray from its expectation
@@ -107,7 +107,7 @@ def values(*sections, tolerance=AGREEMENT, outputs=None):
 def _numerical(task, perturbed, dout):
     """d sum(dout * forward) / d input, from the forward at x - 2h, x - h, x + h, x + 2h."""
     f = {k: perturbed[i] for i, k in enumerate(probes.STENCIL)}  # (size, *out.shape) each
-    slopes = (8 * (f[1] - f[-1]) - (f[2] - f[-2])) / (12 * task.options["h"])
+    slopes = five_point_slope(f, task.options["h"])  # (size, *out.shape)
     return np.sum(slopes * dout, axis=tuple(range(1, slopes.ndim)))
 
 
@@ -194,7 +194,7 @@ def directional(task, student, reference, case):
     grads = student["analytic"]
     analytic = sum(float(np.sum(case.arrays["direction/" + n] * g)) for n, g in grads.items())
     f = dict(zip(probes.STENCIL, student["directional"]["losses"]))
-    numerical = (8 * (f[1] - f[-1]) - (f[2] - f[-2])) / (12 * task.options["h"])
+    numerical = five_point_slope(f, task.options["h"])
     error = float(relative_error(analytic, numerical))
     if not error <= TOLERANCE:
         raise CheckFailed(f"along a random direction u, your gradients give <u, grad> = "
@@ -227,7 +227,8 @@ def checks_for(task, case):
         "vae": [("backward, analytic KL", values("analytic")),
                 ("backward, Monte Carlo KL", values("monte_carlo")),
                 ("directional gradient check", directional)],
-        "importance_weighted": [("in chunks", values("chunks")), ("in one chunk", values("one_chunk"))],
+        "importance_weighted": [("all examples at once", values("at_once")),
+                                ("one example at a time", values("one_at_a_time"))],
     }[task.probe]
 
 

@@ -15,11 +15,11 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from scratchvae.classroom.probes import Case
+from scratchvae.lecture.gradcheck import STEP  # the central difference's h
 
 __all__ = ["TASKS", "Task", "select"]
 
 SEED = 20240601
-STEP = 1e-3  # the central difference's h, as in scratchvae.lecture.gradcheck
 SAMPLES = 20000  # draws for the moment and Monte Carlo tests
 
 
@@ -131,7 +131,7 @@ def _model_arrays(rng, batch=4):
     """A small VAE's parameters (as the lecture initialises them, from the generator), data and noise."""
     from scratchvae.lecture.vae import VAE  # the reference's shapes and parameter names
 
-    model = VAE(**MODEL, dtype=np.float64, seed=int(rng.integers(2**31)), engine="numpy")
+    model = VAE(**MODEL, dtype=np.float64, seed=int(rng.integers(2**31)))
     arrays = {f"param/{name}": 3 * p for name, p in model.params.items()}  # larger than at the start
     arrays.update({f"direction/{name}": rng.standard_normal(p.shape) for name, p in model.params.items()})
     return {**arrays, "x": rng.random((batch, MODEL["input_dim"])).round(),
@@ -140,7 +140,7 @@ def _model_arrays(rng, batch=4):
 
 TASKS = {task.name: task for task in [
     Task("numerical_gradient", "the gradient by central differences",
-         ("gradcheck._central_difference", "gradcheck.numerical_gradient"),
+         ("gradcheck.five_point_slope", "gradcheck._central_difference", "gradcheck.numerical_gradient"),
          "gradcheck.md#central-differences", "numerical_gradient",
          lambda rng: {"x": rng.standard_normal((3, 4)), "dout": rng.standard_normal((3, 4))}, {}),
     _op("dense", "the dense layer, forward and backward", "dense", ("x", "W", "b"), _dense,
@@ -189,7 +189,7 @@ TASKS = {task.name: task for task in [
     Task("importance_weighted", "the importance-weighted bound",
          ("estimators.importance_weighted_bound",), "estimators.md#importance-weighted",
          "importance_weighted", lambda rng: _model_arrays(rng, batch=3),
-         {**MODEL, "k": 7, "batch_rows": 5, "seed": 0}),
+         {**MODEL, "k": 7, "seed": 0}),
 ]}
 """Every task, in course order."""
 

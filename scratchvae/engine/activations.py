@@ -7,8 +7,9 @@ view; the sigmoid and the softplus are one loop each, with the engine's own
 vectorised exp and log1p (:mod:`scratchvae.engine.vmath`) and the arithmetic
 around them fused in; tanh is NumPy's ufunc; buffers are reused instead of
 allocated. Arguments are
-checked for shape and dtype only (a kernel must never run past an array's
-end), not scanned for NaN: the model checks its data once at its entry.
+checked by the lecture's own checks with ``finite=False``: for shape and dtype
+only (a kernel must never run past an array's end), not scanned for NaN: the
+model checks its data once at its entry.
 """
 
 from typing import NamedTuple
@@ -18,7 +19,7 @@ import numpy as np
 from scratchvae.engine.kernels import leaky_relu, leaky_relu_grad, multiply, sigmoid_grad, tanh_grad
 from scratchvae.engine.vmath import sigmoid_array, softplus_sigmoid_array
 from scratchvae.lecture.activations import SigmoidCache, TanhCache, check_slope
-from scratchvae.lecture.validate import as_float_array, check_same_shape
+from scratchvae.lecture.validate import as_float_array, check_upstream
 
 __all__ = [
     "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 
-def flat(a, dtype=None):
+def contiguous_1d(a, dtype=None):
     """A flat, contiguous view of ``a`` (a copy only if it has to be)."""
     return np.ascontiguousarray(a, dtype=dtype).reshape(-1)
 
@@ -39,9 +40,7 @@ def apply_grad(kernel, dout, saved, *args):
     the gradient has the input's precision. The shape check keeps the kernel
     inside both arrays.
     """
-    dout = as_float_array("dout", dout, finite=False)
-    check_same_shape("dout", dout, "the forward's output", saved)
-    dout = flat(dout, saved.dtype)
+    dout = check_upstream("dout", dout, saved.shape, saved.dtype, finite=False).reshape(-1)
     dx = np.empty_like(dout)
     kernel(dout, saved.reshape(-1), *args, dx)
     return dx.reshape(saved.shape)
@@ -61,7 +60,7 @@ def leaky_relu_forward(x, slope=0.01):
     x = as_float_array("x", x, finite=False)
     slope = check_slope(slope)
     out = np.empty(x.size, x.dtype)
-    leaky_relu(flat(x), x.dtype.type(slope), out)
+    leaky_relu(contiguous_1d(x), x.dtype.type(slope), out)
     out = out.reshape(x.shape)
     return out, LeakyReluCache(out, slope)
 
@@ -93,8 +92,8 @@ def relu_backward(dout, cache):
 
 def tanh_forward(x):
     """:func:`scratchvae.lecture.activations.tanh_forward` (NumPy's ufunc: nothing to gain)."""
-    y = np.tanh(as_float_array("x", x, finite=False))
-    return y, TanhCache(y)
+    out = np.tanh(as_float_array("x", x, finite=False))
+    return out, TanhCache(out)
 
 
 def tanh_backward(dout, cache):
@@ -108,8 +107,8 @@ def tanh_backward(dout, cache):
 def sigmoid_forward(x):
     """:func:`scratchvae.lecture.activations.sigmoid_forward`: one kernel pass."""
     x = as_float_array("x", x, finite=False)
-    y = sigmoid_array(flat(x), np.empty(x.size, x.dtype)).reshape(x.shape)
-    return y, SigmoidCache(y)
+    out = sigmoid_array(contiguous_1d(x), np.empty(x.size, x.dtype)).reshape(x.shape)
+    return out, SigmoidCache(out)
 
 
 def sigmoid_backward(dout, cache):
@@ -124,12 +123,12 @@ def softplus_forward(x):
     """:func:`scratchvae.lecture.activations.softplus_forward`, sharing one exp with the sigmoid.
 
     The cache holds sigmoid(x), the derivative, computed in the same pass
-    from the same e = exp(-|x|) as the softplus itself.
+    from the same e = exp(-abs(x)) as the softplus itself.
     """
     x = as_float_array("x", x, finite=False)
-    y, sigmoid_x = np.empty(x.size, x.dtype), np.empty(x.size, x.dtype)  # (N,) each
-    softplus_sigmoid_array(flat(x), y, sigmoid_x)
-    return y.reshape(x.shape), SoftplusCache(sigmoid_x.reshape(x.shape))
+    out, sigmoid_x = np.empty(x.size, x.dtype), np.empty(x.size, x.dtype)  # (N,) each
+    softplus_sigmoid_array(contiguous_1d(x), out, sigmoid_x)
+    return out.reshape(x.shape), SoftplusCache(sigmoid_x.reshape(x.shape))
 
 
 def softplus_backward(dout, cache):

@@ -13,7 +13,9 @@ matrix products are NumPy's (BLAS) in both. What the engine adds:
   layer's output is then read and written once instead of three times
   (docs/performance.md).
 
-Arguments are checked for shape and dtype only, never scanned for NaN.
+Arguments are checked by the lecture's own checks with ``finite=False``: for
+shape and dtype only, never scanned for NaN. Output buffers handed in with
+``out=`` are checked by :func:`check_out`, which exists only for the engine.
 """
 
 from typing import NamedTuple
@@ -22,27 +24,15 @@ import numpy as np
 
 from scratchvae.engine.kernels import bias_leaky_relu, leaky_relu_grad_bias
 from scratchvae.lecture.activations import check_slope
-from scratchvae.lecture.dense import DenseCache
-from scratchvae.lecture.validate import as_float_array, check_out, check_shape
+from scratchvae.lecture.dense import DenseCache, check_dense_args
+from scratchvae.lecture.validate import check_upstream
 
 __all__ = ["dense_forward", "dense_backward", "dense_relu_forward", "dense_relu_backward"]
 
 
-def dense_args(x, W, b):
-    """Shapes that fit and one dtype for W and b (no scan of the values)."""
-    x = as_float_array("x", x, ndim=2, finite=False)
-    W = as_float_array("W", W, ndim=2, finite=False)
-    b = as_float_array("b", b, ndim=1, finite=False)
-    check_shape("x", x, (None, W.shape[0]))
-    check_shape("b", b, (W.shape[1],))
-    if b.dtype != W.dtype:
-        raise ValueError(f"b: expected dtype {W.dtype} to match W, got {b.dtype}")
-    return x, W, b
-
-
 def dense_forward(x, W, b):
     """:func:`scratchvae.lecture.dense.dense_forward`, adding the bias in place."""
-    x, W, b = dense_args(x, W, b)
+    x, W, b = check_dense_args(x, W, b, finite=False)
     out = x @ W  # (B, D_out)
     out += b  # in place: no second (B, D_out) array
     return out, DenseCache(x, W)
@@ -63,8 +53,7 @@ def dense_backward(dout, cache, input_grad=True, *, out=None):
     Derivation: docs/layers.md#dense
     """
     x, W = cache
-    dout = as_float_array("dout", dout, ndim=2, finite=False).astype(np.result_type(x, W), copy=False)
-    check_shape("dout", dout, (x.shape[0], W.shape[1]))
+    dout = check_upstream("dout", dout, (x.shape[0], W.shape[1]), np.result_type(x, W), finite=False)
     dW, db = gradient_buffers(out, W)
     dx = input_and_weight_grads(dout, x, W, input_grad, dW)
     np.sum(dout, axis=0, out=db)  # (D_out,)
@@ -77,6 +66,23 @@ def gradient_buffers(out, W):
         return np.empty_like(W), np.empty(W.shape[1], W.dtype)  # (D_in, D_out), (D_out,)
     dW, db = out
     return check_out("out[0]", dW, W.shape, W.dtype), check_out("out[1]", db, W.shape[1:], W.dtype)
+
+
+def check_out(name, out, shape, dtype):
+    """Raise unless ``out`` is a C-contiguous array of ``shape`` and ``dtype`` to write a result into.
+
+    A Numba kernel writing into a wrong-sized array would not stop at its
+    end, so the engine checks every output array it is handed.
+    """
+    shape, dtype = tuple(shape), np.dtype(dtype)
+    ok = (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype
+          and out.flags.c_contiguous)
+    if not ok:
+        got = (f"{out.dtype} array of shape {out.shape}" + ("" if out.flags.c_contiguous else
+                                                             ", not C-contiguous")
+               if isinstance(out, np.ndarray) else type(out).__name__)
+        raise ValueError(f"{name}: expected a C-contiguous {dtype} array of shape {shape}, got {got}")
+    return out
 
 
 def input_and_weight_grads(dout, x, W, input_grad, dW):
@@ -122,7 +128,7 @@ def dense_relu_forward(x, W, b, slope=0.0):
     >>> dense_relu_forward(np.ones((1, 2)), W, np.zeros(2), slope=0.1)[0]
     array([[-0.2,  4. ]])
     """
-    x, W, b = dense_args(x, W, b)
+    x, W, b = check_dense_args(x, W, b, finite=False)
     slope = check_slope(slope)
     out = x @ W  # (B, D_out)
     # out = leaky_relu(out + b): the bias and the activation in one pass, in place
@@ -150,8 +156,7 @@ def dense_relu_backward(dout, cache, input_grad=True, *, out=None):
     Derivation: docs/layers.md#dense-relu
     """
     x, W, y, slope = cache
-    dout = np.ascontiguousarray(as_float_array("dout", dout, ndim=2, finite=False), dtype=y.dtype)
-    check_shape("dout", dout, y.shape)
+    dout = check_upstream("dout", dout, y.shape, y.dtype, finite=False)
     dW, db = gradient_buffers(out, W)
     dpre = np.empty_like(y)  # (B, D_out)
     leaky_relu_grad_bias(dout, y, y.dtype.type(slope), dpre, db)

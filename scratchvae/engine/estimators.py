@@ -1,24 +1,35 @@
-"""The importance-weighted bound, fast: what ``scratchvae evaluate --iwae-k 5000`` runs.
+"""The importance-weighted bound, streamed and fast: what ``scratchvae evaluate --iwae-k 5000`` runs.
 
-Same name, signature and meaning as
-:func:`scratchvae.lecture.estimators.importance_weighted_bound`: the same
-noise, drawn from ``rng`` in the same example-major order, so the same
-samples and the same values to the model's precision (``tests/test_engine.py``
-checks it). Read the lecture for the maths. What differs, per chunk of
-(example, sample) pairs:
+Same name and meaning as :func:`scratchvae.lecture.estimators.importance_weighted_bound`,
+with the lecture's parameters and two keyword-only ones, ``batch_rows`` and
+``progress``: the same noise, drawn from ``rng`` in the same example-major
+order, so the same samples and the same values to the model's precision
+(``tests/test_engine.py`` checks it). Read the lecture for the maths.
+
+The lecture holds all B k (example, sample) pairs at once: 5000 samples of
+each of 10 000 test images would be fifty million decoder rows. Here they go
+through in chunks of at most ``batch_rows`` pairs, in the lecture's order
+(several whole examples per chunk when k is small, one example's samples split
+when it is large), and the log-sum-exp is kept online: per example, a running
+maximum m of log w and a running s = sum_j exp(log w_j - m), in float64. When a
+chunk raises the maximum to m', every old term exp(log w_j - m) becomes
+exp(log w_j - m') = exp(log w_j - m) exp(m - m'), so s is rescaled by
+exp(m - m') before the chunk's terms are added; at the end
+L_k = m + log s - log k. What else differs, per chunk:
 
 * the chunks are small enough for the decoder's output to stay in cache
   (:data:`CACHE_ROWS`), whatever ``batch_rows`` says (it stays an upper bound);
-* x is never repeated: :func:`scratchvae.engine.vmath.bernoulli_ll_repeated`
-  reads each example's row in place for its S samples, and computes log p(x|z)
-  in one vectorised pass (the head's bias, exp, log1p and the row sum fused)
-  from the head's product h @ W, written into a buffer reused chunk to chunk;
 * z and log p(z) - log q(z|x) come from one kernel pass over the small (E S, D_z)
   noise, without repeating mu and log_var;
+* for the Bernoulli likelihood, x is never repeated:
+  :func:`scratchvae.engine.vmath.bernoulli_ll_repeated` reads each example's
+  row in place for its S samples, and computes log p(x|z) in one vectorised
+  pass (the head's bias, exp, log1p and the row sum fused) from the head's
+  product h @ W, written into a buffer reused chunk to chunk; any other
+  likelihood is the model's own, on the chunk's repeated rows;
 * the online log-sum-exp is one kernel pass, in float64.
 
-The encoder runs once over all of x, in blocks. The Gaussian likelihood is
-not on this path: for it the engine runs the lecture's function.
+The encoder runs once over all of x, in blocks.
 """
 
 import math
@@ -27,7 +38,7 @@ import numpy as np
 
 from scratchvae.engine import vmath
 from scratchvae.engine.kernels import jit
-from scratchvae.lecture import estimators as lecture
+from scratchvae.lecture.estimators import _check_data
 from scratchvae.lecture.validate import check_int
 
 __all__ = ["importance_weighted_bound"]
@@ -103,14 +114,17 @@ def _pieces(n_examples, k, rows):
             yield first, first + 1, size
 
 
-def importance_weighted_bound(model, x, k, rng, batch_rows=20000, progress=None):
-    """:func:`scratchvae.lecture.estimators.importance_weighted_bound`, fast (module docstring).
+def importance_weighted_bound(model, x, k, rng, *, batch_rows=20000, progress=None):
+    """:func:`scratchvae.lecture.estimators.importance_weighted_bound`, streamed (module docstring).
+
+    ``batch_rows``: at most this many (example, sample) pairs are decoded at
+    once, so memory is O(batch_rows D) whatever k and B; the result does not
+    depend on it. ``progress``: called after each chunk with the fraction of
+    pairs done, in (0, 1].
 
     Derivation: docs/estimators.md#importance-weighted
     """
-    if model.likelihood != "bernoulli":
-        return lecture.importance_weighted_bound(model, x, k, rng, batch_rows, progress)
-    x = np.ascontiguousarray(lecture._check_data(model, x, rng))
+    x = np.ascontiguousarray(_check_data(model, x, rng))
     k = check_int("k", k)
     rows = min(check_int("batch_rows", batch_rows), CACHE_ROWS)
     B, dtype = x.shape[0], model.dtype
@@ -124,20 +138,26 @@ def importance_weighted_bound(model, x, k, rng, batch_rows=20000, progress=None)
     running_sum = np.zeros(B)  # (B,) s = sum_j exp(log w_j - m)
     z = np.empty((rows, model.latent_dim), dtype)  # buffers for the largest chunk
     log_ratio, log_lik = np.empty(rows), np.empty(rows, dtype)
+    bernoulli = model.likelihood == "bernoulli"
     head_W, head_b = model.decoder_head.params["W"], model.decoder_head.params["b"]  # (H, D), (D,)
-    products = np.empty((rows, head_W.shape[1]), dtype)  # (rows, D)
+    products = np.empty((rows, head_W.shape[1]) if bernoulli else (0, 0), dtype)  # (rows, D)
     done = 0
     for first, stop, size in _pieces(B, k, rows):
         n = (stop - first) * size
         # z ~ q(z | x), and log p(z) - log q(z | x); the lecture's noise, in its order
         eps = rng.standard_normal((n, model.latent_dim), dtype=dtype)  # (E S, D_z)
         latent_samples(mu[first:stop], log_var[first:stop], eps, size, z[:n], log_ratio[:n])
-        # log p(x | z): the decoder's hidden layers, its head's product h @ W
-        # into a buffer, then its bias inside the Bernoulli pass, which reads
-        # each example's row of x in place
-        h = model.decoder.forward(z[:n])  # (E S, H)
-        np.matmul(h, head_W, out=products[:n])  # (E S, D)
-        vmath.bernoulli_ll_repeated(x[first:stop], size, products[:n], head_b, log_lik[:n])
+        if bernoulli:
+            # log p(x | z): the decoder's hidden layers, its head's product h @ W
+            # into a buffer, then its bias inside the Bernoulli pass, which reads
+            # each example's row of x in place
+            h = model.decoder.forward(z[:n])  # (E S, H)
+            np.matmul(h, head_W, out=products[:n])  # (E S, D)
+            vmath.bernoulli_ll_repeated(x[first:stop], size, products[:n], head_b, log_lik[:n])
+        else:
+            # log p(x | z): the model's own likelihood, on the chunk's rows of x repeated
+            x_rep = np.repeat(x[first:stop], size, axis=0)  # (E S, D)
+            log_lik[:n] = model.log_likelihood_forward(x_rep, model.decoder_output(z[:n]))[0]
         # log w = log p(x | z) + log p(z) - log q(z | x), into the online log-sum-exp
         logsumexp_update(log_lik[:n], log_ratio[:n], size, running_max[first:stop], running_sum[first:stop])
         done += n

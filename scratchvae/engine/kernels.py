@@ -168,18 +168,19 @@ def bernoulli_from_bits(x, rows, bits, out):
     Reads the rows ``rows`` of ``x`` in place, so a minibatch is binarised
     straight from the training set without copying its rows out first
     (``rows`` may repeat). Each 64-bit word of ``bits`` holds four independent
-    16-bit integers k in [0, 2^16), and u = (k + 1/2) / 2^16 is uniform on a
-    grid of 2^16 points inside (0, 1); out = (u < x). So P(out = 1) =
-    round(2^16 x) / 2^16, within 2^-17 of x, and exactly 0 and 1 at x = 0 and
-    x = 1. Drawing 16 bits per pixel this way costs a third of a float draw
+    16-bit integers k in [0, 2^16) (:func:`sixteen_bit_integers`), and
+    u = (k + 1/2) / 2^16 is uniform on a grid of 2^16 points inside (0, 1);
+    out = (u < x). So P(out = 1) = ceil(2^16 x - 1/2) / 2^16 (2^16 x rounded,
+    halves down), within 2^-17 of x, and exactly 0 and 1 at x = 0 and x = 1.
+    Drawing 16 bits per pixel this way costs a third of a float draw
     (rng.random). Element i = b D + j of ``out`` (its number in C order) uses
-    the 16 bits (bits[i >> 2] >> 16 (i & 3)) & 0xFFFF.
+    the i-th 16-bit integer.
     Shapes: x (N, D); rows (B,) indices in [0, N), not checked here;
     bits (ceil(B D / 4),) uint64; out (B, D).
     """
     # The words read as 16-bit integers, low half first, which on a
-    # little-endian machine is k[i] = (bits[i >> 2] >> 16 (i & 3)) & 0xFFFF
-    # (tests/test_kernels.py checks it against the shifts of the reference).
+    # little-endian machine is sixteen_bit_integers(bits) (tests/test_kernels.py
+    # checks the kernel against its reference, which uses it).
     # A view, not a copy, and the loop over it vectorises in float32, which
     # extracting each k with a shift and a mask did not. Measured per MNIST
     # epoch (469 x 128 rows): 0.006 s on rows in cache against 0.057 s with
@@ -196,11 +197,32 @@ def bernoulli_from_bits(x, rows, bits, out):
             out[b, j] = 1 if np.float32(k[i]) + np.float32(0.5) < x[r, j] * np.float32(65536) else 0
 
 
+def random_bits(rng, n):
+    """The raw random words for ``n`` pixels of :func:`bernoulli_from_bits`: 16 bits a pixel.
+
+    ceil(n / 4) 64-bit words straight from ``rng``'s bit generator, (ceil(n / 4),) uint64.
+    """
+    return rng.bit_generator.random_raw((n + 3) // 4)
+
+
+def sixteen_bit_integers(bits, n):
+    """The first ``n`` 16-bit integers k in [0, 2^16) held by the 64-bit words ``bits``.
+
+    Four from each word, low bits first: k[i] = (bits[i >> 2] >> 16 (i & 3)) & 0xFFFF,
+    a (n,) int64 array. The one statement of which random bits pixel i of
+    :func:`bernoulli_from_bits` uses; the kernel reads the same integers
+    through a uint16 view of ``bits``.
+    """
+    shifts = np.array([0, 16, 32, 48], dtype=np.uint64)
+    k = (bits[:, None] >> shifts) & np.uint64(0xFFFF)  # (len(bits), 4)
+    return k.reshape(-1)[:n].astype(np.int64)
+
+
 def bernoulli_from_bits_reference(x, rows, bits):
     picked = x[rows]  # (B, D)
-    shifts = np.array([0, 16, 32, 48], dtype=np.uint64)
-    k = ((bits[:, None] >> shifts) & np.uint64(0xFFFF)).reshape(-1)[: picked.size]  # (B * D,)
-    return ((k.reshape(picked.shape) + 0.5) / 65536 < picked).astype(x.dtype)
+    k = sixteen_bit_integers(bits, picked.size).reshape(picked.shape)  # (B, D)
+    # u = (k + 1/2) / 2^16, uniform on a grid of 2^16 points inside (0, 1); out = (u < x)
+    return ((k + 0.5) / 65536 < picked).astype(x.dtype)
 
 
 # --- Gaussian latent layer (docs/gaussian.md) -----------------------------
@@ -277,7 +299,7 @@ def kl_standard_normal_grad_reference(dkl, mu, log_var):
 #
 # One fused pass per parameter array: read param, g and the optimiser's state,
 # write param and the state, allocate nothing. Arrays are flat views of the
-# parameters; the caller (scratchvae.lecture.optim) passes every scalar already cast
+# parameters; the caller (scratchvae.engine.optim.KernelStep.step) passes every scalar already cast
 # to the arrays' dtype, because a Python float would make Numba compute a
 # float32 update in float64, and it folds Adam's bias corrections into two
 # per-step scalars, so no element ever calls pow.
@@ -337,7 +359,7 @@ def adam_update(param, g, m, v, one_minus_beta1, one_minus_beta2, step_size, eps
     param = param - step_size * m / (sqrt(v) + eps_hat), where
     step_size = lr * sqrt(1 - beta2^t) / (1 - beta1^t) and
     eps_hat = eps * sqrt(1 - beta2^t) make this exactly
-    param - lr * m_hat / (sqrt(v_hat) + eps)  (docs/optim.md#adam, eqs. (9)-(11)).
+    param - lr * m_hat / (sqrt(v_hat) + eps)  (optim (9)-(11), docs/optim.md#adam).
 
     m and v are stored flushed to zero once they fall below the smallest
     normal number (1.2e-38 in float32): a parameter whose gradient has been 0

@@ -9,12 +9,10 @@ and does is read there. Two things are new:
   instead of computing a new array and copying it over: a pass over every
   weight saved per step;
 * :class:`DenseReLU`, a Dense layer and its (leaky) ReLU fused into one
-  module. With the Numba engine, :class:`~scratchvae.lecture.modules.MLP`
-  builds one wherever the lecture builds ``Dense`` then ``ReLU``; same
-  numbers, one pass over the hidden layer instead of three.
+  module. The engine's :class:`MLP` builds one wherever the lecture's builds
+  ``Dense`` then ``ReLU``; same numbers and the same parameter names, one
+  pass over the hidden layer instead of three.
 """
-
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -23,7 +21,8 @@ from scratchvae.engine.dense import dense_backward, dense_forward, dense_relu_ba
 from scratchvae.lecture import modules as lecture
 from scratchvae.lecture.activations import check_slope
 
-__all__ = ["Dense", "DenseReLU", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "ENGINE_MODULES"]
+__all__ = ["Dense", "DenseReLU", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "ACTIVATIONS",
+           "MLP"]
 
 
 class Dense(lecture.Dense):
@@ -92,8 +91,25 @@ class Softplus(lecture.Softplus):
     forward_op, backward_op = staticmethod(fast.softplus_forward), staticmethod(fast.softplus_backward)
 
 
-ENGINE_MODULES = SimpleNamespace(
-    Dense=Dense, ReLU=ReLU, LeakyReLU=LeakyReLU, Tanh=Tanh, Sigmoid=Sigmoid,
-    Softplus=Softplus, Identity=lecture.Identity, DenseReLU=DenseReLU,
-)
-"""The engine's module classes, by name, for :class:`~scratchvae.lecture.modules.MLP`."""
+ACTIVATIONS = {**lecture.ACTIVATIONS, "relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh,
+               "sigmoid": Sigmoid, "softplus": Softplus}
+"""The engine's activation classes, by name (the lecture's :data:`~scratchvae.lecture.modules.ACTIVATIONS`)."""
+
+
+class MLP(lecture.MLP):
+    """:class:`scratchvae.lecture.modules.MLP` on the engine's modules, each Dense + (leaky) ReLU fused.
+
+    Examples
+    --------
+    >>> mlp = MLP([20, 400, 784], "relu", rng=np.random.default_rng(0))
+    >>> [type(m).__name__ for m in mlp.modules], list(mlp.params)
+    (['DenseReLU', 'DenseReLU'], ['0.W', '0.b', '1.W', '1.b'])
+    """
+
+    def layer(self, in_features, out_features, rng, activation, init, dtype):
+        act = lecture.activation_module(activation, ACTIVATIONS)
+        init = init or act.init
+        if activation in ("relu", "leaky_relu"):
+            # The bias add and the activation in one pass.
+            return [DenseReLU(in_features, out_features, rng, getattr(act, "slope", 0.0), init, dtype)]
+        return [Dense(in_features, out_features, rng, init, dtype), act]

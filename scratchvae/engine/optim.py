@@ -7,7 +7,7 @@ the state once and writes them back, allocating nothing. The kernels work on
 flat views made once, and get every scalar already cast to the arrays' dtype
 (a Python float would make Numba compute a float32 update in float64).
 Adam's bias corrections are folded into two per-step scalars, so no element
-calls ``pow``: docs/optim.md#adam, eqs. (9)-(11).
+calls ``pow``: optim (9)-(11), docs/optim.md#adam.
 """
 
 import math
@@ -17,7 +17,7 @@ import numpy as np
 from scratchvae.engine import kernels
 from scratchvae.lecture import optim as lecture
 
-__all__ = ["SGD", "Adagrad", "Adam", "ENGINE_OPTIMIZERS"]
+__all__ = ["SGD", "Adagrad", "Adam", "OPTIMIZERS"]
 
 
 class KernelStep:
@@ -33,7 +33,7 @@ class KernelStep:
             self._calls = []
             for k, (_, p, g) in enumerate(self.params):
                 state = [self.state[s][k] for s in self.state_names]
-                self._calls.append((p.dtype.type, [flat(a) for a in (p, g, *state)]))
+                self._calls.append((p.dtype.type, [view_1d(a) for a in (p, g, *state)]))
         self.t += 1
         typed = self.typed_scalars()
         for dtype, arrays in self._calls:
@@ -68,7 +68,7 @@ class Adam(KernelStep, lecture.Adam):
 
     def scalars(self):
         beta1, beta2 = self.betas
-        # The bias corrections, folded (docs/optim.md#adam, eq. (10)):
+        # optim (10): the bias corrections, folded (docs/optim.md#adam):
         # alpha_t = lr sqrt(1 - beta2^t) / (1 - beta1^t),  eps_hat_t = eps sqrt(1 - beta2^t)
         root = math.sqrt(1 - beta2**self.t)
         alpha_t, eps_hat_t = self.lr * root / (1 - beta1**self.t), self.eps * root
@@ -76,7 +76,7 @@ class Adam(KernelStep, lecture.Adam):
         return 1 - beta1, 1 - beta2, alpha_t, eps_hat_t
 
 
-def flat(a):
+def view_1d(a):
     """A 1-D view of the C-contiguous array ``a`` (the kernels write through it)."""
     view = a.reshape(-1)
     if not np.shares_memory(view, a):
@@ -84,4 +84,4 @@ def flat(a):
     return view
 
 
-ENGINE_OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}
+OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "adam": Adam}

@@ -10,13 +10,14 @@
 8. ``gaussian_full``    the KL between two full-covariance Gaussians, through their Cholesky factors
 9. ``likelihoods``      the decoder's Bernoulli (from logits) and Gaussian log-likelihoods
 10. ``linear_gaussian`` an exactly solvable model: the ELBO's gap is KL(q || posterior)
-11. ``vae``             the whole model as one chain, forward and backward, with its two engines
-12. ``estimators``      note 004's L^A and L^B, the minibatch estimator, the importance-weighted bound
+11. ``vae``             the whole model as one chain, forward and backward, on the ops it is handed
+12. ``estimators``      the estimators L^A and L^B, the minibatch estimator, the importance-weighted bound
 13. ``collapse``        which latent dimensions the model uses: KL per dimension, active units
 14. ``optim``           SGD with momentum, Adagrad, Adam, as the textbooks write them
 15. ``training``        binarisation, dequantisation, KL weight, learning rate, the training step
 
 Two helpers sit beside them: ``validate`` (the argument checks every op makes)
-and ``ops`` (the table of ops a model runs on, and how an engine plugs in).
+and ``ops`` (the ops a model runs on by default, as plain imports;
+``scratchvae.engine.ops`` is the engine's module of the same names).
 The derivations are in ``docs/``; each backward links its section.
 """

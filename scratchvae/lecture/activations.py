@@ -5,10 +5,13 @@ Every op is a pair of pure functions, the backward right under its forward::
     out, cache = relu_forward(x)
     dx = relu_backward(dout, cache)
 
-Each works on arrays of any shape. The sigmoid and the softplus are written
-in their stable forms: the literal formulas exponentiate ``-x`` or ``x`` and
-overflow for large inputs; the stable ones only ever exponentiate
-``-|x| <= 0``. The modules that wrap these ops for networks
+Each works on arrays of any shape; ``out`` and ``dx`` have the shape and
+dtype of ``x``. The sigmoid and the softplus are written in their stable
+forms: the literal formulas exponentiate ``-x`` or ``x`` and overflow for
+large inputs (``exp(-x)`` for x < -88 in float32, -709 in float64); the stable
+ones only ever exponentiate ``-|x| <= 0``, so they are finite for any finite
+``x``. ReLU has no derivative at exactly 0: its backward takes 0 there, leaky
+ReLU's takes the slope. The modules that wrap these ops for networks
 (:class:`scratchvae.lecture.modules.ReLU`, ...) are in
 :mod:`scratchvae.lecture.modules`.
 
@@ -19,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.lecture.validate import as_float_array, check_same_shape
+from scratchvae.lecture.validate import as_float_array, check_upstream
 
 __all__ = [
     "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
@@ -39,12 +42,6 @@ def check_slope(slope):
     return value
 
 
-def check_dout(dout, x):
-    """``dout`` as an array of ``x``'s shape and dtype, or a ValueError naming it."""
-    dout = as_float_array("dout", dout)
-    return check_same_shape("dout", dout, "the forward's output", x).astype(x.dtype, copy=False)
-
-
 # --- ReLU and leaky ReLU ---------------------------------------------------------
 
 
@@ -53,7 +50,9 @@ class ReluCache(NamedTuple):
 
 
 def relu_forward(x):
-    r"""ReLU, :math:`\max(x, 0)`, element-wise.
+    r"""ReLU, element-wise.
+
+    .. math:: \text{out} = \max(x, 0)
 
     Parameters
     ----------
@@ -61,7 +60,7 @@ def relu_forward(x):
 
     Returns
     -------
-    out : ndarray, shape and dtype of ``x``
+    out : ndarray, shaped like x
     cache : ReluCache
 
     Examples
@@ -73,36 +72,37 @@ def relu_forward(x):
     """
     x = as_float_array("x", x)
     # BEGIN SOLUTION
-    # eq. (5): out = max(x, 0)
+    # layers (5): out = max(x, 0)
     out = np.maximum(x, 0)
     return out, ReluCache(x)
     # END SOLUTION
 
 
 def relu_backward(dout, cache):
-    r"""Gradient of ReLU: :math:`dx = d\text{out} \cdot [x > 0]`; 0 at exactly :math:`x = 0`.
+    r"""ReLU's backward pass (0 at exactly :math:`x = 0`).
+
+    .. math:: dx = d\text{out} \cdot [x > 0]
 
     Parameters
     ----------
-    dout : ndarray, shape of the forward's output
-    cache : ReluCache, from :func:`relu_forward`
+    dout : ndarray, shaped like out
+    cache : ReluCache
 
     Returns
     -------
-    dx : ndarray, shape and dtype of the forward's ``x``
+    dx : ndarray, shaped like x
 
     Examples
     --------
-    >>> out, cache = relu_forward(np.array([-2.0, 0.0, 3.0]))
-    >>> relu_backward(np.ones(3), cache)
+    >>> relu_backward(np.ones(3), relu_forward(np.array([-2.0, 0.0, 3.0]))[1])
     array([0., 0., 1.])
 
     Derivation: docs/layers.md#relu
     """
     (x,) = cache
-    dout = check_dout(dout, x)
+    dout = check_upstream("dout", dout, x.shape, x.dtype)
     # BEGIN SOLUTION
-    # eq. (5): dx = dout * 1[x > 0]  (at x = 0 there is no derivative; we take 0)
+    # layers (5): dx = dout * 1[x > 0]
     return dout * (x > 0)
     # END SOLUTION
 
@@ -113,17 +113,18 @@ class LeakyReluCache(NamedTuple):
 
 
 def leaky_relu_forward(x, slope=0.01):
-    r"""Leaky ReLU, :math:`x` where :math:`x > 0` and :math:`s\,x` elsewhere.
+    r"""Leaky ReLU, element-wise, with the slope :math:`s` for :math:`x \le 0`.
+
+    .. math:: \text{out} = x \text{ where } x > 0, \quad s\,x \text{ elsewhere}
 
     Parameters
     ----------
     x : ndarray, any shape
     slope : float in [0, 1)
-        The slope :math:`s` for negative inputs.
 
     Returns
     -------
-    out : ndarray, shape and dtype of ``x``
+    out : ndarray, shaped like x
     cache : LeakyReluCache
 
     Examples
@@ -136,39 +137,36 @@ def leaky_relu_forward(x, slope=0.01):
     x = as_float_array("x", x)
     slope = check_slope(slope)
     # BEGIN SOLUTION
-    # eq. (6): out = x if x > 0 else slope * x
-    out = np.where(x > 0, x, slope * x).astype(x.dtype, copy=False)
+    out = np.where(x > 0, x, slope * x).astype(x.dtype, copy=False)  # layers (6)
     return out, LeakyReluCache(x, slope)
     # END SOLUTION
 
 
 def leaky_relu_backward(dout, cache):
-    r"""Gradient of leaky ReLU, :math:`dx = d\text{out} \cdot f'(x)`.
+    r"""Leaky ReLU's backward pass (the slope :math:`s` at exactly :math:`x = 0`).
 
-    :math:`f'(x) = 1` where :math:`x > 0` and :math:`s` elsewhere (at
-    exactly :math:`x = 0`, where no derivative exists, :math:`s`).
+    .. math:: dx = d\text{out} \text{ where } x > 0, \quad s\,d\text{out} \text{ elsewhere}
 
     Parameters
     ----------
-    dout : ndarray, shape of the forward's output
-    cache : LeakyReluCache, from :func:`leaky_relu_forward`
+    dout : ndarray, shaped like out
+    cache : LeakyReluCache
 
     Returns
     -------
-    dx : ndarray, shape and dtype of the forward's ``x``
+    dx : ndarray, shaped like x
 
     Examples
     --------
-    >>> out, cache = leaky_relu_forward(np.array([-2.0, 3.0]), slope=0.1)
-    >>> leaky_relu_backward(np.ones(2), cache)
+    >>> leaky_relu_backward(np.ones(2), leaky_relu_forward(np.array([-2.0, 3.0]), slope=0.1)[1])
     array([0.1, 1. ])
 
     Derivation: docs/layers.md#relu
     """
     x, slope = cache
-    dout = check_dout(dout, x)
+    dout = check_upstream("dout", dout, x.shape, x.dtype)
     # BEGIN SOLUTION
-    # eq. (6): dx = dout * (1 if x > 0 else slope)
+    # layers (6): dx = dout * (1 if x > 0 else slope)
     return np.where(x > 0, dout, slope * dout).astype(x.dtype, copy=False)
     # END SOLUTION
 
@@ -177,11 +175,13 @@ def leaky_relu_backward(dout, cache):
 
 
 class TanhCache(NamedTuple):
-    y: np.ndarray  # tanh(x): the derivative is written in terms of it
+    y: np.ndarray  # the forward's out, y = tanh(x): the derivative is written in terms of it
 
 
 def tanh_forward(x):
-    r"""Hyperbolic tangent, :math:`y = \tanh x`, element-wise.
+    r"""The hyperbolic tangent, element-wise.
+
+    .. math:: \text{out} = \tanh x = \frac{e^x - e^{-x}}{e^x + e^{-x}}
 
     Parameters
     ----------
@@ -189,7 +189,7 @@ def tanh_forward(x):
 
     Returns
     -------
-    y : ndarray, shape and dtype of ``x``, in [-1, 1]
+    out : ndarray, shaped like x, in [-1, 1]
     cache : TanhCache
 
     Examples
@@ -201,36 +201,37 @@ def tanh_forward(x):
     """
     x = as_float_array("x", x)
     # BEGIN SOLUTION
-    # eq. (7): y = (e^x - e^-x) / (e^x + e^-x); NumPy's tanh is stable for any x
-    y = np.tanh(x)
-    return y, TanhCache(y)
+    # layers (7), with NumPy's tanh, which is stable for any x
+    out = np.tanh(x)
+    return out, TanhCache(out)
     # END SOLUTION
 
 
 def tanh_backward(dout, cache):
-    r"""Gradient of tanh: :math:`dx = d\text{out}\,(1 - y^2)`, with :math:`y = \tanh x`.
+    r"""The backward pass of tanh, written with its output :math:`y = \tanh x`.
+
+    .. math:: dx = d\text{out}\,(1 - y^2)
 
     Parameters
     ----------
-    dout : ndarray, shape of the forward's output
-    cache : TanhCache, from :func:`tanh_forward`
+    dout : ndarray, shaped like out
+    cache : TanhCache
 
     Returns
     -------
-    dx : ndarray, shape and dtype of the forward's ``x``
+    dx : ndarray, shaped like x
 
     Examples
     --------
-    >>> y, cache = tanh_forward(np.array([0.0]))
-    >>> tanh_backward(np.array([2.0]), cache)
+    >>> tanh_backward(np.array([2.0]), tanh_forward(np.array([0.0]))[1])
     array([2.])
 
     Derivation: docs/layers.md#tanh
     """
     (y,) = cache
-    dout = check_dout(dout, y)
+    dout = check_upstream("dout", dout, y.shape, y.dtype)
     # BEGIN SOLUTION
-    # eq. (8): dx = dout * (1 - y^2)
+    # layers (8): dx = dout * (1 - y^2)
     return dout * (1 - y**2)
     # END SOLUTION
 
@@ -239,15 +240,14 @@ def tanh_backward(dout, cache):
 
 
 class SigmoidCache(NamedTuple):
-    y: np.ndarray  # sigmoid(x): the derivative is written in terms of it
+    y: np.ndarray  # the forward's out, y = sigmoid(x): the derivative is written in terms of it
 
 
 def sigmoid_forward(x):
-    r"""Logistic sigmoid, :math:`y = 1 / (1 + e^{-x})`, stable for any finite ``x``.
+    r"""The logistic sigmoid, element-wise, in its stable form.
 
-    Computed from :math:`e = e^{-|x|} \in (0, 1]` as :math:`1/(1+e)` for
-    :math:`x \ge 0` and :math:`e/(1+e)` for :math:`x < 0`: no exponential of
-    a positive number, so nothing overflows.
+    .. math:: \text{out} = \frac{1}{1 + e^{-x}}
+              = \frac{1}{1 + e} \text{ for } x \ge 0, \quad \frac{e}{1 + e} \text{ for } x < 0, \qquad e = e^{-|x|}
 
     Parameters
     ----------
@@ -255,7 +255,7 @@ def sigmoid_forward(x):
 
     Returns
     -------
-    y : ndarray, shape and dtype of ``x``, in [0, 1]
+    out : ndarray, shaped like x, in [0, 1]
     cache : SigmoidCache
 
     Examples
@@ -266,40 +266,40 @@ def sigmoid_forward(x):
     Derivation: docs/layers.md#sigmoid
     """
     x = as_float_array("x", x)
+    # Not the literal 1 / (1 + exp(-x)), whose exp(-x) overflows for x < -88 in float32.
     # BEGIN SOLUTION
-    # The literal 1 / (1 + exp(-x)) overflows in exp(-x) for x < -88 in float32
-    # (-709 in float64). So work with e = exp(-|x|), which lies in (0, 1]:
-    e = np.exp(-np.abs(x))
-    # eq. (10): sigmoid(x) = 1 / (1 + e)  for x >= 0,   e / (1 + e)  for x < 0
-    y = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-    return y, SigmoidCache(y)
+    e = np.exp(-np.abs(x))  # in (0, 1]: nothing overflows
+    # layers (10): sigmoid(x) = 1 / (1 + e)  for x >= 0,   e / (1 + e)  for x < 0
+    out = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return out, SigmoidCache(out)
     # END SOLUTION
 
 
 def sigmoid_backward(dout, cache):
-    r"""Gradient of the sigmoid: :math:`dx = d\text{out}\, y (1 - y)`, with :math:`y = \operatorname{sigmoid}(x)`.
+    r"""The sigmoid's backward pass, written with its output :math:`y = \operatorname{sigmoid}(x)`.
+
+    .. math:: dx = d\text{out}\, y (1 - y)
 
     Parameters
     ----------
-    dout : ndarray, shape of the forward's output
-    cache : SigmoidCache, from :func:`sigmoid_forward`
+    dout : ndarray, shaped like out
+    cache : SigmoidCache
 
     Returns
     -------
-    dx : ndarray, shape and dtype of the forward's ``x``
+    dx : ndarray, shaped like x
 
     Examples
     --------
-    >>> y, cache = sigmoid_forward(np.array([0.0]))
-    >>> sigmoid_backward(np.array([1.0]), cache)
+    >>> sigmoid_backward(np.array([1.0]), sigmoid_forward(np.array([0.0]))[1])
     array([0.25])
 
     Derivation: docs/layers.md#sigmoid
     """
     (y,) = cache
-    dout = check_dout(dout, y)
+    dout = check_upstream("dout", dout, y.shape, y.dtype)
     # BEGIN SOLUTION
-    # eq. (11): dx = dout * y * (1 - y)
+    # layers (11): dx = dout * y * (1 - y)
     return dout * y * (1 - y)
     # END SOLUTION
 
@@ -312,10 +312,9 @@ class SoftplusCache(NamedTuple):
 
 
 def softplus_forward(x):
-    r"""Softplus, :math:`\log(1 + e^x) = \max(x, 0) + \log(1 + e^{-|x|})`.
+    r"""Softplus, element-wise, in its stable form.
 
-    The right-hand form never exponentiates a positive number, so it is finite
-    for any finite ``x`` (and exactly ``max(x, 0)`` once :math:`e^{-|x|}` underflows).
+    .. math:: \text{out} = \log(1 + e^x) = \max(x, 0) + \log(1 + e^{-|x|})
 
     Parameters
     ----------
@@ -323,7 +322,7 @@ def softplus_forward(x):
 
     Returns
     -------
-    out : ndarray, shape and dtype of ``x``, >= 0 and >= x
+    out : ndarray, shaped like x, >= 0 and >= x
     cache : SoftplusCache
 
     Examples
@@ -334,38 +333,38 @@ def softplus_forward(x):
     Derivation: docs/layers.md#softplus
     """
     x = as_float_array("x", x)
+    # Not the literal log(1 + exp(x)), whose exp(x) overflows for x > 88 in float32; log1p
+    # keeps the digits of log(1 + e) when e = exp(-|x|) is tiny (then out is exactly max(x, 0)).
     # BEGIN SOLUTION
-    # The literal log(1 + exp(x)) overflows in exp(x) for x > 88 in float32.
-    # eq. (13): softplus(x) = max(x, 0) + log(1 + exp(-|x|)); log1p keeps the
-    # digits of log(1 + e) when e = exp(-|x|) is tiny.
-    out = np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+    out = np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))  # layers (13)
     return out, SoftplusCache(x)
     # END SOLUTION
 
 
 def softplus_backward(dout, cache):
-    r"""Gradient of softplus: :math:`dx = d\text{out}\,\operatorname{sigmoid}(x)`.
+    r"""Softplus's backward pass.
+
+    .. math:: dx = d\text{out}\,\operatorname{sigmoid}(x)
 
     Parameters
     ----------
-    dout : ndarray, shape of the forward's output
-    cache : SoftplusCache, from :func:`softplus_forward`
+    dout : ndarray, shaped like out
+    cache : SoftplusCache
 
     Returns
     -------
-    dx : ndarray, shape and dtype of the forward's ``x``
+    dx : ndarray, shaped like x
 
     Examples
     --------
-    >>> out, cache = softplus_forward(np.array([0.0]))
-    >>> softplus_backward(np.array([1.0]), cache)
+    >>> softplus_backward(np.array([1.0]), softplus_forward(np.array([0.0]))[1])
     array([0.5])
 
     Derivation: docs/layers.md#softplus
     """
     (x,) = cache
-    dout = check_dout(dout, x)
+    dout = check_upstream("dout", dout, x.shape, x.dtype)
     # BEGIN SOLUTION
-    # eq. (14): dx = dout * sigmoid(x), the stable sigmoid above
+    # layers (14): dx = dout * sigmoid(x), the stable sigmoid above
     return dout * sigmoid_forward(x)[0]
     # END SOLUTION

@@ -6,7 +6,15 @@ Every op is a pair of pure functions, the backward right under its forward::
     dx, dW, db = dense_backward(dout, cache)
 
 Examples are rows: a batch ``x`` of B examples with D_in features each is a
-(B, D_in) array, and the layer computes ``x @ W + b``.
+(B, D_in) array, and the layer computes ``x @ W + b``. ``W`` and ``b`` share a
+dtype; ``out`` is in NumPy's promotion of ``x`` and ``W`` (float32 only if both
+are), and each gradient comes back in its own input's dtype. The forward
+refuses non-finite inputs; a product that overflows comes out as ``inf``, and
+the training step, which checks the loss, stops there.
+
+``dense_backward(dout, cache, input_grad=False)`` skips ``dx`` (returned as
+None) when ``x`` is data, not the output of another layer: nobody needs it,
+and skipping it saves a matrix product.
 
 Derivations: docs/layers.md
 """
@@ -15,10 +23,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.lecture.validate import as_float_array, check_no_overflow, check_shape
+from scratchvae.lecture.validate import as_float_array, check_shape, check_upstream
 
-__all__ = ["dense_forward", "dense_backward", "he_normal", "glorot_uniform", "fan_in_uniform",
-           "INITIALISERS"]
+__all__ = ["dense_forward", "dense_backward", "check_dense_args", "he_normal", "glorot_uniform",
+           "fan_in_uniform", "INITIALIZERS"]
 
 
 class DenseCache(NamedTuple):
@@ -27,94 +35,77 @@ class DenseCache(NamedTuple):
 
 
 def dense_forward(x, W, b):
-    r"""The affine map :math:`\text{out} = x W + b`, one example per row.
+    r"""The dense layer: an affine map, one example per row.
+
+    .. math:: \text{out}_{nk} = \textstyle\sum_i x_{ni} W_{ik} + b_k, \qquad \text{out} = x W + b
 
     Parameters
     ----------
     x : ndarray, shape (B, D_in)
     W : ndarray, shape (D_in, D_out)
-    b : ndarray, shape (D_out,), same dtype as ``W``
+    b : ndarray, shape (D_out,), the dtype of ``W``
 
     Returns
     -------
     out : ndarray, shape (B, D_out)
-        In NumPy's promotion of ``x`` and ``W`` (float32 only if both are).
     cache : DenseCache
-
-    Raises
-    ------
-    ValueError
-        On a shape or dtype mismatch, a non-finite input, or if ``x W + b``
-        overflows the dtype.
 
     Examples
     --------
-    >>> out, cache = dense_forward(np.ones((2, 3)), np.ones((3, 4)), np.zeros(4))
-    >>> out
-    array([[3., 3., 3., 3.],
-           [3., 3., 3., 3.]])
+    >>> dense_forward(np.ones((1, 2)), np.ones((2, 3)), np.zeros(3))[0]
+    array([[2., 2., 2.]])
 
     Derivation: docs/layers.md#dense
     """
     x, W, b = check_dense_args(x, W, b)
     # BEGIN SOLUTION
-    # eq. (1): out[n, k] = sum_i x[n, i] W[i, k] + b[k]
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below
-        out = x @ W + b  # (B, D_out)
-    check_no_overflow("x @ W + b", out, x=x, W=W, b=b)
+    out = x @ W + b  # layers (1); (B, D_out)
     return out, DenseCache(x, W)
     # END SOLUTION
 
 
 def dense_backward(dout, cache, input_grad=True):
-    r"""Gradients of the dense layer.
+    r"""The dense layer's backward pass.
 
-    .. math:: dx = d\text{out}\, W^\top, \quad dW = x^\top d\text{out}, \quad
-              db_k = \textstyle\sum_n d\text{out}_{nk}
+    .. math:: dx = d\text{out}\, W^\top, \quad dW = x^\top d\text{out}, \quad db_k = \textstyle\sum_n d\text{out}_{nk}
 
     Parameters
     ----------
-    dout : ndarray, shape (B, D_out)
-        The gradient of the loss with respect to ``out``.
-    cache : DenseCache, from :func:`dense_forward`
-    input_grad : bool
-        False when ``x`` is data, not the output of another layer: then
-        nobody needs ``dx``, and skipping it saves a matrix product.
+    dout : ndarray, shaped like out
+    cache : DenseCache
+    input_grad : bool, False to skip dx when x is data
 
     Returns
     -------
-    dx : ndarray, shape (B, D_in), dtype of ``x``; None if not ``input_grad``
-    dW : ndarray, shape (D_in, D_out), dtype of ``W``
-    db : ndarray, shape (D_out,), dtype of ``W``
+    dx, dW, db : ndarray, shaped like x, W, b (dx None if not ``input_grad``)
 
     Examples
     --------
-    >>> out, cache = dense_forward(np.ones((2, 3)), np.ones((3, 4)), np.zeros(4))
-    >>> dx, dW, db = dense_backward(np.ones((2, 4)), cache)
-    >>> db  # one contribution per example, summed
-    array([2., 2., 2., 2.])
+    >>> dense_backward(np.ones((2, 3)), dense_forward(np.ones((2, 4)), np.ones((4, 3)), np.zeros(3))[1])[2]
+    array([2., 2., 2.])
 
     Derivation: docs/layers.md#dense
     """
     x, W = cache
-    dout = as_float_array("dout", dout, ndim=2).astype(np.result_type(x, W), copy=False)
-    check_shape("dout", dout, (x.shape[0], W.shape[1]))
+    dout = check_upstream("dout", dout, (x.shape[0], W.shape[1]), np.result_type(x, W))
     # BEGIN SOLUTION
-    # eq. (2): dx[n, i] = sum_k dout[n, k] W[i, k]
-    dx = (dout @ W.T).astype(x.dtype, copy=False) if input_grad else None  # (B, D_in)
-    # eq. (3): dW[i, k] = sum_n x[n, i] dout[n, k]: W is shared by every example
+    dx = (dout @ W.T).astype(x.dtype, copy=False) if input_grad else None  # layers (2); (B, D_in)
+    # layers (3): dW[i, k] = sum_n x[n, i] dout[n, k]: W is shared by every example
     dW = (x.T @ dout).astype(W.dtype, copy=False)  # (D_in, D_out)
-    # eq. (4): db[k] = sum_n dout[n, k]: b is shared by every example too
+    # layers (4): db[k] = sum_n dout[n, k]: b is shared by every example too
     db = dout.sum(axis=0).astype(W.dtype, copy=False)  # (D_out,)
     return dx, dW, db
     # END SOLUTION
 
 
-def check_dense_args(x, W, b):
-    """Check a dense layer's arguments: shapes that fit, finite values, one dtype for W and b."""
-    x = as_float_array("x", x, ndim=2)
-    W = as_float_array("W", W, ndim=2)
-    b = as_float_array("b", b, ndim=1)
+def check_dense_args(x, W, b, finite=True):
+    """A dense layer's arguments: shapes that fit, one dtype for W and b, finite values (if ``finite``).
+
+    The engine's twin (:mod:`scratchvae.engine.dense`) calls it with ``finite=False``.
+    """
+    x = as_float_array("x", x, ndim=2, finite=finite)
+    W = as_float_array("W", W, ndim=2, finite=finite)
+    b = as_float_array("b", b, ndim=1, finite=finite)
     check_shape("x", x, (None, W.shape[0]))
     check_shape("b", b, (W.shape[1],))
     if b.dtype != W.dtype:
@@ -224,4 +215,4 @@ def fan_in_uniform(fan_in, fan_out, rng, dtype=np.float32):
     return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype)
 
 
-INITIALISERS = {"he": he_normal, "glorot": glorot_uniform, "uniform": fan_in_uniform}
+INITIALIZERS = {"he": he_normal, "glorot": glorot_uniform, "fan_in": fan_in_uniform}

@@ -1,15 +1,15 @@
 """Estimators of the ELBO and of log p(x).
 
-The ELBO of one example is an expectation over z ~ q(z | x) (note 004 (4)-(5)),
+The ELBO of one example is an expectation over z ~ q(z | x) (estimators (1)),
 so in practice it is estimated from samples of z:
 
-* :func:`elbo_la` and :func:`elbo_lb`: note 004's estimators L^A (eq. (9)) and
-  L^B (eq. (10)) with L samples per example, both through :func:`elbo_estimate`;
-* :func:`minibatch_estimate`: the dataset's ELBO from a minibatch (eq. (11), corrected);
+* :func:`elbo_la` and :func:`elbo_lb`: the estimators L^A (estimators (3)) and
+  L^B (estimators (4)) with L samples per example, both through :func:`elbo_estimate`;
+* :func:`minibatch_estimate`: the dataset's ELBO from a minibatch (estimators (7));
 * :func:`importance_weighted_bound`: L_k, a tighter lower bound on log p(x) that
-  tends to log p(x) as k grows; streamed, so any k fits in memory;
+  tends to log p(x) as k grows (estimators (9));
 * :func:`score_function_gradient` and :func:`reparameterized_gradient`: the two
-  estimators of the gradient of an expectation that note 003 compares.
+  estimators of the gradient of an expectation (estimators (13) and (15)).
 
 :mod:`scratchvae.lecture.linear_gaussian` holds the exactly solvable model they are tested on.
 
@@ -17,11 +17,13 @@ Sampling layout, shared by every estimator here: the (example, sample) pairs
 are taken example-major, all L samples of example 0, then all of example 1, ...
 In a replicated batch ``np.repeat(x, L, axis=0)``, row ``b * L + l`` is sample
 ``l`` of example ``b``, and the noise is drawn from ``rng`` in that order, so the
-results do not depend on how the pairs are split into chunks.
+results do not depend on how the pairs are split into chunks (or the examples
+into calls).
 
 B is the batch size, D the data dimension, D_z the latent one, L (or k) the
-number of samples per example; a chunk holds E examples and S samples of each
-(and S is also the number of samples of a gradient estimator).
+number of samples per example; a chunk of :func:`elbo_estimate` holds E
+examples and S samples of each (and S is also the number of samples of a
+gradient estimator).
 Derivations: docs/estimators.md, docs/elbo.md
 """
 
@@ -47,9 +49,8 @@ __all__ = [
 # --- Sampling in chunks ----------------------------------------------------------
 
 
-
 def _check_data(model, x, rng):
-    """x as a non-empty (B, D) array in the model's dtype; ``rng`` a Generator."""
+    """X as a non-empty (B, D) array in the model's dtype; ``rng`` a Generator."""
     check_rng(rng)
     x = check_shape("x", as_float_array("x", x, ndim=2), (None, model.input_dim))
     if x.shape[0] == 0:
@@ -72,11 +73,11 @@ def _chunks(n_examples, n_samples, batch_rows):
 
 
 def _noise(rng, n_examples, n_samples, model):
-    """eps (n_examples * n_samples, D_z): row e * n_samples + s is sample s of example e."""
+    """Eps (n_examples * n_samples, D_z): row e * n_samples + s is sample s of example e."""
     return rng.standard_normal((n_examples * n_samples, model.latent_dim), dtype=model.dtype)
 
 
-# --- L^A and L^B (note 004 (8)-(10)) ----------------------------------------
+# --- L^A and L^B (estimators (3), (4)) --------------------------------------
 
 
 def elbo_estimate(model, x, n_samples, rng, kl_estimator="analytic", batch_rows=20000):
@@ -92,7 +93,7 @@ def elbo_estimate(model, x, n_samples, rng, kl_estimator="analytic", batch_rows=
               \mathcal{L}^A_b = \frac1L \sum_l \big[\log p(x_b, z_{bl}) - \log q(z_{bl}|x_b)\big]
               \quad\text{(monte_carlo)}
 
-    (note 004 (10) and (9)). Gradients come free: the loss on ``x_rep``
+    (estimators (4) and (3)). Gradients come free: the loss on ``x_rep``
     is the mean over its B L rows, which is :math:`-\frac1B \sum_b \mathcal{L}_b`
     (for ``beta = 1``), so ``model.negative_elbo_backward`` after
     ``model.negative_elbo_forward(x_rep, eps, kl_estimator=...)`` is the
@@ -147,12 +148,12 @@ def elbo_estimate(model, x, n_samples, rng, kl_estimator="analytic", batch_rows=
 
 
 def elbo_la(model, x, n_samples, rng, batch_rows=20000):
-    """Note 004's L^A, eq. (9): :func:`elbo_estimate` with the KL sampled too."""
+    """L^A, estimators (3): :func:`elbo_estimate` with the KL sampled too."""
     return elbo_estimate(model, x, n_samples, rng, "monte_carlo", batch_rows)
 
 
 def elbo_lb(model, x, n_samples, rng, batch_rows=20000):
-    """Note 004's L^B, eq. (10): :func:`elbo_estimate` with the KL in closed form."""
+    """L^B, estimators (4): :func:`elbo_estimate` with the KL in closed form."""
     return elbo_estimate(model, x, n_samples, rng, "analytic", batch_rows)
 
 
@@ -161,8 +162,8 @@ def minibatch_estimate(elbo_per_example, dataset_size):
 
     .. math:: \mathcal{L}(X) \approx \frac{N}{M} \sum_{i \in \text{batch}} \mathcal{L}(x_i)
 
-    Note 004, eq. (11), which as printed drops the sum over the batch.
-    Unbiased when the batch is drawn uniformly. Derivation: docs/estimators.md#minibatch
+    (estimators (7)), unbiased when the batch is drawn uniformly (estimators (8)).
+    Derivation: docs/estimators.md#minibatch
 
     Parameters
     ----------
@@ -192,17 +193,17 @@ def minibatch_estimate(elbo_per_example, dataset_size):
 # --- The importance-weighted bound --------------------------------------------------
 
 
-def importance_weighted_bound(model, x, k, rng, batch_rows=20000, progress=None):
+def importance_weighted_bound(model, x, k, rng):
     r"""L_k, the importance-weighted lower bound on log p(x), per example.
 
     .. math:: \mathcal{L}_k = \log \frac1k \sum_{j=1}^k w_j, \qquad
               \log w_j = \log p(x | z_j) + \log p(z_j) - \log q(z_j | x), \qquad z_j \sim q(z | x)
 
     :math:`\mathcal{L}_1` is L^A with one sample; :math:`E[\mathcal{L}_k]` grows
-    with k towards log p(x). The sum is a log-sum-exp, streamed: each chunk of
-    at most ``batch_rows`` (example, sample) pairs updates a running maximum m
-    and a running :math:`s = \sum_j e^{\log w_j - m}` per example, in float64.
-    The result does not depend on ``batch_rows`` (same noise, same order).
+    with k towards log p(x). All B k samples go through the decoder at once, so
+    memory grows as B k D: for a large k, call it on a few examples at a time.
+    With one ``rng``, the calls give the same numbers as one call on all the
+    examples, because the noise is drawn example-major.
     Derivation: docs/estimators.md#importance-weighted
 
     Parameters
@@ -213,10 +214,6 @@ def importance_weighted_bound(model, x, k, rng, batch_rows=20000, progress=None)
         Samples per example (5000 is the usual test-set figure).
     rng : numpy.random.Generator
         Draws the noise, in the model's dtype.
-    batch_rows : int
-        Most pairs decoded at once: memory is O(batch_rows * D) whatever k and B.
-    progress : callable, optional
-        Called after each chunk with the fraction of pairs done, in (0, 1].
 
     Returns
     -------
@@ -235,42 +232,27 @@ def importance_weighted_bound(model, x, k, rng, batch_rows=20000, progress=None)
     x = _check_data(model, x, rng)
     k = check_int("k", k)
     B = x.shape[0]
-    running_max = np.full(B, -np.inf)  # (B,) m: the largest log w so far
-    running_sum = np.zeros(B)  # (B,) s = sum_j exp(log w_j - m)
-    done = 0
-    for rows, sizes in _chunks(B, k, check_int("batch_rows", batch_rows)):
-        n_rows = rows.stop - rows.start
-        mu, log_var = model.encode(x[rows])  # (E, D_z) each, once per example chunk
-        for size in sizes:
-            # BEGIN SOLUTION
-            # z ~ q(z | x) for each (example, sample) pair, example-major
-            mu_rep, log_var_rep = np.repeat(mu, size, axis=0), np.repeat(log_var, size, axis=0)  # (E S, D_z)
-            z = model.ops.reparameterize_forward(mu_rep, log_var_rep, _noise(rng, n_rows, size, model))[0]
-            # log w = log p(x | z) + log N(z; 0, I) - log q(z | x), in float64
-            x_rep = np.repeat(x[rows], size, axis=0)  # (E S, D)
-            log_lik = model.log_likelihood_forward(x_rep, model.decoder_output(z))[0]  # (E S,)
-            zero = np.zeros_like(z)
-            log_prior = gaussian_log_density_forward(z, zero, zero)[0]  # (E S,)
-            log_q = gaussian_log_density_forward(z, mu_rep, log_var_rep)[0]  # (E S,)
-            log_w = (log_lik.astype(np.float64) + log_prior - log_q).reshape(n_rows, size)  # (E, S)
-            # online log-sum-exp: when the max grows from m to m', every old term
-            # exp(log w - m) becomes exp(log w - m') = exp(log w - m) exp(m - m')
-            new_max = np.maximum(running_max[rows], log_w.max(axis=1))  # (E,)
-            running_sum[rows] = running_sum[rows] * np.exp(running_max[rows] - new_max) + np.exp(
-                log_w - new_max[:, None]
-            ).sum(axis=1)
-            running_max[rows] = new_max
-            # END SOLUTION
-            done += n_rows * size
-            if progress is not None:
-                progress(done / (B * k))
+    mu, log_var = model.encode(x)  # (B, D_z) each
+    # z ~ q(z | x) for each (example, sample) pair, example-major: row b k + j is sample j of x_b.
+    # log w = log p(x | z) + log N(z; 0, I) - log q(z | x), summed in float64.
+    # The w are too small to form (log w is about -100 for MNIST), so L_k is a log-sum-exp,
+    # shifted by m = max_j log w_j (estimators (11)): every exp(log w_j - m) is <= 1 and the
+    # largest is 1, so nothing overflows and the sum is never 0:
+    #     L_k = log((1/k) sum_j w_j) = m + log sum_j exp(log w_j - m) - log k
     # BEGIN SOLUTION
-    # L_k = log((1/k) sum_j w_j) = m + log s - log k
-    return running_max + np.log(running_sum) - math.log(k)
+    mu_rep, log_var_rep = np.repeat(mu, k, axis=0), np.repeat(log_var, k, axis=0)  # (B k, D_z)
+    z = model.ops.reparameterize_forward(mu_rep, log_var_rep, _noise(rng, B, k, model))[0]  # (B k, D_z)
+    log_lik = model.log_likelihood_forward(np.repeat(x, k, axis=0), model.decoder_output(z))[0]  # (B k,)
+    zero = np.zeros_like(z)
+    log_prior = gaussian_log_density_forward(z, zero, zero)[0]  # (B k,)
+    log_q = gaussian_log_density_forward(z, mu_rep, log_var_rep)[0]  # (B k,)
+    log_w = (log_lik.astype(np.float64) + log_prior - log_q).reshape(B, k)  # (B, k)
+    m = log_w.max(axis=1)  # (B,)
+    return m + np.log(np.sum(np.exp(log_w - m[:, None]), axis=1)) - math.log(k)
     # END SOLUTION
 
 
-# --- Two estimators of a gradient of an expectation (note 003) ----------------------
+# --- Two estimators of a gradient of an expectation (estimators (13), (15)) ---------
 
 
 def score_function_gradient(f, mu, log_var, eps):
@@ -279,7 +261,7 @@ def score_function_gradient(f, mu, log_var, eps):
     .. math:: \nabla E_q[f(z)] = E_q[f(z)\, \nabla \log q(z)], \qquad
               q = \mathcal{N}(\mu, \operatorname{diag} e^{v})
 
-    (from :math:`\nabla q = q \nabla \log q`). The score :math:`\nabla \log q`
+    (estimators (13), from :math:`\nabla q = q \nabla \log q`). The score :math:`\nabla \log q`
     is the log-density's gradient, so ``gaussian_log_density_backward`` with
     upstream gradient f(z) computes the estimate; f is never differentiated.
     Derivation: docs/estimators.md#score-function
@@ -320,7 +302,7 @@ def reparameterized_gradient(df, mu, log_var, eps):
     .. math:: \nabla E_\varepsilon[f(\mu + e^{v/2} \odot \varepsilon)]
               = E_\varepsilon[\nabla f(z)\, \partial z / \partial(\mu, v)]
 
-    the chain rule through z (note 003; note 000 (10)).
+    the chain rule through z (estimators (15)).
     Derivation: docs/estimators.md#score-function
 
     Parameters

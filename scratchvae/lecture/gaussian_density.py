@@ -1,12 +1,23 @@
 """The Gaussian latent layer, continued: the KL between two diagonal Gaussians, the log-density.
 
 The same rows (mu, log_var) of diagonal Gaussians as in
-:mod:`scratchvae.lecture.gaussian`, checked by its helpers:
+:mod:`scratchvae.lecture.gaussian`, checked by its
+:func:`~scratchvae.lecture.gaussian.check_gaussian_args`:
 
-* ``kl_diagonal``: KL between two diagonal Gaussians (note 000 (11));
-* ``gaussian_log_density``: log q(z), which the estimator L^A needs.
+* ``kl_diagonal``: KL between two diagonal Gaussians, gaussian (11): from the
+  first distribution (q) to the second (the reference, e.g. a learned prior);
+  always >= 0, zero exactly when the two are equal. The variance ratio rho is
+  never formed as exp(log_var0) / exp(log_var1), which overflows or gives
+  0/0 long before the ratio itself is extreme: its log is log_var0 - log_var1,
+  and rho - 1 - log rho is computed as expm1(log rho) - log rho, >= 0 in
+  floating point and accurate near rho = 1.
+* ``gaussian_log_density``: log q(z), gaussian (16), which the estimator L^A
+  needs. The residual is standardised as (z - mu) * exp(-log_var / 2), never
+  divided by sigma = exp(log_var / 2), which overflows first for a large
+  log-variance. The backward returns a gradient for z too: in L^A, z is
+  itself a function of the encoder's outputs, through the reparameterisation.
 
-The full-covariance KL of note 000 (11) is the next module,
+The full-covariance KL, gaussian (6), is the next module,
 :mod:`scratchvae.lecture.gaussian_full`.
 
 B is the batch size, D_z the latent dimension.
@@ -18,8 +29,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.lecture.gaussian import _rows, upstream
-from scratchvae.lecture.validate import check_no_overflow
+from scratchvae.lecture.gaussian import check_gaussian_args
+from scratchvae.lecture.validate import check_upstream
 
 __all__ = [
     "gaussian_log_density_backward",
@@ -45,70 +56,49 @@ class KLDiagonalCache(NamedTuple):
 def kl_diagonal_forward(mu0, log_var0, mu1, log_var1):
     r"""KL(N(mu0, diag e^{log_var0}) || N(mu1, diag e^{log_var1})), row by row.
 
-    .. math:: \mathrm{KL} = \tfrac12 \sum_j \left(r_j - 1 - \log r_j
-              + (\mu_{1j} - \mu_{0j})^2 / \sigma_{1j}^2\right), \qquad
-              \rho_j = \frac{\sigma_{0j}^2}{\sigma_{1j}^2}
-
-    note 000 (11) with both covariances diagonal.
+    .. math:: \mathrm{KL} = \tfrac12 \sum_j \left(\rho_j - 1 - \log \rho_j + \delta_j^2 / \sigma_{1j}^2\right),
+              \qquad \rho_j = \sigma_{0j}^2 / \sigma_{1j}^2, \quad \delta = \mu_1 - \mu_0
 
     Parameters
     ----------
-    mu0, log_var0 : ndarray, shape (B, D_z)
-        Mean and log-variance of the first distribution (q).
-    mu1, log_var1 : ndarray, shape (B, D_z)
-        Mean and log-variance of the second (the reference, e.g. a learned prior).
+    mu0, log_var0, mu1, log_var1 : ndarray, shape (B, D_z)
 
     Returns
     -------
-    kl : ndarray, shape (B,)
-        Always >= 0; zero exactly when the two distributions are equal.
+    kl : ndarray, shape (B,), >= 0
     cache : KLDiagonalCache
-        For the backward pass.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> zero, one = np.zeros((1, 1)), np.ones((1, 1))
-    >>> kl, _ = kl_diagonal_forward(zero, zero, one, zero)
-    >>> kl  # unit variances, means 1 apart: 1/2 * 1^2
+    >>> kl_diagonal_forward([[0.0]], [[0.0]], [[1.0]], [[0.0]])[0]  # means 1 apart: 1/2 * 1^2
     array([0.5])
+
+    Derivation: docs/gaussian.md#kl-diagonal
     """
-    mu0, log_var0, mu1, log_var1 = _rows(
-        {"mu0": mu0, "log_var0": log_var0, "mu1": mu1, "log_var1": log_var1}
-    )
+    mu0, log_var0, mu1, log_var1 = check_gaussian_args(
+        {"mu0": mu0, "log_var0": log_var0, "mu1": mu1, "log_var1": log_var1})
     # BEGIN SOLUTION
-    # log rho = log(sigma0^2 / sigma1^2) = log_var0 - log_var1: the ratio is never
-    # formed as exp(log_var0) / exp(log_var1), which overflows or gives 0/0.
-    log_rho = log_var0 - log_var1  # (B, D_z)
+    log_rho = log_var0 - log_var1  # (B, D_z) log(sigma0^2 / sigma1^2), gaussian (11), not a ratio of exps
     # rho - 1 - log rho = expm1(log rho) - log rho: >= 0 in floating point, accurate near rho = 1
     rho_minus_1 = np.expm1(log_rho)  # (B, D_z)
     inv_var1 = np.exp(-log_var1)  # (B, D_z)
     delta = mu1 - mu0  # (B, D_z)
-    # KL = 1/2 sum_j [rho - 1 - log rho + delta^2 / sigma1^2]
+    # gaussian (11): KL = 1/2 sum_j [rho - 1 - log rho + delta^2 / sigma1^2]
     kl = 0.5 * np.sum(rho_minus_1 - log_rho + delta**2 * inv_var1, axis=1)  # (B,)
-    check_no_overflow("kl", kl, mu0=mu0, log_var0=log_var0, mu1=mu1, log_var1=log_var1)
     return kl, KLDiagonalCache(delta, inv_var1, rho_minus_1)
     # END SOLUTION
 
 
 def kl_diagonal_backward(dkl, cache):
-    r"""Gradients of the diagonal KL for all four inputs.
+    r"""The diagonal KL's backward pass: its derivatives :math:`\partial`, each times the row's ``dkl``.
 
-    With :math:`\delta = \mu_1 - \mu_0` and :math:`\rho = \sigma_0^2 / \sigma_1^2`, per row and times ``dkl``:
-
-    .. math:: \frac{\partial\,\mathrm{KL}}{\partial \mu_0} = -\delta / \sigma_1^2
-              = -\frac{\partial\,\mathrm{KL}}{\partial \mu_1}, \qquad
-              \frac{\partial\,\mathrm{KL}}{\partial \log\sigma_0^2} = \tfrac12 (\rho - 1), \qquad
-              \frac{\partial\,\mathrm{KL}}{\partial \log\sigma_1^2} = -\tfrac12 (\rho - 1) - \tfrac12 \delta^2 / \sigma_1^2
-
-    Derivation: docs/gaussian.md#kl-diagonal
+    .. math:: \partial_{\mu_1} = -\partial_{\mu_0} = \delta / \sigma_1^2, \qquad
+              \partial_{\log\sigma_0^2} = \tfrac12 (\rho - 1),
+              \qquad \partial_{\log\sigma_1^2} = -\tfrac12 (\rho - 1 + \delta^2 / \sigma_1^2)
 
     Parameters
     ----------
-    dkl : ndarray, shape (B,)
-        Upstream gradient, dL/d(kl).
-    cache : KLDiagonalCache
-        From :func:`kl_diagonal_forward`.
+    dkl : ndarray, shaped like kl; cache : KLDiagonalCache
 
     Returns
     -------
@@ -116,21 +106,19 @@ def kl_diagonal_backward(dkl, cache):
 
     Examples
     --------
-    >>> import numpy as np
-    >>> zero, one = np.zeros((1, 1)), np.ones((1, 1))
-    >>> kl, cache = kl_diagonal_forward(zero, zero, one, zero)
-    >>> [float(g[0, 0]) for g in kl_diagonal_backward(np.ones(1), cache)]
-    [-1.0, 0.0, 1.0, -0.5]
+    >>> kl_diagonal_backward([1.0], kl_diagonal_forward([[0.0]], [[0.0]], [[1.0]], [[0.0]])[1])
+    (array([[-1.]]), array([[0.]]), array([[1.]]), array([[-0.5]]))
+
+    Derivation: docs/gaussian.md#kl-diagonal
     """
     delta, inv_var1, rho_minus_1 = cache
-    g = upstream("dkl", dkl, delta.dtype, (delta.shape[0],))[:, None]  # (B, 1), broadcast along each row
+    dkl = check_upstream("dkl", dkl, delta.shape[:1], delta.dtype)[:, None]  # (B, 1), broadcast along each row
     # BEGIN SOLUTION
-    # dKL/dmu1 = (mu1 - mu0) / sigma1^2 = -dKL/dmu0
-    dmu1 = g * delta * inv_var1  # (B, D_z)
-    # dKL/dlog_var0 = (r - 1) / 2
-    dlog_var0 = 0.5 * g * rho_minus_1  # (B, D_z)
-    # dKL/dlog_var1 = -(r - 1) / 2 - (mu1 - mu0)^2 / (2 sigma1^2)
-    dlog_var1 = -dlog_var0 - 0.5 * g * delta**2 * inv_var1  # (B, D_z)
+    dmu1 = dkl * delta * inv_var1  # gaussian (12): dKL/dmu1 = (mu1 - mu0) / sigma1^2 = -dKL/dmu0; (B, D_z)
+    # gaussian (12): dKL/dlog_var0 = (rho - 1) / 2
+    dlog_var0 = 0.5 * dkl * rho_minus_1  # (B, D_z)
+    # gaussian (12): dKL/dlog_var1 = -(rho - 1) / 2 - (mu1 - mu0)^2 / (2 sigma1^2)
+    dlog_var1 = -dlog_var0 - 0.5 * dkl * delta**2 * inv_var1  # (B, D_z)
     return -dmu1, dlog_var0, dmu1, dlog_var1
     # END SOLUTION
 
@@ -146,66 +134,48 @@ class LogDensityCache(NamedTuple):
 
 
 def gaussian_log_density_forward(z, mu, log_var):
-    r"""log N(z; mu, diag e^{log_var}), summed over the D_z coordinates of each row.
+    r"""Log N(z; mu, diag e^{log_var}), summed over the D_z coordinates of each row.
 
     .. math:: \log q(z) = -\tfrac12 \sum_j \left(\log 2\pi + \log\sigma_j^2 + r_j^2 / \sigma_j^2\right),
               \qquad r = z - \mu
 
     Parameters
     ----------
-    z : ndarray, shape (B, D_z)
-        The points; cast to the dtype of ``mu`` and ``log_var``.
+    z : ndarray, shape (B, D_z), cast to the dtype of mu and log_var
     mu, log_var : ndarray, shape (B, D_z)
-        Means and log-variances.
 
     Returns
     -------
     logq : ndarray, shape (B,)
-        One log-density per row.
     cache : LogDensityCache
-        For the backward pass.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> logq, _ = gaussian_log_density_forward(np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 2)))
-    >>> bool(np.isclose(logq[0], -np.log(2 * np.pi)))  # two coordinates of -log(2 pi) / 2
-    True
+    >>> gaussian_log_density_forward([[0.0]], [[0.0]], [[0.0]])[0]  # -log(2 pi) / 2
+    array([-0.91893853])
+
+    Derivation: docs/gaussian.md#log-density
     """
-    mu, log_var, z = _rows({"mu": mu, "log_var": log_var}, {"z": z})
+    mu, log_var, z = check_gaussian_args({"mu": mu, "log_var": log_var}, {"z": z})
     # BEGIN SOLUTION
-    # 1 / sigma = exp(-log_var / 2): dividing by sigma = exp(log_var / 2)
-    # would overflow sigma first for large log_var
-    inv_sigma = np.exp(-0.5 * log_var)  # (B, D_z)
+    inv_sigma = np.exp(-0.5 * log_var)  # (B, D_z) 1 / sigma, without forming sigma (it overflows first)
     r_std = (z - mu) * inv_sigma  # (B, D_z) the residual r = z - mu, over sigma
-    # log q = -1/2 sum_j [log 2 pi + log_var_j + u_j^2]
-    # eq. (16): log q = -1/2 sum_j [log 2 pi + log_var_j + (r_j / sigma_j)^2]
+    # gaussian (16): log q = -1/2 sum_j [log 2 pi + log_var_j + (r_j / sigma_j)^2]
     logq = -0.5 * np.sum(LOG_2PI + log_var + r_std**2, axis=1)  # (B,)
-    check_no_overflow("logq", logq, z=z, mu=mu, log_var=log_var)
     return logq, LogDensityCache(r_std, inv_sigma)
     # END SOLUTION
 
 
 def gaussian_log_density_backward(dlogq, cache):
-    r"""Gradients of the diagonal Gaussian log-density for z, mu and log_var.
+    r"""The log-density's backward pass, for z, mu and log_var, each times the row's ``dlogq``.
 
-    With the residual :math:`r = z - \mu`, per coordinate and times ``dlogq``:
-
-    .. math:: \frac{\partial \log q}{\partial z_j} = -r_j / \sigma_j^2
-              = -\frac{\partial \log q}{\partial \mu_j}, \qquad
-              \frac{\partial \log q}{\partial \log\sigma_j^2} = \tfrac12 (r_j^2 / \sigma_j^2 - 1)
-
-    ``z`` gets a gradient: in the estimator L^A it is itself a function of
-    the encoder's outputs, through the reparameterisation.
-
-    Derivation: docs/gaussian.md#log-density
+    .. math:: \frac{\partial \log q}{\partial z_j} = -\frac{r_j}{\sigma_j^2} = -\frac{\partial \log q}{\partial \mu_j},
+              \qquad \frac{\partial \log q}{\partial \log\sigma_j^2} = \tfrac12 (r_j^2 / \sigma_j^2 - 1)
 
     Parameters
     ----------
-    dlogq : ndarray, shape (B,)
-        Upstream gradient, dL/d(logq).
+    dlogq : ndarray, shaped like logq
     cache : LogDensityCache
-        From :func:`gaussian_log_density_forward`.
 
     Returns
     -------
@@ -213,17 +183,16 @@ def gaussian_log_density_backward(dlogq, cache):
 
     Examples
     --------
-    >>> import numpy as np
-    >>> logq, cache = gaussian_log_density_forward(np.ones((1, 1)), np.zeros((1, 1)), np.zeros((1, 1)))
-    >>> gaussian_log_density_backward(np.ones(1), cache)
+    >>> gaussian_log_density_backward([1.0], gaussian_log_density_forward([[1.0]], [[0.0]], [[0.0]])[1])
     (array([[-1.]]), array([[1.]]), array([[0.]]))
+
+    Derivation: docs/gaussian.md#log-density
     """
     r_std, inv_sigma = cache
-    g = upstream("dlogq", dlogq, r_std.dtype, (r_std.shape[0],))[:, None]  # (B, 1)
+    dlogq = check_upstream("dlogq", dlogq, r_std.shape[:1], r_std.dtype)[:, None]  # (B, 1)
     # BEGIN SOLUTION
-    # d log q / dz = -r / sigma^2 = -d log q / dmu
-    dz = -g * r_std * inv_sigma  # (B, D_z)
-    # d log q / dlog_var = (r^2 / sigma^2 - 1) / 2
-    dlog_var = 0.5 * g * (r_std**2 - 1)  # (B, D_z)
+    dz = -dlogq * r_std * inv_sigma  # gaussian (17): d log q / dz = -r / sigma^2 = -d log q / dmu; (B, D_z)
+    # gaussian (17): d log q / dlog_var = (r^2 / sigma^2 - 1) / 2
+    dlog_var = 0.5 * dlogq * (r_std**2 - 1)  # (B, D_z)
     return dz, -dz, dlog_var
     # END SOLUTION

@@ -1,12 +1,24 @@
-"""KL divergence between two full-covariance Gaussians, note 000 (11).
+"""KL divergence between two full-covariance Gaussians, gaussian (6).
 
 The reference the diagonal KLs of :mod:`scratchvae.lecture.gaussian` and
-:mod:`scratchvae.lecture.gaussian_density` are tested against, and the KL of an exact posterior (a linear-Gaussian model) that is
-not diagonal. Each covariance is factorised, Sigma = C C^T (Cholesky), and
-every product with Sigma^{-1} is computed by triangular solves with C
-(:func:`solve_lower`): Sigma itself is never inverted.
+:mod:`scratchvae.lecture.gaussian_density` are tested against, and the KL of
+an exact posterior (a linear-Gaussian model) that is not diagonal. Each
+covariance is factorised, Sigma = C C^T (Cholesky), which also checks that it
+is symmetric positive-definite, and every product with Sigma^{-1} is computed
+by triangular solves with C (:func:`solve_lower`): Sigma itself is never
+inverted. The forward computes gaussian (8), whose terms are all >= 0, so the
+KL is never negative; it works in float64 whatever the inputs' precision (a
+k x k factorisation is cheap, and (6) subtracts numbers of similar size:
+trace, k, log-dets) and returns the inputs' precision.
 
-k is the dimension in note 000 (11); B the number of pairs in a batch.
+The backward's gradients, gaussian (10), are symmetric matrices: the gradient
+of the trace and log-det formula at a symmetric point. Check them through a
+symmetrising wrapper, f(sym(A)) with sym(A) = (A + A^T) / 2, since the
+forward accepts only symmetric covariances (docs/gaussian.md#kl-full-covariance).
+
+No classroom task hands these ops out, so they have no solution region.
+k is the dimension; B the number of pairs in a batch.
+
 Derivation: docs/gaussian.md#kl-full-covariance
 """
 
@@ -14,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.lecture.validate import as_float_array, check_no_overflow, check_same_shape, check_shape
+from scratchvae.lecture.validate import as_float_array, check_same_shape, check_shape, check_upstream
 
 __all__ = ["kl_full_covariance_backward", "kl_full_covariance_forward", "solve_lower"]
 
@@ -29,8 +41,14 @@ class KLFullCovarianceCache(NamedTuple):
     single: bool  # True if one distribution was given, not a batch
 
 
-def _gaussian_pair(mu0, cov0, mu1, cov1):
-    """Check two (batches of) Gaussians; return them as float64 batches, the dtype, and ``single``."""
+def check_gaussian_pair_args(mu0, cov0, mu1, cov1):
+    """Check two (batches of) Gaussians: ``(mu0, C0, mu1, C1, dtype, single)``.
+
+    The means as float64 batches (B, k), the covariances as their lower
+    Cholesky factors (B, k, k), which exist only for symmetric
+    positive-definite matrices; the inputs' dtype; and ``single``, True if one
+    pair was given rather than a batch.
+    """
     mu0 = as_float_array("mu0", mu0, ndim=(1, 2))
     mu1 = check_same_shape("mu1", as_float_array("mu1", mu1), "mu0", mu0)
     shape = mu0.shape + mu0.shape[-1:]  # (k, k) or (B, k, k)
@@ -41,10 +59,11 @@ def _gaussian_pair(mu0, cov0, mu1, cov1):
     dtype = np.result_type(mu0, cov0, mu1, cov1)
     single = mu0.ndim == 1
     # Work in float64 whatever the inputs: a k x k factorisation is cheap, and
-    # note 000 (11), subtracts numbers of similar size (trace, k, log-dets).
+    # gaussian (6) subtracts numbers of similar size (trace, k, log-dets).
     # A single pair becomes a batch of one (ndmin adds the leading axis).
-    pair = [np.array(x, dtype=np.float64, ndmin=x.ndim + single) for x in (mu0, cov0, mu1, cov1)]
-    return (*pair, dtype, single)
+    mu0, cov0, mu1, cov1 = [np.array(x, dtype=np.float64, ndmin=x.ndim + single)
+                            for x in (mu0, cov0, mu1, cov1)]
+    return mu0, _cholesky("cov0", cov0, dtype), mu1, _cholesky("cov1", cov1, dtype), dtype, single
 
 
 def _cholesky(name, cov, dtype):
@@ -74,41 +93,32 @@ def _cholesky(name, cov, dtype):
 
 
 def kl_full_covariance_forward(mu0, cov0, mu1, cov1):
-    r"""KL(N(mu0, cov0) || N(mu1, cov1)) between k-dimensional Gaussians, note 000 (11).
+    r"""KL(N(mu0, cov0) || N(mu1, cov1)) between k-dimensional Gaussians, from Cholesky factors.
 
     .. math:: \mathrm{KL} = \tfrac12 \left(\operatorname{Tr}(\Sigma_1^{-1}\Sigma_0)
               + \delta^\top \Sigma_1^{-1} \delta - k
               + \log\frac{\det \Sigma_1}{\det \Sigma_0}\right), \qquad \delta = \mu_1 - \mu_0
 
-    computed from Cholesky factors :math:`\Sigma = C C^\top` by triangular solves, never from an inverse.
-
     Parameters
     ----------
     mu0, mu1 : ndarray, shape (k,) or (B, k)
-        The means.
-    cov0, cov1 : ndarray, shape (k, k) or (B, k, k)
-        The covariances: symmetric positive-definite.
+    cov0, cov1 : ndarray, shape (k, k) or (B, k, k), symmetric positive-definite
 
     Returns
     -------
-    kl : ndarray, shape () or (B,)
-        A 0-d array for one pair, one KL per pair for a batch; always >= 0.
-    cache : KLFullCovarianceCache
-        For the backward pass.
+    kl : ndarray, shape () for one pair or (B,), >= 0; cache : KLFullCovarianceCache
 
     Examples
     --------
-    >>> import numpy as np
-    >>> cov0 = np.array([[2.0, 0.5], [0.5, 1.0]])  # trace 3, determinant 1.75
-    >>> kl, _ = kl_full_covariance_forward(np.zeros(2), cov0, np.zeros(2), np.eye(2))
-    >>> bool(np.isclose(kl, 0.5 * (3 - 2 - np.log(1.75))))  # note 000 (13)
-    True
+    >>> kl_full_covariance_forward([0.0], [[4.0]], [0.0], [[1.0]])[0]  # gaussian (12b): (4 - 1 - log 4) / 2
+    array(0.80685282)
+
+    Derivation: docs/gaussian.md#kl-full-covariance
     """
-    mu0, cov0, mu1, cov1, dtype, single = _gaussian_pair(mu0, cov0, mu1, cov1)
-    C0, C1 = _cholesky("cov0", cov0, dtype), _cholesky("cov1", cov1, dtype)  # (B, k, k) each
-    # M = C1^{-1} C0, so that Tr(Sigma1^{-1} Sigma0) = Tr(M M^T) = sum_ij M_ij^2
+    mu0, C0, mu1, C1, dtype, single = check_gaussian_pair_args(mu0, cov0, mu1, cov1)  # C: (B, k, k)
+    # gaussian (7): M = C1^{-1} C0, so that Tr(Sigma1^{-1} Sigma0) = Tr(M M^T) = sum_ij M_ij^2
     m = solve_lower(C1, C0)  # (B, k, k), lower triangular
-    # a = C1^{-1} delta, so that delta^T Sigma1^{-1} delta = |a|^2
+    # gaussian (7): a = C1^{-1} delta, so that delta^T Sigma1^{-1} delta = |a|^2
     a = solve_lower(C1, (mu1 - mu0)[..., None])[..., 0]  # (B, k)
     # log det Sigma = 2 sum_i log C_ii, so with s_i = 2 log(C0_ii / C1_ii):
     # log(det Sigma1 / det Sigma0) = -sum_i s_i
@@ -116,10 +126,9 @@ def kl_full_covariance_forward(mu0, cov0, mu1, cov1):
     s = 2 * (np.log(diag0) - np.log(diag1))  # (B, k)
     # M is lower triangular with M_ii^2 = exp(s_i). Grouping each exp(s_i) with
     # a -1 and a -s_i leaves terms that are all >= 0:
-    # KL = 1/2 [sum_i (expm1(s_i) - s_i) + sum_{i > j} M_ij^2 + |a|^2]
+    # gaussian (8): KL = 1/2 [sum_i (expm1(s_i) - s_i) + sum_{i > j} M_ij^2 + |a|^2]
     below = np.sum(np.tril(m, -1) ** 2, axis=(1, 2))  # (B,)
     kl = 0.5 * (np.sum(np.expm1(s) - s, axis=1) + below + np.sum(a**2, axis=1))  # (B,)
-    check_no_overflow("kl", kl, cov0=cov0, cov1=cov1)
     kl = kl.astype(dtype).reshape(()) if single else kl.astype(dtype)  # () or (B,)
     return kl, KLFullCovarianceCache(C0, C1, a, dtype, single)
 
@@ -155,52 +164,32 @@ def solve_lower(C, B):
 
 
 def kl_full_covariance_backward(dkl, cache):
-    r"""Gradients of the full-covariance KL for both means and both covariances.
+    r"""The full-covariance KL's backward pass: its derivatives :math:`\partial`, each times ``dkl``.
 
-    With :math:`\delta = \mu_1 - \mu_0`, times ``dkl``:
-
-    .. math:: \frac{\partial\,\mathrm{KL}}{\partial \mu_0} = -\Sigma_1^{-1}\delta
-              = -\frac{\partial\,\mathrm{KL}}{\partial \mu_1}, \qquad
-              \frac{\partial\,\mathrm{KL}}{\partial \Sigma_0} = \tfrac12 (\Sigma_1^{-1} - \Sigma_0^{-1}),
-
-    .. math:: \frac{\partial\,\mathrm{KL}}{\partial \Sigma_1} =
-              \tfrac12 \left(\Sigma_1^{-1} - \Sigma_1^{-1} (\Sigma_0 + \delta\delta^\top) \Sigma_1^{-1}\right)
-
-    These are symmetric matrices: the gradient of the trace and log-det
-    formula at a symmetric point. Check them through a symmetrising wrapper
-    (docs/gaussian.md#kl-full-covariance), since the forward accepts only
-    symmetric covariances.
-
-    Derivation: docs/gaussian.md#kl-full-covariance
+    .. math:: \partial_{\mu_1} = \Sigma_1^{-1}\delta = -\partial_{\mu_0}, \qquad
+              \partial_{\Sigma_0} = \tfrac12 (\Sigma_1^{-1} - \Sigma_0^{-1}), \qquad
+              \partial_{\Sigma_1} = \tfrac12 \left(\Sigma_1^{-1}
+              - \Sigma_1^{-1} (\Sigma_0 + \delta\delta^\top) \Sigma_1^{-1}\right)
 
     Parameters
     ----------
-    dkl : ndarray, shape () or (B,)
-        Upstream gradient, shaped like ``kl``.
-    cache : KLFullCovarianceCache
-        From :func:`kl_full_covariance_forward`.
+    dkl : ndarray, shaped like kl; cache : KLFullCovarianceCache
 
     Returns
     -------
-    dmu0 : ndarray, shape (k,) or (B, k)
-    dcov0 : ndarray, shape (k, k) or (B, k, k)
-    dmu1 : ndarray, shape (k,) or (B, k)
-    dcov1 : ndarray, shape (k, k) or (B, k, k)
+    dmu0, dcov0, dmu1, dcov1 : ndarray, shaped like mu0, cov0, mu1, cov1; dcov0 and dcov1 symmetric
 
     Examples
     --------
-    >>> import numpy as np
-    >>> kl, cache = kl_full_covariance_forward(np.zeros(1), np.eye(1), np.ones(1), 4 * np.eye(1))
-    >>> [float(g.item()) for g in kl_full_covariance_backward(np.ones(()), cache)]
-    [-0.25, -0.375, 0.25, 0.0625]
+    >>> kl_full_covariance_backward(1.0, kl_full_covariance_forward([0.0], [[1.0]], [1.0], [[4.0]])[1])
+    (array([-0.25]), array([[-0.375]]), array([0.25]), array([[0.0625]]))
+
+    Derivation: docs/gaussian.md#kl-full-covariance
     """
     C0, C1, a, dtype, single = cache
-    shape = () if single else (a.shape[0],)
-    dkl = as_float_array("dkl", dkl)
-    dkl = check_shape("dkl", dkl, shape).astype(np.float64).reshape(-1)  # (B,)
-    # The gradients need Sigma^{-1} itself: from the triangular inverses,
-    # C^{-1} = solve_lower(C, I), as Sigma^{-1} = C^{-T} C^{-1}
+    dkl = check_upstream("dkl", dkl, () if single else a.shape[:1], np.float64).reshape(-1)  # (B,)
     eye = np.broadcast_to(np.eye(a.shape[-1]), C0.shape)  # (B, k, k)
+    # gaussian (10) needs Sigma^{-1} itself: Sigma^{-1} = C^{-T} C^{-1}, with C^{-1} = solve_lower(C, I)
     inv_C1, inv_C0 = solve_lower(C1, eye), solve_lower(C0, eye)  # (B, k, k) each
     prec1 = inv_C1.swapaxes(1, 2) @ inv_C1  # (B, k, k)
     prec0 = inv_C0.swapaxes(1, 2) @ inv_C0  # (B, k, k)
@@ -208,9 +197,9 @@ def kl_full_covariance_backward(dkl, cache):
     w = (inv_C1.swapaxes(1, 2) @ a[..., None])[..., 0]  # (B, k)
     # Sigma1^{-1} Sigma0 Sigma1^{-1} = N N^T with N = Sigma1^{-1} C0
     n = prec1 @ C0  # (B, k, k)
-    g = dkl[:, None, None]  # (B, 1, 1)
+    # gaussian (10), each times the pair's dkl
     dmu1 = dkl[:, None] * w  # (B, k)
-    dcov0 = 0.5 * g * (prec1 - prec0)  # (B, k, k)
-    dcov1 = 0.5 * g * (prec1 - n @ n.swapaxes(1, 2) - w[:, :, None] * w[:, None, :])  # (B, k, k)
+    dcov0 = 0.5 * dkl[:, None, None] * (prec1 - prec0)  # (B, k, k)
+    dcov1 = 0.5 * dkl[:, None, None] * (prec1 - n @ n.swapaxes(1, 2) - w[:, :, None] * w[:, None, :])  # (B, k, k)
     grads = (-dmu1, dcov0, dmu1, dcov1)
     return tuple((x[0] if single else x).astype(dtype) for x in grads)

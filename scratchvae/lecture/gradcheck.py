@@ -1,4 +1,4 @@
-"""Finite-difference gradient checks: does a backward match its forward?
+"""Finite-difference gradient checks: does a backward match its forward.
 
 A hand-written backward is a claim about the derivative of its forward. This
 module tests that claim numerically, the way every derivation in ``docs/``
@@ -7,7 +7,8 @@ is verified. Derivation: docs/gradcheck.md#central-differences
 Three tools:
 
 * :func:`numerical_gradient` -- the derivative of ``sum(dout * f(x))`` with
-  respect to every element of ``x``, by central differences;
+  respect to every element of ``x``, by central differences
+  (:func:`five_point_slope`);
 * :func:`check_op` -- runs an op's forward and backward on given inputs and
   reports, per input, the largest relative error between the two;
 * :func:`directional_check` -- for a whole model with many parameters: compare
@@ -34,6 +35,7 @@ __all__ = [
     "assert_gradients_match",
     "check_op",
     "directional_check",
+    "five_point_slope",
     "numerical_gradient",
     "relative_error",
 ]
@@ -47,19 +49,36 @@ TOLERANCE = 1e-7
 FLOOR = 1e-8
 
 
+def five_point_slope(values, h):
+    """f'(x) from f at x - 2h, x - h, x + h and x + 2h: the fourth-order central difference.
+
+    ``values[k]`` is f(x + k h) for k in -2, -1, 1, 2 (floats, or arrays
+    taken element-wise). The two-point formula ``(f_1 - f_-1) / 2h`` has error
+    O(h^2); combining it with the same formula at step 2h cancels the h^2 term
+    (Richardson extrapolation).
+
+    Examples
+    --------
+    >>> slope = five_point_slope({k: (1 + k * 0.1) ** 3 for k in (-2, -1, 1, 2)}, 0.1)
+    >>> round(slope, 10)  # d x^3 / dx = 3 at x = 1, exact for a cubic but for rounding
+    3.0
+
+    Derivation: docs/gradcheck.md#central-differences
+    """
+    # f'(x) = (8 (f_1 - f_-1) - (f_2 - f_-2)) / 12h + O(h^4)
+    # BEGIN SOLUTION
+    return (8 * (values[1] - values[-1]) - (values[2] - values[-2])) / (12 * h)
+    # END SOLUTION
+
+
 def _central_difference(f, x, i, h):
-    """d f(x) / d x[i], by the fourth-order central difference.
-
-    With ``f_k = f(x + k h e_i)`` the two-point formula
-    ``(f_1 - f_-1) / 2h`` has error O(h^2). Combining it with the same
-    formula at step 2h cancels the h^2 term (Richardson extrapolation):
-
-        f'(x) = (8 (f_1 - f_-1) - (f_2 - f_-2)) / 12h + O(h^4)
+    """D f(x) / d x[i]: :func:`five_point_slope` of f at x[i] - 2h, x[i] - h, x[i] + h, x[i] + 2h.
 
     ``f`` returns an array; the differences are taken element-wise before
     the caller sums them, so rounding error scales with the outputs that
     ``x[i]`` touches, not with the whole output.
     """
+    # Perturb x[i] in place, and put it back even if f raises.
     # BEGIN SOLUTION
     original = x[i]
     values = {}
@@ -68,8 +87,8 @@ def _central_difference(f, x, i, h):
             x[i] = original + k * h
             values[k] = np.array(f(x), dtype=np.float64, copy=True)
     finally:
-        x[i] = original  # restored even if f raises
-    return (8 * (values[1] - values[-1]) - (values[2] - values[-2])) / (12 * h)
+        x[i] = original
+    return five_point_slope(values, h)
     # END SOLUTION
 
 
@@ -235,7 +254,8 @@ def directional_check(loss, params, grads, rng, h=STEP, tol=TOLERANCE):
 
     .. math:: \langle u, \nabla L \rangle \approx \frac{d}{dt} L(\theta + t u) \Big|_{t=0}
 
-    the right side by the same fourth-order central difference in ``t``.
+    the right side by the same fourth-order central difference in ``t``
+    (:func:`five_point_slope`).
     A wrong gradient anywhere shows up here with probability one.
 
     Parameters

@@ -4,7 +4,7 @@
 
 Everything the VAE can only estimate is known here in closed form: log p(x),
 the true posterior p(z | x), and the ELBO of any diagonal Gaussian q. So the
-identities of note 000 (1)-(3), can be checked to rounding error:
+identities of elbo (1)-(3), can be checked to rounding error:
 ELBO(q) <= log p(x), with equality exactly when q is the posterior, and
 log p(x) - ELBO(q) = KL(q || p(z | x)). The tests of the estimators use it
 as ground truth.
@@ -40,7 +40,7 @@ def _linear_gaussian(x, W, b, noise_var):
 
 
 def linear_gaussian_log_marginal(x, W, b, noise_var):
-    r"""log p(x) of the linear-Gaussian model: :math:`\log \mathcal{N}(x;\, b,\, W^\top W + s^2 I)`.
+    r"""Log p(x) of the linear-Gaussian model: :math:`\log \mathcal{N}(x;\, b,\, W^\top W + s^2 I)`.
 
     With rows, x = z W + b + noise, W of shape (D_z, D). The covariance is
     factored by Cholesky, :math:`C = L L^\top`: :math:`\log\det C = 2\sum_i \log L_{ii}`,

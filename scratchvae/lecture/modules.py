@@ -12,8 +12,6 @@ and :class:`MLP` chain them.
 Derivation: docs/layers.md#modules
 """
 
-from types import SimpleNamespace
-
 import numpy as np
 
 from scratchvae.lecture.activations import (
@@ -29,12 +27,12 @@ from scratchvae.lecture.activations import (
     tanh_backward,
     tanh_forward,
 )
-from scratchvae.lecture.dense import INITIALISERS, dense_backward, dense_forward
+from scratchvae.lecture.dense import INITIALIZERS, dense_backward, dense_forward
 from scratchvae.lecture.validate import check_int, check_rng
 
 __all__ = [
     "Module", "Dense", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softplus", "Identity",
-    "ACTIVATIONS", "activation_module", "Sequential", "MLP", "LECTURE_MODULES",
+    "ACTIVATIONS", "activation_module", "check_activation", "Sequential", "MLP",
 ]
 
 
@@ -55,8 +53,7 @@ class Module:
         Same keys and shapes as ``params``. ``backward`` *adds* into them
         (``+=``); ``zero_grad`` resets them. ``backward(dout,
         accumulate=False)`` writes them instead, which is ``zero_grad`` and
-        ``backward`` in one (the training loop does this: it saves a pass over
-        every gradient, twice). Both dicts' arrays are updated in place, never
+        ``backward`` in one (the training step does this). Both dicts' arrays are updated in place, never
         replaced, so an optimiser or a parent :class:`Sequential` can hold on
         to them.
     cache : NamedTuple or None
@@ -116,7 +113,7 @@ class Dense(Module):
         D_in and D_out.
     rng : numpy.random.Generator
         Draws the initial weights.
-    init : {"he", "glorot", "uniform"}
+    init : {"he", "glorot", "fan_in"}
         :func:`~scratchvae.lecture.dense.he_normal` for a layer feeding a ReLU-family
         activation, :func:`~scratchvae.lecture.dense.glorot_uniform` for tanh, sigmoid or
         a linear output. The bias starts at zero: the random weights already make
@@ -137,11 +134,11 @@ class Dense(Module):
         in_features = check_int("in_features", in_features)
         out_features = check_int("out_features", out_features)
         check_rng(rng)
-        if init not in INITIALISERS:
-            choices = ", ".join(map(repr, INITIALISERS))
+        if init not in INITIALIZERS:
+            choices = ", ".join(map(repr, INITIALIZERS))
             raise ValueError(f"init: expected one of {choices}, got {init!r}")
         self.init, self.dtype = init, _check_dtype(dtype)
-        self.params["W"] = INITIALISERS[init](in_features, out_features, rng, self.dtype)
+        self.params["W"] = INITIALIZERS[init](in_features, out_features, rng, self.dtype)
         self.params["b"] = np.zeros(out_features, self.dtype)
         self.grads = {name: np.zeros_like(param) for name, param in self.params.items()}
         # Set to False for a first layer, whose input is data: backward then
@@ -149,10 +146,12 @@ class Dense(Module):
         self.input_grad = True
 
     def forward(self, x):
+        """``x @ W + b`` (:func:`dense_forward`); keeps the cache."""
         out, self.cache = dense_forward(x, self.params["W"], self.params["b"])
         return out
 
     def backward(self, dout, accumulate=True):
+        """Add (or write) ``dW``, ``db`` into ``grads``; return ``dx`` (None if not ``input_grad``)."""
         # The cache holds W itself: step the optimiser after backward, not between.
         dx, dW, db = dense_backward(dout, self._last_cache(), self.input_grad)
         self.store_grads(accumulate, W=dW, b=db)
@@ -215,6 +214,7 @@ class LeakyReLU(Activation):
         self.slope = check_slope(slope)
 
     def forward_op(self, x):
+        """:func:`leaky_relu_forward` with this module's ``slope``."""
         return leaky_relu_forward(x, self.slope)
 
     def __repr__(self):
@@ -255,39 +255,35 @@ class Identity(Module):
     init = "glorot"
 
     def forward(self, x):
+        """``x`` itself."""
         return x
 
     def backward(self, dout, accumulate=True):
+        """``dout`` itself."""
         return dout
 
 
 ACTIVATIONS = {
-    "relu": "ReLU",
-    "leaky_relu": "LeakyReLU",
-    "tanh": "Tanh",
-    "sigmoid": "Sigmoid",
-    "softplus": "Softplus",
-    "identity": "Identity",
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "tanh": Tanh,
+    "sigmoid": Sigmoid,
+    "softplus": Softplus,
+    "identity": Identity,
 }
-"""An activation's name (the ``activation=`` argument) -> its module class's name."""
+"""An activation's name (the ``activation=`` argument) -> its module class."""
 
 
-def _activation_class(argname, name, modules=None):
-    """The class for activation ``name`` in ``modules``, or a ValueError naming ``argname``."""
-    if not isinstance(name, str) or name not in ACTIVATIONS:
-        choices = ", ".join(map(repr, ACTIVATIONS))
-        raise ValueError(f"{argname}: expected one of {choices}, got {name!r}")
-    return getattr(modules or LECTURE_MODULES, ACTIVATIONS[name])
-
-
-def activation_module(activation, **kwargs):
+def activation_module(activation, table=ACTIVATIONS, **kwargs):
     """A new activation module by name, e.g. for a model's ``activation=`` argument.
 
     Parameters
     ----------
     activation : str
-        A key of :data:`ACTIVATIONS`: "relu", "leaky_relu", "tanh", "sigmoid",
+        A key of ``table``: "relu", "leaky_relu", "tanh", "sigmoid",
         "softplus" or "identity".
+    table : dict of str to class
+        Where the classes come from: :data:`ACTIVATIONS`, or the engine's.
     **kwargs
         Passed to the class, e.g. ``slope=0.2`` for "leaky_relu".
 
@@ -298,21 +294,32 @@ def activation_module(activation, **kwargs):
 
     Derivation: docs/layers.md#modules
     """
-    return _activation_class("activation", activation)(**kwargs)
+    return table[check_activation(activation)](**kwargs)
+
+
+def check_activation(activation, argname="activation"):
+    """Return ``activation`` if it names one (a key of :data:`ACTIVATIONS`), else raise naming ``argname``."""
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        choices = ", ".join(map(repr, ACTIVATIONS))
+        raise ValueError(f"{argname}: expected one of {choices}, got {activation!r}")
+    return activation
 
 
 class Sequential(Module):
     """Modules applied in order; backward runs them in reverse (the chain rule).
 
-    ``params`` and ``grads`` are the children's own arrays under prefixed names
-    (``"0.W"`` is the first module's ``W``), so an optimiser sees one flat dict.
+    ``params`` and ``grads`` are the children's own arrays under prefixed names,
+    so an optimiser sees one flat dict. The prefix counts the modules that hold
+    parameters (layers), not every module: ``"1.W"`` is the second layer's
+    ``W``, whether an activation module stands between the two layers or an
+    engine has fused it into the first.
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> model = Sequential(Dense(4, 3, rng), ReLU(), Dense(3, 2, rng))
     >>> list(model.params)
-    ['0.W', '0.b', '2.W', '2.b']
+    ['0.W', '0.b', '1.W', '1.b']
 
     Derivation: docs/layers.md#modules
     """
@@ -322,17 +329,21 @@ class Sequential(Module):
         for i, module in enumerate(modules):
             if not isinstance(module, Module):
                 raise ValueError(f"modules[{i}]: expected a Module, got {type(module).__name__}")
-            for name, param, grad in module.parameters():
-                self.params[f"{i}.{name}"] = param
-                self.grads[f"{i}.{name}"] = grad
+        layers = [module for module in modules if module.params]
+        for k, layer in enumerate(layers):
+            for name, param, grad in layer.parameters():
+                self.params[f"{k}.{name}"] = param
+                self.grads[f"{k}.{name}"] = grad
         self.modules = modules
 
     def forward(self, x):
+        """Each module's forward, first to last."""
         for module in self.modules:
             x = module.forward(x)
         return x
 
     def backward(self, dout, accumulate=True):
+        """Each module's backward, last to first; return ``dx``."""
         # BEGIN SOLUTION
         # dx = J_0^T J_1^T ... J_last^T dout: the last module's backward goes first
         for module in reversed(self.modules):
@@ -360,16 +371,9 @@ class MLP(Sequential):
     final_activation : str, optional
         Replaces ``activation`` after the *last* Dense layer; ``"identity"``
         for a linear output (e.g. logits). Default: ``activation`` there too.
-    init : {"he", "glorot", "uniform"}, optional
+    init : {"he", "glorot", "fan_in"}, optional
         Default: each layer's is chosen by the activation that follows it
         ("he" for relu, leaky_relu, softplus; "glorot" otherwise).
-    modules : namespace of module classes, optional
-        Where ``Dense``, ``ReLU``, ... come from: :data:`LECTURE_MODULES` (the
-        default, this file's classes) or an engine's (a model passes
-        ``ops.modules``, see :mod:`scratchvae.lecture.ops`). An engine may
-        also offer ``DenseReLU``, a Dense layer and its (leaky) ReLU fused
-        into one module; the lecture's is None, so here a ReLU is always a
-        module of its own.
 
     Examples
     --------
@@ -380,40 +384,30 @@ class MLP(Sequential):
     )
     >>> decoder = MLP([20, 400, 784], "relu", rng=np.random.default_rng(0),
     ...               final_activation="identity")
-    >>> [type(m).__name__ for m in decoder.modules]
-    ['Dense', 'ReLU', 'Dense', 'Identity']
+    >>> [type(m).__name__ for m in decoder.modules], list(decoder.params)
+    (['Dense', 'ReLU', 'Dense', 'Identity'], ['0.W', '0.b', '1.W', '1.b'])
 
     Derivation: docs/layers.md#modules
     """
 
     def __init__(self, sizes, activation="relu", rng=None, dtype=np.float32,
-                 final_activation=None, init=None, modules=None):
-        modules = modules or LECTURE_MODULES
+                 final_activation=None, init=None):
         sizes = list(sizes)
         if len(sizes) < 2:
             raise ValueError(f"sizes: expected at least two layer widths, got {sizes!r}")
         for i, size in enumerate(sizes):
             check_int(f"sizes[{i}]", size)
-        hidden = _activation_class("activation", activation, modules)
-        last = hidden
-        if final_activation is not None:
-            last = _activation_class("final_activation", final_activation, modules)
-        layers = []
+        check_activation(activation)
+        last = activation if final_activation is None else check_activation(final_activation,
+                                                                             "final_activation")
         n_layers = len(sizes) - 1
+        modules = []
         for k in range(n_layers):
-            act = last if k == n_layers - 1 else hidden
-            args = (sizes[k], sizes[k + 1], rng)
-            if modules.DenseReLU is not None and act in (modules.ReLU, modules.LeakyReLU):
-                # The engine's fused module: the bias add and the activation in one pass.
-                slope = act().slope if act is modules.LeakyReLU else 0.0
-                layers.append(modules.DenseReLU(*args, slope, init or act.init, dtype))
-            else:
-                layers += [modules.Dense(*args, init or act.init, dtype), act()]
-        super().__init__(*layers)
+            act = last if k == n_layers - 1 else activation
+            modules += self.layer(sizes[k], sizes[k + 1], rng, act, init, dtype)
+        super().__init__(*modules)
 
-
-LECTURE_MODULES = SimpleNamespace(
-    Dense=Dense, ReLU=ReLU, LeakyReLU=LeakyReLU, Tanh=Tanh, Sigmoid=Sigmoid,
-    Softplus=Softplus, Identity=Identity, DenseReLU=None,
-)
-"""The lecture's module classes, by name: what :class:`MLP` builds from by default."""
+    def layer(self, in_features, out_features, rng, activation, init, dtype):
+        """Layer k's modules: ``[Dense, activation]`` (the engine's MLP fuses the two)."""
+        act = activation_module(activation)
+        return [Dense(in_features, out_features, rng, init or act.init, dtype), act]

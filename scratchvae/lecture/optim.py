@@ -230,7 +230,8 @@ class SGD(Optimizer):
         super().__init__(params)
 
     def update(self, param, g, u):
-        # eq. (2): the velocity u <- momentum * u + g, then p <- p - lr * u
+        """One momentum step on ``param`` in place, from its gradient ``g`` and velocity ``u``."""
+        # optim (2): the velocity u <- momentum * u + g, then p <- p - lr * u
         u[...] = self.momentum * u + g
         param -= self.lr * u
 
@@ -273,7 +274,8 @@ class Adagrad(Optimizer):
         super().__init__(params)
 
     def update(self, param, g, s):
-        # eq. (4): the sum of squared gradients s <- s + g^2, then the step
+        """One Adagrad step on ``param`` in place, from ``g`` and the sum of squares ``s``."""
+        # optim (4): the sum of squared gradients s <- s + g^2, then the step
         s += g**2
         param -= self.lr * g / (np.sqrt(s) + self.eps)
 
@@ -322,15 +324,16 @@ class Adam(Optimizer):
         super().__init__(params)
 
     def update(self, param, g, m, v):
+        """One Adam step on ``param`` in place, from ``g`` and the moving averages ``m``, ``v``."""
         # BEGIN SOLUTION
         beta1, beta2 = self.betas
-        # eq. (5): moving averages of the gradient and of its square
+        # optim (5): moving averages of the gradient and of its square
         m[...] = beta1 * m + (1 - beta1) * g
         v[...] = beta2 * v + (1 - beta2) * g**2
-        # eq. (7): the bias corrections (both averages start at 0)
+        # optim (7): the bias corrections (both averages start at 0)
         m_hat = m / (1 - beta1**self.t)
         v_hat = v / (1 - beta2**self.t)
-        # eq. (8): param <- param - lr * m_hat / (sqrt(v_hat) + eps)
+        # optim (8): param <- param - lr * m_hat / (sqrt(v_hat) + eps)
         param -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
         # END SOLUTION
 
@@ -347,8 +350,8 @@ def make_optimizer(name, params, lr):
     ----------
     name : {"sgd", "adagrad", "adam"}
     params : model or iterable of (name, param, grad)
-        See :class:`Optimizer`. A model that carries an engine's ops (a
-        :class:`~scratchvae.lecture.vae.VAE`) gets that engine's optimiser;
+        See :class:`Optimizer`. A model (a :class:`~scratchvae.lecture.vae.VAE`)
+        gets the optimiser of the ops it runs on (``model.ops.OPTIMIZERS``);
         anything else gets the lecture's.
     lr : float
         Learning rate, > 0.
@@ -363,7 +366,7 @@ def make_optimizer(name, params, lr):
     >>> make_optimizer("adam", [("w", np.zeros(3), np.zeros(3))], 1e-3).betas
     (0.9, 0.999)
     """
-    optimizers = params.ops.optimizers if hasattr(params, "ops") else OPTIMIZERS
+    optimizers = params.ops.OPTIMIZERS if hasattr(params, "ops") else OPTIMIZERS
     if name not in optimizers:
         raise ValueError(f"name: expected one of {', '.join(optimizers)}, got {name!r}")
     return optimizers[name](params, lr=lr)

@@ -14,13 +14,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from scratchvae.lecture.dense import dense_backward, dense_forward
 from scratchvae.lecture.gaussian import (
     kl_standard_normal_backward,
     kl_standard_normal_forward,
     reparameterize_backward,
     reparameterize_forward,
 )
-from scratchvae.lecture.dense import dense_backward, dense_forward
 from scratchvae.lecture.likelihoods import bernoulli_log_likelihood_backward, bernoulli_log_likelihood_forward
 
 __all__ = ["TinyVAECache", "tiny_vae_backward", "tiny_vae_forward"]
@@ -41,93 +41,78 @@ class TinyVAECache(NamedTuple):
 def tiny_vae_forward(x, eps, W_enc, b_enc, W_dec, b_dec, beta=1.0):
     r"""The negative ELBO of the smallest VAE: one dense layer each way, Bernoulli pixels.
 
-    .. math:: [\mu \,|\, \log\sigma^2] = x W_{enc} + b_{enc}, \quad
-              z = \mu + e^{\log\sigma^2 / 2} \odot \varepsilon, \quad
-              \ell = z W_{dec} + b_{dec}, \quad
-              \text{loss} = \frac1B \sum_b \big[-\log p(x_b | \ell_b) + \beta\,\mathrm{KL}_b\big]
-
-    :class:`scratchvae.lecture.vae.VAE` with its hidden layers taken out (docs/vae.md#forward).
+    .. math:: [\mu \,|\, \log\sigma^2] = x W_{enc} + b_{enc}, \;
+              z = \mu + e^{\log\sigma^2 / 2} \odot \varepsilon, \;
+              \text{logits} = z W_{dec} + b_{dec}, \;
+              \text{loss} = \frac1B \sum_n \big[-\log p(x_n | z_n) + \beta\,\mathrm{KL}_n\big]
 
     Parameters
     ----------
-    x : ndarray, shape (B, D)
-        Binary pixels.
-    eps : ndarray, shape (B, D_z)
-        Standard normal noise.
-    W_enc, b_enc : ndarray, shapes (D, 2 D_z) and (2 D_z,)
-    W_dec, b_dec : ndarray, shapes (D_z, D) and (D,)
-    beta : float
-        The KL weight.
+    x : ndarray, shape (B, D), binary pixels; eps : ndarray, shape (B, D_z), standard normal noise
+    W_enc, b_enc, W_dec, b_dec : ndarray, shapes (D, 2 D_z), (2 D_z,), (D_z, D), (D,); beta : KL weight
 
     Returns
     -------
-    loss : float
-    cache : TinyVAECache
+    loss : float; cache : TinyVAECache
 
     Examples
     --------
-    >>> rng = np.random.default_rng(0)
-    >>> x, eps = rng.random((3, 4)).round(), rng.standard_normal((3, 1))
-    >>> params = np.zeros((4, 2)), np.zeros(2), np.zeros((1, 4)), np.zeros(4)  # all zero
-    >>> loss, cache = tiny_vae_forward(x, eps, *params)
-    >>> round(float(loss / np.log(2)), 6)  # every pixel a fair coin, q equal to the prior: 4 bits
+    >>> zeros = np.zeros((4, 2)), np.zeros(2), np.zeros((1, 4)), np.zeros(4)  # every pixel a fair coin:
+    >>> round(float(tiny_vae_forward(np.eye(4)[:3], np.ones((3, 1)), *zeros)[0] / np.log(2)), 6)  # 4 bits
     4.0
+
+    Derivation: docs/vae.md#forward
     """
-    stats, encoder = dense_forward(x, W_enc, b_enc)  # (B, 2 D_z)
-    d_z = stats.shape[1] // 2
-    mu, log_var = stats[:, :d_z], stats[:, d_z:]  # (B, D_z) each
+    mu_log_var, encoder = dense_forward(x, W_enc, b_enc)  # (B, 2 D_z): [mu | log_var]
+    D_z = mu_log_var.shape[1] // 2
+    mu, log_var = mu_log_var[:, :D_z], mu_log_var[:, D_z:]  # (B, D_z) each
     z, reparameterize = reparameterize_forward(mu, log_var, eps)  # (B, D_z)
     logits, decoder = dense_forward(z, W_dec, b_dec)  # (B, D)
     reconstruction, likelihood = bernoulli_log_likelihood_forward(x, logits)  # (B,)
     kl, kl_cache = kl_standard_normal_forward(mu, log_var)  # (B,)
     beta = float(beta)
-    # loss = (1/B) sum_b [ -reconstruction_b + beta kl_b ]
+    # vae (2): loss = (1/B) sum_n [ -reconstruction_n + beta kl_n ]
     loss = float(np.mean(beta * kl - reconstruction))
     return loss, TinyVAECache(encoder, reparameterize, decoder, likelihood, kl_cache, beta, len(kl))
 
 
 def tiny_vae_backward(dloss, cache):
-    r"""Gradients of :func:`tiny_vae_forward`'s loss for its four parameters.
+    r"""Gradients of :func:`tiny_vae_forward`'s loss for its four parameters: the forward read upwards.
 
-    The forward's steps read upwards, as in docs/vae.md#backward: each term of
-    the loss gets :math:`-g/B` (reconstruction) or :math:`g\beta/B` (KL), and
-    :math:`\mu, \log\sigma^2` receive the sum of two paths, through z and
-    through the KL term.
+    .. math:: d\text{reconstruction}_n = -\frac{d\text{loss}}{B}, \qquad
+              d\text{kl}_n = \frac{d\text{loss}\,\beta}{B}
 
-    Derivation: docs/exercises.md#tiny-vae
+    and :math:`\mu, \log\sigma^2` receive the sum of two paths, through z and through the KL term.
 
     Parameters
     ----------
-    dloss : float
-        Upstream gradient, dL/d(loss).
-    cache : TinyVAECache
+    dloss : float; cache : TinyVAECache
 
     Returns
     -------
-    dW_enc, db_enc, dW_dec, db_dec : ndarray
-        Shaped like the parameters.
+    dW_enc, db_enc, dW_dec, db_dec : ndarray, shaped like the parameters
 
     Examples
     --------
-    >>> rng = np.random.default_rng(0)
-    >>> x, eps = rng.random((3, 4)).round(), rng.standard_normal((3, 1))
-    >>> params = np.zeros((4, 2)), np.zeros(2), np.zeros((1, 4)), np.zeros(4)
-    >>> [g.shape for g in tiny_vae_backward(1.0, tiny_vae_forward(x, eps, *params)[1])]
+    >>> zeros = np.zeros((4, 2)), np.zeros(2), np.zeros((1, 4)), np.zeros(4)
+    >>> [d.shape for d in tiny_vae_backward(1.0, tiny_vae_forward(np.eye(4), np.ones((4, 1)), *zeros)[1])]
     [(4, 2), (2,), (1, 4), (4,)]
+
+    Derivation: docs/exercises.md#tiny-vae
     """
     # BEGIN SOLUTION
     B, beta = cache.batch, cache.beta
-    # loss -> each example's reconstruction and KL term
+    # vae (3): loss -> each example's reconstruction and KL term
     dreconstruction = np.full(B, -dloss / B)  # (B,)
     dkl = np.full(B, dloss * beta / B)  # (B,)
     # reconstruction -> logits -> z and the decoder's parameters
     dlogits = bernoulli_log_likelihood_backward(dreconstruction, cache.likelihood)  # (B, D)
     dz, dW_dec, db_dec = dense_backward(dlogits, cache.decoder)  # (B, D_z), ...
-    # z -> (mu, log_var): the path through the sample ...
+    # vae (5): z -> (mu, log_var), the path through the sample ...
     dmu, dlog_var = reparameterize_backward(dz, cache.reparameterize)  # (B, D_z) each
-    # ... and the path through the KL term; the two add
+    # vae (4): ... and the path through the KL term; vae (6): the two add
     dmu_kl, dlog_var_kl = kl_standard_normal_backward(dkl, cache.kl)  # (B, D_z) each
-    dstats = np.concatenate([dmu + dmu_kl, dlog_var + dlog_var_kl], axis=1)  # (B, 2 D_z)
-    _, dW_enc, db_enc = dense_backward(dstats, cache.encoder)
+    dmu_log_var = np.concatenate([dmu + dmu_kl, dlog_var + dlog_var_kl], axis=1)  # (B, 2 D_z)
+    _, dW_enc, db_enc = dense_backward(dmu_log_var, cache.encoder)
     return dW_enc, db_enc, dW_dec, db_dec
     # END SOLUTION

@@ -15,23 +15,30 @@ read upwards, each op's backward called by hand.
 """
 
 import json
+from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
 
 from scratchvae.lecture import estimators
-from scratchvae.lecture.modules import MLP
-from scratchvae.lecture.ops import get_ops
-from scratchvae.lecture.validate import (as_float_array, check_finite, check_int, check_rng, check_shape,
-                                         check_unit_interval)
+from scratchvae.lecture import ops as lecture_ops
+from scratchvae.lecture.validate import (
+    as_float_array,
+    check_finite,
+    check_int,
+    check_rng,
+    check_shape,
+    check_unit_interval,
+)
 
 __all__ = ["VAE", "FORMAT_VERSION"]
 
-# Bumped whenever the checkpoint layout changes; scratchvae.tools.checkpoints refuses other versions.
-FORMAT_VERSION = 1
+# Bumped whenever the checkpoint layout changes; scratchvae.tools.checkpoints reads
+# this version and converts version 1 (whose hidden layers were numbered by module).
+FORMAT_VERSION = 2
 LIKELIHOODS = ("bernoulli", "gaussian")
-# How step 4 estimates the KL term (note 004): "analytic" is L^B, the closed
-# form; "monte_carlo" is L^A, log q(z|x) - log p(z) at the sampled z.
+# How step 4 estimates the KL term: "analytic" is L^B, the closed form
+# (estimators (4)); "monte_carlo" is L^A, log q(z|x) - log p(z) at the sampled z (estimators (3)).
 KL_ESTIMATORS = ("analytic", "monte_carlo")
 
 
@@ -61,19 +68,20 @@ class VAE:
     activation : str
         Hidden activation: "relu", "leaky_relu", "tanh", "sigmoid" or "softplus".
     likelihood : {"bernoulli", "gaussian"}
-        The decoder's p(x|z): Bernoulli on logits (binary pixels, note 001),
-        or a Gaussian with per-pixel learned mean and log-variance (note 003).
+        The decoder's p(x|z): Bernoulli on logits (binary pixels), or a
+        Gaussian with per-pixel learned mean and log-variance (docs/likelihoods.md).
     beta : float
-        Weight of the KL term (1 gives the ELBO; see note 002 on what it does).
+        Weight of the KL term (1 gives the ELBO; docs/elbo.md says what it does).
     seed : int
         Seeds the initial weights, so a configuration and a seed give one model.
     dtype : numpy dtype
         float32 for training, float64 for gradient checks.
-    engine : {"numba", "numpy"}
-        Whose ops the model runs on: the Numba engine's (fast; the default)
-        or the lecture's (plain NumPy, to read and step through in a
-        debugger). The numbers agree to float32 rounding; see
-        :mod:`scratchvae.lecture.ops`. Not saved with the model.
+    ops : module
+        The ops the model runs on: :mod:`scratchvae.lecture.ops` (the
+        default: plain NumPy, to read and step through in a debugger) or
+        :mod:`scratchvae.engine.ops` (the Numba engine's, to train fast), or
+        a student's own module of the same names. The numbers agree to
+        float32 rounding. Not saved with the model: a file loads under any.
 
     Examples
     --------
@@ -97,7 +105,7 @@ class VAE:
         beta=1.0,
         seed=0,
         dtype=np.float32,
-        engine="numba",
+        ops=lecture_ops,
     ):
         self.config = _check_config(
             input_dim=input_dim,
@@ -109,7 +117,10 @@ class VAE:
             seed=seed,
             dtype=np.dtype(dtype).name,
         )
-        self.ops = get_ops(engine)
+        if not isinstance(ops, ModuleType):
+            raise ValueError("ops: expected a module of ops, such as scratchvae.lecture.ops or "
+                             f"scratchvae.engine.ops, got {type(ops).__name__}")
+        self.ops = ops
         self.input_dim, self.latent_dim = int(input_dim), int(latent_dim)
         self.likelihood, self.beta = likelihood, float(beta)
         self.dtype = np.dtype(dtype)
@@ -118,19 +129,15 @@ class VAE:
         # Encoder q(z | x): x (B, D) -> h (B, H) -> [mu | log_var] (B, 2 D_z).
         # One head computes both halves: one matrix product instead of two.
         # Every layer starts from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's
-        # default. Measured on MNIST (784-400-20, 10 epochs, seeds 0 and 1),
-        # test ELBO -102.26 / -102.40 against -103.15 / -102.77 with He
-        # initialisation (docs/layers.md#initialisation).
-        init = "uniform"
-        modules = self.ops.modules
-        self.encoder = MLP([input_dim, *hidden], activation, rng, dtype, init=init, modules=modules)
-        self.encoder_head = modules.Dense(hidden[-1], 2 * latent_dim, rng, init, dtype)
+        # default, which trained better here than He's (docs/layers.md#initialisation).
+        init = "fan_in"
+        self.encoder = ops.MLP([input_dim, *hidden], activation, rng, dtype, init=init)
+        self.encoder_head = ops.Dense(hidden[-1], 2 * latent_dim, rng, init, dtype)
         # Decoder p(x | z): z (B, D_z) -> h (B, H) -> logits (B, D), or
         # [mean | log_var] (B, 2 D) for the Gaussian likelihood.
-        self.decoder = MLP([latent_dim, *hidden[::-1]], activation, rng, dtype, init=init,
-                           modules=modules)
+        self.decoder = ops.MLP([latent_dim, *hidden[::-1]], activation, rng, dtype, init=init)
         outputs = input_dim if likelihood == "bernoulli" else 2 * input_dim
-        self.decoder_head = modules.Dense(hidden[0], outputs, rng, init, dtype)
+        self.decoder_head = ops.Dense(hidden[0], outputs, rng, init, dtype)
         # x is data: the first layer's backward need not compute dx (one of
         # the eight matrix products per step).
         self.encoder.modules[0].input_grad = False
@@ -154,6 +161,7 @@ class VAE:
         return {f"{m}.{k}": v for m, mod in self.modules.items() for k, v in mod.grads.items()}
 
     def zero_grad(self):
+        """Set every gradient to zero, in place."""
         for module in self.modules.values():
             module.zero_grad()
 
@@ -165,8 +173,8 @@ class VAE:
 
     def _encode(self, x):
         """:meth:`encode` for an ``x`` already checked."""
-        stats = self.encoder_head.forward(self.encoder.forward(x))  # (B, 2 D_z)
-        return stats[:, : self.latent_dim], stats[:, self.latent_dim :]
+        mu_log_var = self.encoder_head.forward(self.encoder.forward(x))  # (B, 2 D_z): [mu | log_var]
+        return mu_log_var[:, : self.latent_dim], mu_log_var[:, self.latent_dim :]
 
     def decoder_output(self, z):
         """The decoder's raw output: logits (B, D), or [mean | log_var] (B, 2 D)."""
@@ -186,7 +194,7 @@ class VAE:
         return self.decode(self.encode(x)[0])
 
     def sample(self, n, rng, mean=True):
-        """Ancestral sampling (note 001): z ~ N(0, I), then x ~ p(x | z).
+        """Ancestral sampling: z ~ N(0, I), then x ~ p(x | z) (docs/figures.md#samples).
 
         With ``mean=True`` (the default, for pictures) return the mean of
         p(x | z) instead of a draw from it.
@@ -205,7 +213,7 @@ class VAE:
     # --- the objective ----------------------------------------------------
 
     def log_likelihood_forward(self, x, out):
-        """log p(x | z) from the decoder's output ``out``: (ll (B,), cache)."""
+        """Log p(x | z) from the decoder's output ``out``: (ll (B,), cache)."""
         if self.likelihood == "bernoulli":
             return self.ops.bernoulli_log_likelihood_forward(x, out)
         D = self.input_dim
@@ -228,9 +236,9 @@ class VAE:
                   + \beta\, \mathrm{KL}(q(z | x_b) \,\|\, \mathcal{N}(0, I)) \big],
                   \quad z_b = \mu_b + \sigma_b \odot \varepsilon_b
 
-        (note 000 (6), (9), (13): note 004's estimator L^B with one
-        sample; with ``kl_estimator="monte_carlo"`` the KL is replaced by
-        its one-sample estimate log q(z|x) - log p(z), which gives L^A).
+        (vae (2): the estimator L^B of estimators (4) with one sample; with
+        ``kl_estimator="monte_carlo"`` the KL is replaced by its one-sample
+        estimate log q(z|x) - log p(z), which gives L^A, estimators (3)).
         Derivation: docs/vae.md#forward
 
         Parameters
@@ -261,23 +269,23 @@ class VAE:
         beta = self.beta if beta is None else _check_beta(beta)
         if kl_estimator not in KL_ESTIMATORS:
             raise ValueError(f"kl_estimator: expected one of {KL_ESTIMATORS}, got {kl_estimator!r}")
-        # 1. Encoder: q(z | x) = N(mu, diag exp(log_var))          note 000 (7)
+        # 1. Encoder: q(z | x) = N(mu, diag exp(log_var))
         mu, log_var = self._encode(x)  # (B, D_z) each
-        # 2. Reparameterise: z = mu + exp(log_var / 2) * eps        note 000 (8)
+        # 2. Reparameterise: z = mu + exp(log_var / 2) * eps        gaussian (2)
         z, reparameterize = ops.reparameterize_forward(mu, log_var, eps)  # (B, D_z)
-        # 3. Decoder and reconstruction term: log p(x | z)          note 000 (9)
+        # 3. Decoder and reconstruction term: log p(x | z)          gaussian (1)
         reconstruction, likelihood = self.log_likelihood_forward(x, self.decoder_output(z))
         # 4. KL term: KL(q(z | x) || N(0, I))
         if kl_estimator == "analytic":
-            # in closed form (L^B)                                  note 000 (13)
+            # in closed form (L^B)                                  gaussian (14)
             kl, kl_cache = ops.kl_standard_normal_forward(mu, log_var)  # (B,)
         else:
-            # or at the sample: log q(z | x) - log N(z; 0, I) (L^A)   note 004 (9)
+            # or at the sample: log q(z | x) - log N(z; 0, I) (L^A)   estimators (3)
             log_q, q_cache = ops.gaussian_log_density_forward(z, mu, log_var)  # (B,)
             zero = np.zeros_like(z)
             log_p, p_cache = ops.gaussian_log_density_forward(z, zero, zero)  # (B,)
             kl, kl_cache = log_q - log_p, (q_cache, p_cache)
-        # 5. loss = (1/B) sum_b [ -reconstruction_b + beta * kl_b ]
+        # 5. loss = (1/B) sum_b [ -reconstruction_b + beta * kl_b ]   vae (2)
         loss = float(np.mean(beta * kl - reconstruction))
         cache = ElboCache(reconstruction, kl, beta, likelihood, reparameterize, kl_cache, kl_estimator)
         return loss, cache
@@ -286,13 +294,12 @@ class VAE:
         r"""Backpropagate ``dloss`` through the chain; *adds* into :attr:`grads`.
 
         With ``accumulate=False`` it writes :attr:`grads` instead, which is
-        :meth:`zero_grad` and this in one, a pass over every gradient cheaper
-        twice over (see :class:`scratchvae.lecture.modules.Module`).
+        :meth:`zero_grad` and this in one (see :class:`scratchvae.lecture.modules.Module`).
 
-        The forward's steps, read upwards. With :math:`g` = ``dloss``:
+        The forward's steps, read upwards (vae (3)):
 
-        .. math:: \frac{\partial\,\text{loss}}{\partial\,\text{reconstruction}_b} = -\frac{g}{B},
-                  \qquad \frac{\partial\,\text{loss}}{\partial\,\text{kl}_b} = \frac{g\beta}{B}
+        .. math:: d\text{reconstruction}_b = -\frac{d\text{loss}}{B},
+                  \qquad d\text{kl}_b = \frac{d\text{loss}\,\beta}{B}
 
         and ``mu``, ``log_var`` receive gradient along two paths, through the
         sample ``z`` and through the KL term; the two add. (With the
@@ -322,9 +329,9 @@ class VAE:
         # 2. z -> (mu, log_var): the path through the sample.
         dmu, dlog_var = ops.reparameterize_backward(dz, cache.reparameterize)
         # Both paths into (mu, log_var) add.
-        dstats = np.concatenate([dmu + dmu_kl, dlog_var + dlog_var_kl], axis=1)  # (B, 2 D_z)
+        dmu_log_var = np.concatenate([dmu + dmu_kl, dlog_var + dlog_var_kl], axis=1)  # (B, 2 D_z)
         # 1. (mu, log_var) -> encoder head -> encoder.
-        self.encoder.backward(self.encoder_head.backward(dstats, accumulate), accumulate)
+        self.encoder.backward(self.encoder_head.backward(dmu_log_var, accumulate), accumulate)
         # END SOLUTION
 
     # --- evaluation -------------------------------------------------------
@@ -336,15 +343,6 @@ class VAE:
         """
         rng = np.random.default_rng(0) if rng is None else rng
         return estimators.elbo_lb(self, self.as_input(x), n_samples, rng)[0]
-
-    def log_likelihood(self, x, k=5000, rng=None, batch_rows=20000):
-        """log p(x) per example (B,), by the importance-weighted bound with k samples.
-
-        Memory stays bounded for any k and batch: at most ``batch_rows``
-        (example, sample) pairs go through the decoder at once.
-        """
-        rng = np.random.default_rng(0) if rng is None else rng
-        return estimators.importance_weighted_bound(self, self.as_input(x), k, rng, batch_rows)
 
     # --- saving -----------------------------------------------------------
 
@@ -376,12 +374,11 @@ class VAE:
         """``x`` checked (finite, (B, input_dim), in [0, 1] for Bernoulli pixels), in the model's dtype.
 
         The model's one check of its data: the engine's ops check only shapes,
-        so this is where a value out of range is caught, whichever the engine.
+        so this is where a value out of range is caught, whichever the ops.
         For pixels, two reductions check both at once: ``x.min()`` and
         ``x.max()`` are NaN if any value is, and otherwise say whether all of
-        them lie in [0, 1] (two passes over the batch, under 1 % of a
-        training step); only a batch that fails is searched for the value to
-        name in the error.
+        them lie in [0, 1]; only a batch that fails is searched for the value
+        to name in the error.
         """
         x = as_float_array("x", x, ndim=2, finite=False).astype(self.dtype, copy=False)
         x = check_shape("x", x, (None, self.input_dim))

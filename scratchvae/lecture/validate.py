@@ -6,28 +6,32 @@ expected and what was given, so a student who passes the wrong thing learns
 
     ValueError: logits: expected shape (128, 784) to match x, got (128, 783)
 
-Every lecture op calls these at its own entry: a forward checks its
-arguments, a backward checks ``dout`` (its cache was made by a checked
-forward). The engine's ops (:mod:`scratchvae.engine`) call only the cheap
-ones, which look at shapes and dtypes, never at every value: a kernel must
-not read or write past the end of an array, whatever it is given, but
-scanning each activation for NaN would cost a tenth of a training step; the
-model checks its data once at its entry instead, and training checks the loss.
+Every lecture op calls these at its own entry, one call per argument check:
+a forward checks its arguments, a backward its upstream gradient (its cache
+was made by a checked forward). An op's result is not checked: an overflow
+shows as an infinite loss, which the training step refuses, every step
+(:func:`scratchvae.lecture.training.train_step`). The engine's ops
+(:mod:`scratchvae.engine`) call the same checks with ``finite=False``, which
+look at shapes and dtypes, never at every value: a kernel must not read or
+write past the end of an array, whatever it is given, but scanning each
+activation for NaN would cost a tenth of a training step; the model checks
+its data once at its entry instead.
 """
 
 import numpy as np
 
 __all__ = [
+    "NonFiniteError",
     "as_float_array",
     "check_finite",
     "check_int",
-    "check_no_overflow",
-    "check_out",
     "check_rng",
     "check_same_shape",
     "check_shape",
     "check_unit_interval",
+    "check_upstream",
 ]
+
 
 def as_float_array(name, x, ndim=None, finite=True):
     """Return ``x`` as a float32 or float64 array, or raise a clear error.
@@ -67,27 +71,20 @@ def as_float_array(name, x, ndim=None, finite=True):
     return check_finite(name, x) if finite else x
 
 
+class NonFiniteError(ValueError):
+    """A NaN or an infinity where a finite value was expected (training catches it: a divergence)."""
+
+
 def check_finite(name, x):
-    """Raise if ``x`` holds NaN or infinity; say where the first one is."""
+    """Raise :class:`NonFiniteError` if ``x`` holds NaN or infinity; say where the first one is."""
     finite = np.isfinite(x)
     if not finite.all():
         where = tuple(int(i) for i in np.argwhere(~finite)[0])
-        raise ValueError(
+        raise NonFiniteError(
             f"{name}: expected finite values, got {x[where]} at index {where} "
             f"({int((~finite).sum())} non-finite of {x.size})"
         )
     return x
-
-
-def check_no_overflow(out_name, out, **inputs):
-    """Raise if finite inputs overflowed to inf or NaN in ``out``, giving the inputs' ranges."""
-    if not np.isfinite(out).all():
-        ranges = ", ".join(f"{n} in [{x.min():.4g}, {x.max():.4g}]" for n, x in inputs.items())
-        raise ValueError(
-            f"{out_name}: expected a finite result, got an overflow in {out.dtype} for "
-            f"{ranges}; bring the inputs into range (or use float64)"
-        )
-    return out
 
 
 def check_int(name, n, minimum=1):
@@ -95,23 +92,6 @@ def check_int(name, n, minimum=1):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {n!r}")
     return int(n)
-
-
-def check_out(name, out, shape, dtype):
-    """Raise unless ``out`` is a C-contiguous array of ``shape`` and ``dtype`` to write a result into.
-
-    A Numba kernel writing into a wrong-sized array would not stop at its
-    end, so the engine checks every output array it is handed.
-    """
-    shape, dtype = tuple(shape), np.dtype(dtype)
-    ok = (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype
-          and out.flags.c_contiguous)
-    if not ok:
-        got = (f"{out.dtype} array of shape {out.shape}" + ("" if out.flags.c_contiguous else
-                                                             ", not C-contiguous")
-               if isinstance(out, np.ndarray) else type(out).__name__)
-        raise ValueError(f"{name}: expected a C-contiguous {dtype} array of shape {shape}, got {got}")
-    return out
 
 
 def check_rng(rng, name="rng"):
@@ -153,3 +133,13 @@ def check_unit_interval(name, x):
             f"{name}: expected values in [0, 1], got {x[where]} at index {where}"
         )
     return x
+
+
+def check_upstream(name, d, shape, dtype, finite=True):
+    """An upstream gradient ``d`` of ``shape``, as a C-contiguous ``dtype`` array, or a clear error.
+
+    Real-valued, of exactly ``shape`` and (unless not ``finite``) finite; cast
+    to ``dtype``, the precision of the forward's output.
+    """
+    d = check_shape(name, as_float_array(name, d, finite=finite), shape)
+    return np.ascontiguousarray(d, dtype=dtype)

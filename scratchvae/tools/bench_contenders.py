@@ -15,8 +15,9 @@ import time
 import numpy as np
 
 from scratchvae.lecture.optim import make_optimizer
-from scratchvae.tools.train import fit
 from scratchvae.lecture.vae import VAE
+from scratchvae.tools.run_commands import engine_ops
+from scratchvae.tools.train import fit
 
 __all__ = ["FLOOR_PRODUCTS", "STANDARD", "floor_contender", "floor_products", "scratchvae_contender"]
 
@@ -64,7 +65,7 @@ def _scratchvae_epoch(model, optimizer, images, rng):
 def _standard_model(seed):
     """The 784-400-20 VAE in float32 and its Adam optimiser, the engine's, as in ``scratchvae train``."""
     model = VAE(STANDARD["input_dim"], hidden=(STANDARD["hidden"],),
-                latent_dim=STANDARD["latent_dim"], seed=seed, dtype=np.float32)
+                latent_dim=STANDARD["latent_dim"], seed=seed, dtype=np.float32, ops=engine_ops())
     return model, make_optimizer("adam", model, STANDARD["lr"])
 
 

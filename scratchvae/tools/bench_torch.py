@@ -30,7 +30,9 @@ def torch_version():
 
 
 def pytorch_contender(images, threads, standard, seed=0):
-    """``epoch(start, stop) -> seconds``: the same model in PyTorch eager mode, over ``images[start:stop]``; None without torch.
+    """``epoch(start, stop) -> seconds``: the same model in PyTorch eager mode, over ``images[start:stop]``.
+
+    None without torch.
 
     Written as a PyTorch user would: ``nn.Linear`` layers, ``torch.bernoulli``
     for the dynamic binarisation, ``torch.randn`` for eps,

@@ -27,8 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from scratchvae.engine.optim import flat
+from scratchvae.engine.optim import view_1d
 from scratchvae.lecture.vae import VAE
+from scratchvae.tools.run_commands import engine_ops
 
 
 def twin_of(model):
@@ -37,15 +38,16 @@ def twin_of(model):
     It has its own gradient buffers and its own caches, so it can run a
     forward and backward on other rows while ``model`` runs its own.
     """
-    twin = VAE(**{**model.config, "dtype": model.dtype})
+    twin = VAE(**{**model.config, "dtype": model.dtype}, ops=model.ops)
     for name, module in model.modules.items():
         mine, theirs = module, twin.modules[name]
         for leaf, twin_leaf in zip(getattr(mine, "modules", [mine]), getattr(theirs, "modules", [theirs])):
             twin_leaf.params.update(leaf.params)
-        if hasattr(theirs, "modules"):  # a Sequential's dict names its children's arrays
+        if hasattr(theirs, "modules"):  # a Sequential's dict names its layers' arrays
+            layers = [m for m in theirs.modules if m.params]
             for key in theirs.params:
                 index, param = key.split(".", 1)
-                theirs.params[key] = theirs.modules[int(index)].params[param]
+                theirs.params[key] = layers[int(index)].params[param]
     return twin
 
 
@@ -63,8 +65,8 @@ class TwoWorkers:
         self.halves = ([], [])  # per worker: (dtype, (param, g, *state), g of the twin) per array
         for k, (name, param, grad) in enumerate(optimizer.params):
             arrays = [param, grad, *(optimizer.state[s][k] for s in optimizer.state_names)]
-            arrays = [flat(a) for a in arrays]
-            other = flat(twin_grads[name])
+            arrays = [view_1d(a) for a in arrays]
+            other = view_1d(twin_grads[name])
             n = param.size // 2
             for worker, part in enumerate((slice(0, n), slice(n, None))):
                 self.halves[worker].append((param.dtype.type, [a[part] for a in arrays], other[part]))
@@ -216,7 +218,7 @@ def contenders(images):
     from scratchvae.lecture.optim import make_optimizer
 
     def trainer(name):
-        model = VAE(784, seed=0)
+        model = VAE(784, seed=0, ops=engine_ops())
         optimizer = make_optimizer("adam", model, 1e-3)
         clock, rng = PhaseClock(), np.random.default_rng(0)
         if name == "one worker":
@@ -227,7 +229,7 @@ def contenders(images):
     steps, clocks = {}, {}
     for name in ("one worker", "two workers"):
         steps[name], clocks[name] = trainer(name)
-    model = VAE(784, seed=0)
+    model = VAE(784, seed=0, ops=engine_ops())
     whole, first_half, second_half = products(model, 128), products(model, 64), products(model, 64)
     pool = ThreadPoolExecutor(1)
 

@@ -9,7 +9,8 @@ process leaves the previous file whole. Reading trusts nothing in the file:
    plain numbers or text (no pickled objects);
 2. each member's header (shape and dtype) is read first, and the bytes it claims
    must be the member's size, and all members together no more than the file;
-3. the stored ``format_version`` must be this scratchvae's, and the stored
+3. the stored ``format_version`` must be this scratchvae's (version 1's
+   parameter names are converted: :func:`names_of_version_1`), and the stored
    ``config`` must be valid JSON with exactly the model's settings, whose
    parameter count must fit in the file, before a model is built;
 4. every parameter must have the shape and dtype the config implies, and be finite;
@@ -32,14 +33,16 @@ Examples
 >>> try:
 ...     load_model(path)
 ... except CheckpointError as err:
-...     print(str(err).split(": ", 1)[1])
-cannot be read as a scratchvae checkpoint: not a zip (.npz) archive (File is not a zip file); the file is truncated, damaged or not written by scratchvae
+...     print(str(err).split(": ", 1)[1].replace("; ", ";\\n"))
+cannot be read as a scratchvae checkpoint: not a zip (.npz) archive (File is not a zip file);
+the file is truncated, damaged or not written by scratchvae
 """
 
 import hashlib
 import inspect
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -69,9 +72,11 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"
 FINGERPRINT_ROWS = 64
 
 UNREADABLE = "cannot be read as a scratchvae checkpoint"
-# The model's settings as saved: every constructor argument but the engine,
-# which is how the model runs, not what it is (either engine reads any file).
-_CONFIG_KEYS = frozenset(inspect.signature(VAE).parameters) - {"engine"}
+# The model's settings as saved: every constructor argument but its ops, which
+# are how the model runs, not what it is (a file loads under any ops).
+_CONFIG_KEYS = frozenset(inspect.signature(VAE).parameters) - {"ops"}
+# A hidden layer's parameter in a stored name: "param/decoder.2.W", "optim/adam.m.encoder.1.b".
+_HIDDEN_PARAM = re.compile(r"(?<![^/.])(encoder|decoder)\.(\d+)\.(W|b)$")
 
 
 # --- writing --------------------------------------------------------------------
@@ -141,14 +146,15 @@ def fingerprint(x):
 # --- reading --------------------------------------------------------------------
 
 
-def load_model(path, engine=None):
+def load_model(path, ops=None):
     """Read a model written by :func:`save_model` (or a training checkpoint).
 
     Parameters
     ----------
     path : str or Path
-    engine : optional
-        Passed on to the :class:`VAE` constructor when given; None keeps its default.
+    ops : module, optional
+        The ops the model runs on (:class:`VAE`'s ``ops``); None keeps its
+        default, the lecture's. Any file loads under any ops.
 
     Returns
     -------
@@ -161,7 +167,7 @@ def load_model(path, engine=None):
         configuration or weights that do not make a usable model.
     """
     path = Path(path)
-    return _read(path, engine)[0]
+    return _read(path, ops)[0]
 
 
 def load_checkpoint(path):
@@ -213,8 +219,10 @@ def restore(path, model, optimizer, rng, settings):
                         _without(model.config, "seed"))
     _refuse_differences(path, "optimizer", _optimizer_settings(path, optim, optimizer.hypers),
                         _optimizer_settings(path, optimizer.state_dict(), optimizer.hypers))
-    _refuse_differences(path, "training settings", _json(path, state, "train/settings"),
-                        settings)
+    saved_settings = _json(path, state, "train/settings")
+    if isinstance(saved_settings, dict) and "binarize" in saved_settings and saved_settings["binarize"] is None:
+        saved_settings["binarize"] = "none"  # written before "none" was one word end to end
+    _refuse_differences(path, "training settings", saved_settings, settings)
     epoch, records = _epoch_and_history(path, state)
     rng_state = _json(path, state, "train/rng_state")
     try:
@@ -288,7 +296,7 @@ def _json(path, state, key):
         raise CheckpointError(f"{path}: {key} is not valid JSON ({err})") from None
 
 
-def _read(path, engine=None):
+def _read(path, ops=None):
     """(model, dict of every array) of the .npz at ``path``, checked in the order of the module doc."""
     try:
         archive = zipfile.ZipFile(path)
@@ -302,7 +310,11 @@ def _read(path, engine=None):
             headers = _headers(path, archive)
             metadata = {k: _read_member(archive, headers[k]) for k in ("format_version", "config")
                         if k in headers}
-            model = _build_model(path, metadata, headers, engine)
+            version = metadata.get("format_version")
+            if version is not None and version.shape == () and version.dtype.kind in "iu" and version == 1:
+                headers = {names_of_version_1(headers).get(k, k): h for k, h in headers.items()}
+                metadata["format_version"] = np.array(FORMAT_VERSION)
+            model = _build_model(path, metadata, headers, ops)
             state = {k: _read_member(archive, header) for k, header in headers.items()}
         except CheckpointError:
             raise
@@ -313,7 +325,38 @@ def _read(path, engine=None):
     return model, state
 
 
-def _build_model(path, metadata, headers, engine):
+def names_of_version_1(names):
+    """{old: new} for the stored names of a format-version-1 file whose hidden layers must be renumbered.
+
+    Version 1 numbered the modules of an MLP, activations included, where a
+    model's ops did not fuse them: with the lecture's ops (or a tanh, sigmoid
+    or softplus network) the second hidden layer was ``encoder.2``, with the
+    engine's fused Dense + ReLU it was ``encoder.1``. Version 2 numbers the
+    layers (``encoder.1`` either way, :class:`~scratchvae.lecture.modules.Sequential`).
+    A chain whose layers are 0, 2, 4, ... is renumbered 0, 1, 2, ...; names
+    already in layer order are kept.
+
+    Examples
+    --------
+    >>> names_of_version_1(["param/encoder.0.W", "param/encoder.2.W", "optim/adam.m.encoder.2.W"])
+    {'param/encoder.2.W': 'param/encoder.1.W', 'optim/adam.m.encoder.2.W': 'optim/adam.m.encoder.1.W'}
+    """
+    found = {}
+    for name in names:
+        match = _HIDDEN_PARAM.search(name)
+        if match:
+            found.setdefault(match[1], set()).add(int(match[2]))
+    halve = {chain for chain, indices in found.items()
+             if len(indices) > 1 and sorted(indices) == list(range(0, 2 * len(indices), 2))}
+    renamed = {}
+    for name in names:
+        match = _HIDDEN_PARAM.search(name)
+        if match and match[1] in halve and int(match[2]):
+            renamed[name] = f"{name[:match.start()]}{match[1]}.{int(match[2]) // 2}.{match[3]}"
+    return renamed
+
+
+def _build_model(path, metadata, headers, ops):
     """The VAE the stored config describes, once the config is known to fit in the file."""
     if set(metadata) != {"format_version", "config"}:
         raise CheckpointError(f"{path}: not a scratchvae checkpoint (no format_version/config)")
@@ -328,7 +371,7 @@ def _build_model(path, metadata, headers, engine):
         raise CheckpointError(f"{path}: its config describes {count} parameters, more than "
                               "the file holds")
     try:
-        model = VAE(**config, **({} if engine is None else {"engine": engine}))
+        model = VAE(**config, **({} if ops is None else {"ops": ops}))
     except (ValueError, TypeError) as err:
         raise CheckpointError(f"{path}: its config does not make a model ({err})") from None
     expected = {f"param/{k}": (v.shape, v.dtype) for k, v in model.params.items()}

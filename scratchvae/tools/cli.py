@@ -24,6 +24,7 @@ from pathlib import Path
 
 from scratchvae import __version__
 from scratchvae.tools.download import DATASETS, ChecksumError
+from scratchvae.tools.history import TRACK_IWAE_K
 from scratchvae.tools.run_commands import (
     CommandError,
     Interrupted,
@@ -32,7 +33,6 @@ from scratchvae.tools.run_commands import (
     plot_command,
     sample_command,
 )
-from scratchvae.tools.history import TRACK_IWAE_K
 from scratchvae.tools.train_command import PRESETS, TRAIN_DEFAULTS, TRAIN_IWAE_K, train_command
 
 # Numba, matplotlib and the model are imported inside the commands that use

@@ -23,8 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.tools.download import DATASETS, ChecksumError, DownloadError, download, get_spec, sha256_file
 from scratchvae.lecture.validate import as_float_array, check_int, check_rng, check_unit_interval
+from scratchvae.tools.download import DATASETS, ChecksumError, DownloadError, download, get_spec, sha256_file
 
 __all__ = [
     "DATASETS", "ENV_VAR", "ChecksumError", "DownloadError", "Dataset",

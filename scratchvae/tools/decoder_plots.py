@@ -21,8 +21,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 
 from scratchvae.lecture.validate import check_int, check_rng
-from scratchvae.tools.mosaic import (IMAGE_SHAPE, add_caption, check_model, draw_mosaic,
-                                     mosaic_figure, tile)
+from scratchvae.tools.mosaic import IMAGE_SHAPE, add_caption, check_model, draw_mosaic, mosaic_figure, tile
 
 __all__ = ["GREY_LEVEL", "plot_decoder_sigma"]
 

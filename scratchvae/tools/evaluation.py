@@ -14,10 +14,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from scratchvae.engine.estimators import importance_weighted_bound
+from scratchvae.engine.training import binarize as binarize_dynamic
+from scratchvae.lecture import estimators
+from scratchvae.lecture.training import PIXELS, dequantize
+from scratchvae.lecture.validate import as_float_array, check_unit_interval
 from scratchvae.tools import data
 from scratchvae.tools.progress import Progress
-from scratchvae.lecture import estimators
-from scratchvae.lecture.training import binarize as binarize_dynamic, dequantize
 
 __all__ = [
     "EVAL_SEED",
@@ -39,11 +42,14 @@ EVAL_ROWS = 1000
 def prepare_test_set(x, binarize):
     """The test images as the model sees them: binarised once, the same in every run.
 
+    ``binarize`` is one of :data:`scratchvae.lecture.training.PIXELS`.
     ``"dynamic"``: one Bernoulli draw with the fixed seed :data:`EVAL_SEED` (so
-    test ELBOs of different epochs and runs compare the same 0/1 images);
+    test ELBOs of different epochs and runs compare the same 0/1 images), by the
+    engine's :func:`scratchvae.engine.training.binarize`, which training uses
+    too: the published runs' test sets are its draws;
     ``"fixed"``: the 0.5 threshold of :func:`scratchvae.tools.data.binarize_fixed`;
     ``"dequantize"``: one dequantisation, its noise drawn with the seed :data:`EVAL_SEED`;
-    ``None``: the grey levels as they are.
+    ``"none"``: the grey levels as they are.
 
     Examples
     --------
@@ -51,7 +57,11 @@ def prepare_test_set(x, binarize):
     >>> np.array_equal(prepare_test_set(x, "dynamic"), prepare_test_set(x, "dynamic"))
     True
     """
+    if binarize not in PIXELS:
+        raise ValueError(f"binarize: expected one of {PIXELS}, got {binarize!r}")
     if binarize == "dynamic":
+        # the engine's binarize does not scan the values: checked here, once
+        x = check_unit_interval("x", as_float_array("x", x))
         return binarize_dynamic(x, np.random.default_rng(EVAL_SEED))
     if binarize == "fixed":
         return data.binarize_fixed(x)
@@ -69,7 +79,7 @@ def evaluate_elbo(model, x, n_samples=1, seed=EVAL_SEED):
     x : ndarray, shape (N, D)
         Already binarised as in training (see :func:`prepare_test_set`).
     n_samples : int
-        Samples of z per example (note 004's L).
+        Samples of z per example (the L of estimators (4)).
     seed : int
         Seeds the noise, so two calls on the same model give the same number.
 
@@ -102,8 +112,12 @@ class LogLikelihood(NamedTuple):
 def evaluate_log_likelihood(model, x, k, seed=EVAL_SEED, progress=True):
     """Mean importance-weighted bound on log p(x) with ``k`` samples, and its standard error.
 
-    The bound of each image is computed by the model's engine
-    (``model.ops.importance_weighted_bound``); the estimate is their mean,
+    The bound of each image is computed by the engine's streamed
+    :func:`scratchvae.engine.estimators.importance_weighted_bound`, whatever
+    ops the model runs on: the lecture's holds all N k samples at once, too
+    many for a test set (10 000 images and k = 5000 are fifty million decoder
+    rows), and only the engine's reports its progress. The numbers are the
+    lecture's with the same noise. The estimate is the mean of the bounds,
     and the standard error is that of a mean over the N images,
     std / sqrt(N) (it includes the spread between images, which dominates
     the Monte Carlo noise of each image's bound). This takes a while (k
@@ -127,7 +141,7 @@ def evaluate_log_likelihood(model, x, k, seed=EVAL_SEED, progress=True):
     rng = np.random.default_rng(seed)
     with Progress(len(x), f"log-likelihood estimate, k={k}", unit="image",
                   enabled=progress) as bar:
-        bound = model.ops.importance_weighted_bound(  # (N,)
+        bound = importance_weighted_bound(  # (N,)
             model, x, k, rng, progress=lambda fraction: bar.advance_to(round(fraction * len(x))))
     # standard error of the mean of the N per-image values (ddof=1); 0 for one image
     se = float(np.std(bound, ddof=1) / np.sqrt(len(bound))) if len(bound) > 1 else 0.0
@@ -142,8 +156,8 @@ def bits_per_dim(log_likelihood, dim, binarize):
     (``"dequantize"``): a density p on the dequantised image y gives the 8-bit
     image a probability of at least :math:`p(y)\,256^{-D}` (docs/likelihoods.md#dequantisation),
     so :math:`-\log p(y) / (D \ln 2) + 8` bits per pixel bounds its code length,
-    at most 8 bits. Grey levels taken as they are (None): a density on values
-    that are really discrete has no code length, so None.
+    at most 8 bits. Grey levels taken as they are (``"none"``): a density on
+    values that are really discrete has no code length, so None.
 
     Examples
     --------
@@ -151,10 +165,10 @@ def bits_per_dim(log_likelihood, dim, binarize):
     0.184
     >>> round(bits_per_dim(2000.0, 784, "dequantize"), 3)
     4.32
-    >>> bits_per_dim(2000.0, 784, None) is None
+    >>> bits_per_dim(2000.0, 784, "none") is None
     True
     """
-    if binarize is None:
+    if binarize == "none":
         return None
     bits = -log_likelihood / (dim * np.log(2))
     return float(bits + 8 if binarize == "dequantize" else bits)
@@ -168,6 +182,6 @@ def describe_test_set(n, binarize):
     """
     how = {"dynamic": f"binarised once with seed {EVAL_SEED}",
            "fixed": "binarised at the fixed threshold 0.5",
-           "dequantize": f"dequantised once with seed {EVAL_SEED}"}.get(
-               binarize, "grey levels, not binarised")
+           "dequantize": f"dequantised once with seed {EVAL_SEED}",
+           "none": "grey levels, not binarised"}[binarize]
     return f"test set: {n} images, {how}"

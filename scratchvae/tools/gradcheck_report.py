@@ -1,7 +1,7 @@
 """``scratchvae gradcheck``: every op and three whole models, checked by finite differences.
 
-Runs :func:`scratchvae.lecture.gradcheck.check_op` on each op of the ops
-table, under both engines (the lecture's NumPy and the Numba engine), and a
+Runs :func:`scratchvae.lecture.gradcheck.check_op` on each op, under both
+sets of ops (the lecture's NumPy and the Numba engine's), and a
 directional check of three small VAEs; prints one row per input.
 Guide: docs/gradcheck.md
 """
@@ -10,13 +10,15 @@ from typing import NamedTuple
 
 import numpy as np
 
+from scratchvae.engine import ops as engine_ops
+from scratchvae.lecture import ops as lecture_ops
 from scratchvae.lecture.gradcheck import STEP, TOLERANCE, check_op, directional_check
-from scratchvae.lecture.ops import get_ops
 from scratchvae.lecture.vae import VAE
 
 __all__ = ["ENGINES", "MODEL_CHECKS", "Row", "format_table", "model_check", "op_checks", "run_all"]
 
-ENGINES = ("numpy", "numba")
+# The two sets of ops, as the table labels them.
+ENGINES = (("numpy", lecture_ops), ("numba", engine_ops))
 
 
 class Row(NamedTuple):
@@ -57,40 +59,39 @@ def _symmetrised(forward):
 
 
 def op_checks(rng, ops):
-    """``(name, forward, backward, inputs, wrt)`` for every op of an engine, in course order.
+    """``(name, forward, backward, inputs, wrt)`` for every op of ``ops``, in course order.
 
-    ``ops`` is an engine's ops table (:func:`scratchvae.lecture.ops.get_ops`).
+    ``ops`` is :mod:`scratchvae.lecture.ops` or :mod:`scratchvae.engine.ops`.
     Inputs are float64, drawn from ``rng``, and kept clear of kinks.
     """
-    ly = g = lk = ops
     B, D, K = 3, 5, 4
     normal = lambda *shape: rng.standard_normal(shape)  # noqa: E731
     return [
-        ("dense", ly.dense_forward, ly.dense_backward,
+        ("dense", ops.dense_forward, ops.dense_backward,
          {"x": normal(B, D), "W": normal(D, K), "b": normal(K)}, None),
-        ("relu", ly.relu_forward, ly.relu_backward, {"x": _away_from_zero(rng, (B, D))}, None),
-        ("leaky_relu", lambda x: ly.leaky_relu_forward(x, 0.1), ly.leaky_relu_backward,
+        ("relu", ops.relu_forward, ops.relu_backward, {"x": _away_from_zero(rng, (B, D))}, None),
+        ("leaky_relu", lambda x: ops.leaky_relu_forward(x, 0.1), ops.leaky_relu_backward,
          {"x": _away_from_zero(rng, (B, D))}, None),
-        ("tanh", ly.tanh_forward, ly.tanh_backward, {"x": normal(B, D)}, None),
-        ("sigmoid", ly.sigmoid_forward, ly.sigmoid_backward, {"x": 3 * normal(B, D)}, None),
-        ("softplus", ly.softplus_forward, ly.softplus_backward, {"x": 3 * normal(B, D)}, None),
-        ("reparameterize", g.reparameterize_forward, g.reparameterize_backward,
+        ("tanh", ops.tanh_forward, ops.tanh_backward, {"x": normal(B, D)}, None),
+        ("sigmoid", ops.sigmoid_forward, ops.sigmoid_backward, {"x": 3 * normal(B, D)}, None),
+        ("softplus", ops.softplus_forward, ops.softplus_backward, {"x": 3 * normal(B, D)}, None),
+        ("reparameterize", ops.reparameterize_forward, ops.reparameterize_backward,
          {"mu": normal(B, K), "log_var": normal(B, K), "eps": normal(B, K)}, ["mu", "log_var"]),
-        ("kl_standard_normal", g.kl_standard_normal_forward, g.kl_standard_normal_backward,
+        ("kl_standard_normal", ops.kl_standard_normal_forward, ops.kl_standard_normal_backward,
          {"mu": normal(B, K), "log_var": normal(B, K)}, None),
-        ("kl_diagonal", g.kl_diagonal_forward, g.kl_diagonal_backward,
+        ("kl_diagonal", ops.kl_diagonal_forward, ops.kl_diagonal_backward,
          {"mu0": normal(B, K), "log_var0": normal(B, K),
           "mu1": normal(B, K), "log_var1": normal(B, K)}, None),
-        ("kl_full_covariance", _symmetrised(g.kl_full_covariance_forward),
-         g.kl_full_covariance_backward,
+        ("kl_full_covariance", _symmetrised(ops.kl_full_covariance_forward),
+         ops.kl_full_covariance_backward,
          {"mu0": normal(K), "cov0": _spd(rng, K), "mu1": normal(K), "cov1": _spd(rng, K)}, None),
-        ("gaussian_log_density", g.gaussian_log_density_forward, g.gaussian_log_density_backward,
+        ("gaussian_log_density", ops.gaussian_log_density_forward, ops.gaussian_log_density_backward,
          {"z": normal(B, K), "mu": normal(B, K), "log_var": normal(B, K)}, None),
-        ("bernoulli_log_likelihood", lk.bernoulli_log_likelihood_forward,
-         lk.bernoulli_log_likelihood_backward,
+        ("bernoulli_log_likelihood", ops.bernoulli_log_likelihood_forward,
+         ops.bernoulli_log_likelihood_backward,
          {"x": rng.random((B, D)), "logits": 3 * normal(B, D)}, ["logits"]),
-        ("gaussian_log_likelihood", lk.gaussian_log_likelihood_forward,
-         lk.gaussian_log_likelihood_backward,
+        ("gaussian_log_likelihood", ops.gaussian_log_likelihood_forward,
+         ops.gaussian_log_likelihood_backward,
          {"x": rng.random((B, D)), "mean": normal(B, D), "log_var": normal(B, D)},
          ["mean", "log_var"]),
     ]
@@ -106,10 +107,10 @@ MODEL_CHECKS = [
 ]
 
 
-def model_check(activation, likelihood, kl_estimator, h, rng, engine="numba"):
-    """Directional check of a small float64 VAE's negative ELBO and its backward."""
+def model_check(activation, likelihood, kl_estimator, h, rng, ops=engine_ops):
+    """Directional check of a small float64 VAE's negative ELBO and its backward, on ``ops``."""
     model = VAE(12, hidden=(8,), latent_dim=3, activation=activation, likelihood=likelihood,
-                seed=int(rng.integers(2**31)), dtype=np.float64, engine=engine)
+                seed=int(rng.integers(2**31)), dtype=np.float64, ops=ops)
     x = (rng.random((4, 12)) < 0.5).astype(np.float64)
     eps = rng.standard_normal((4, 3))  # fixed noise: the loss is deterministic
 
@@ -127,13 +128,13 @@ def model_check(activation, likelihood, kl_estimator, h, rng, engine="numba"):
 def run_all(seed=0, tol=TOLERANCE, engines=ENGINES):
     """Check every op and the whole model in float64, under each engine; return the table's rows."""
     rows = []
-    for engine in engines:
+    for engine, ops in engines:
         rng = np.random.default_rng(seed)
-        for name, forward, backward, inputs, wrt in op_checks(rng, get_ops(engine)):
+        for name, forward, backward, inputs, wrt in op_checks(rng, ops):
             for r in check_op(forward, backward, inputs, wrt=wrt, rng=rng, tol=tol):
                 rows.append(Row(engine, name, r.name, r.max_rel_error, r.passed, r.message()))
         for activation, likelihood, kl_estimator, h in MODEL_CHECKS:
-            r = model_check(activation, likelihood, kl_estimator, h, rng, engine)
+            r = model_check(activation, likelihood, kl_estimator, h, rng, ops)
             rows.append(Row(engine, f"VAE ({activation}, {likelihood}, {kl_estimator} KL)",
                             "all params", r.rel_error, r.rel_error <= tol,
                             f"<u, grad> = {r.analytic:.10g}, central difference {r.numerical:.10g}"))

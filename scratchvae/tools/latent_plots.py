@@ -19,8 +19,17 @@ from matplotlib.colors import BoundaryNorm
 from matplotlib.figure import Figure
 
 from scratchvae.lecture.collapse import active_units, kl_per_dimension
-from scratchvae.tools.mosaic import (IMAGE_SHAPE, add_caption, as_images, check_model, draw_mosaic,
-                                     encode_checked, mosaic_figure, tile, tile_centres)
+from scratchvae.tools.mosaic import (
+    IMAGE_SHAPE,
+    add_caption,
+    as_images,
+    check_model,
+    draw_mosaic,
+    encode_checked,
+    mosaic_figure,
+    tile,
+    tile_centres,
+)
 from scratchvae.tools.plot_maths import equal_probability_grid
 
 __all__ = ["plot_latent_scatter", "plot_latent_manifold", "plot_kl_per_dimension"]

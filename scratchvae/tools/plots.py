@@ -42,9 +42,19 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from scratchvae.lecture.validate import check_int, check_rng
-from scratchvae.tools.mosaic import (DPI, IMAGE_SHAPE, add_caption, as_images, check_model,
-                                     draw_mosaic, encode_checked, grid_shape, mosaic_figure, tile,
-                                     tile_centres)
+from scratchvae.tools.mosaic import (
+    DPI,
+    IMAGE_SHAPE,
+    add_caption,
+    as_images,
+    check_model,
+    draw_mosaic,
+    encode_checked,
+    grid_shape,
+    mosaic_figure,
+    tile,
+    tile_centres,
+)
 
 __all__ = [
     "show",

@@ -117,6 +117,7 @@ def kernels_compiled():
     True
     """
     from numba.core.registry import CPUDispatcher
+
     from scratchvae.engine import kernels
 
     dispatchers = [f for f in vars(kernels).values() if isinstance(f, CPUDispatcher)]

@@ -78,7 +78,7 @@ def _binarize(config):
     value = config.get("binarize")
     if value is None:
         value = "dynamic" if config.get("likelihood", "bernoulli") == "bernoulli" else "dequantize"
-    return None if value == "none" else value
+    return value
 
 
 def _log_likelihood(model, test, k, config):
@@ -199,14 +199,27 @@ def write_figures(model, x, y, history, out):
     return [plots.save_figure(make(), Path(out) / name) for name, make in figures.items()]
 
 
+def engine_ops():
+    """The ops every model a command builds or loads runs on: the Numba engine's, for speed.
+
+    The one place the tools choose them (``scratchvae train``, ``evaluate``,
+    ``sample``, ``plot`` and ``bench`` all ask here). The lecture's ops give the
+    same numbers to float32 rounding, several times slower. Imported when a
+    command first needs a model, so that ``scratchvae --help`` does not load Numba.
+    """
+    from scratchvae.engine import ops
+
+    return ops
+
+
 def _load_model(path):
-    """The model in ``path``; says so first if its kernels are about to be compiled."""
+    """The model in ``path``, on the engine's ops; says so first if its kernels are about to be compiled."""
     from scratchvae.tools import checkpoints
     from scratchvae.tools.npz_files import CheckpointError
     from scratchvae.tools.progress import notice_compiling
 
     try:
-        model = checkpoints.load_model(path)
+        model = checkpoints.load_model(path, engine_ops())
     except CheckpointError as err:
         raise CommandError(str(err)) from None
     notice_compiling()

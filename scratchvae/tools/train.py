@@ -31,23 +31,18 @@ from pathlib import Path
 
 import numpy as np
 
+from scratchvae.lecture.collapse import active_units, encode_all, kl_per_dimension
+from scratchvae.lecture.training import PIXELS, kl_weight, learning_rate, train_step
+from scratchvae.lecture.validate import NonFiniteError, as_float_array, check_shape, check_unit_interval
 from scratchvae.tools import checkpoints, data
 from scratchvae.tools.checkpoints import save_checkpoint
-from scratchvae.tools.evaluation import (EVAL_ROWS, evaluate_elbo, evaluate_log_likelihood,
-                                         prepare_test_set)
+from scratchvae.tools.evaluation import EVAL_ROWS, evaluate_elbo, evaluate_log_likelihood, prepare_test_set
 from scratchvae.tools.history import TRACK_IWAE_K, History
 from scratchvae.tools.npz_files import check_writable
 from scratchvae.tools.progress import Progress
-from scratchvae.lecture.collapse import active_units, encode_all, kl_per_dimension
-from scratchvae.lecture.training import kl_weight, learning_rate, train_step
-from scratchvae.lecture.validate import as_float_array, check_shape, check_unit_interval
 
-__all__ = ["BINARIZE", "TrainingDiverged", "fit"]
+__all__ = ["TrainingDiverged", "fit"]
 
-BINARIZE = ("dynamic", "fixed", "dequantize", None)
-# What train_step does to each minibatch under each setting of ``binarize``
-# ("fixed" thresholds the training set once, up front).
-STEP_PIXELS = {"dynamic": "binarize", "fixed": "as_is", "dequantize": "dequantize", None: "as_is"}
 # An ELBO (nats per image) beyond this, either way, means the run has blown up: a
 # model that knew nothing would spend log 2 = 0.69 nats on each of MNIST's 784 pixels.
 ABSURD_NATS = 1e6
@@ -96,12 +91,14 @@ def fit(model, train, epochs, batch_size=128, optimizer=None, test=None, seed=0,
         Seeds the run's generator (shuffling, binarisation, noise) unless ``rng`` is given.
     rng : numpy.random.Generator, optional
         The run's generator; on resume its state is overwritten by the checkpoint's.
-    binarize : {"dynamic", "fixed", "dequantize", None}
+    binarize : {"dynamic", "fixed", "dequantize", "none"}
+        The words of ``scratchvae train --binarize`` and of ``train_step``'s
+        ``pixels`` (:data:`scratchvae.lecture.training.PIXELS`).
         "dynamic": a fresh Bernoulli draw of each image every time it is used;
-        "fixed": thresholded at 0.5, the same every epoch; "dequantize": the
+        "fixed": thresholded at 0.5 once, here, the same every epoch; "dequantize": the
         grey levels spread over their bins of width 1/256 with fresh uniform
         noise each time (for the Gaussian likelihood,
-        :func:`scratchvae.lecture.training.dequantize`); None: the grey levels
+        :func:`scratchvae.lecture.training.dequantize`); "none": the grey levels
         as they are.
     kl_warmup_epochs : float
         Epochs over which the KL weight climbs linearly from 0 to ``model.beta``.
@@ -234,8 +231,10 @@ def _train_epoch(model, optimizer, train, train_x, rng, epoch, epochs, batch_siz
             try:
                 with np.errstate(over="ignore", invalid="ignore"):
                     loss, cache = train_step(model, optimizer, train_x, idx, rng, beta,
-                                             pixels=STEP_PIXELS[binarize])
-            except FloatingPointError as err:
+                                             pixels=binarize)
+            except (FloatingPointError, NonFiniteError) as err:
+                # The data were checked, so a non-finite value inside a step (the lecture's
+                # ops check every input) comes from the parameters: a divergence.
                 raise TrainingDiverged(
                     _diverged_message(model, epoch, step, steps_per_epoch, str(err))) from None
             reconstruction_sum += float(np.sum(cache.reconstruction))
@@ -287,8 +286,8 @@ def _check_fit_args(model, train, test, epochs, batch_size, optimizer, binarize,
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-    if binarize not in BINARIZE:
-        raise ValueError(f"binarize: expected one of {BINARIZE}, got {binarize!r}")
+    if binarize not in PIXELS:
+        raise ValueError(f"binarize: expected one of {PIXELS}, got {binarize!r}")
     if not kl_warmup_epochs >= 0:
         raise ValueError(f"kl_warmup_epochs: expected a number >= 0, got {kl_warmup_epochs!r}")
     if isinstance(iwae_every, bool) or not isinstance(iwae_every, (int, np.integer)) or iwae_every < 0:

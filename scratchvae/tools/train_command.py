@@ -31,6 +31,7 @@ from scratchvae.tools.run_commands import (
     _log_likelihood_line,
     _read_config,
     command_line,
+    engine_ops,
     on_interrupt,
     write_figures,
 )
@@ -72,7 +73,7 @@ def train_command(args):
 
     model = VAE(x_train.shape[1], hidden=config["hidden"], latent_dim=config["latent_dim"],
                 activation=config["activation"], likelihood=config["likelihood"],
-                beta=config["beta"], seed=config["seed"], dtype=np.float32)
+                beta=config["beta"], seed=config["seed"], dtype=np.float32, ops=engine_ops())
     optimizer = make_optimizer(config["optimizer"], model, config["lr"])
     notice_compiling()
     try:
@@ -216,7 +217,7 @@ def _train_config(args):
         return out, {**config, **given}
     preset = {k: v for k, v in PRESETS.get(given.get("preset"), {}).items() if k != "iwae_k"}
     config = {**TRAIN_DEFAULTS, **preset, **given}
-    config["binarize"] = _binarize(config) or "none"
+    config["binarize"] = _binarize(config)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or f"runs/{config['dataset']}-{stamp}")
     if out.exists() and not out.is_dir():

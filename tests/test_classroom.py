@@ -2,7 +2,9 @@
 
 Marking runs real child processes (about half a second each on a loaded
 machine), so each test marks only the tasks it needs. The full ten-epoch
-payoff is ``@pytest.mark.slow``.
+payoff is ``@pytest.mark.slow``. The children run in bubblewrap's sandbox where
+it works (``SANDBOX = None``), with the limits alone where it does not; what
+only the sandbox guarantees is tested in ``tests/test_classroom_hostile.py``.
 """
 
 import json
@@ -10,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -27,10 +30,11 @@ from scratchvae.classroom.mark import (
     mark_submission,
     write_csv,
 )
-from scratchvae.classroom.sandbox import MB, Limits, run_child
+from scratchvae.classroom.sandbox import MB, Limits, clean, copy_submission, run_child
 from scratchvae.classroom.tasks import TASKS, select
 
 QUICK = Limits(wall=6.0, cpu=4, memory=768 * MB, output=1 * MB)
+SANDBOX = None  # bubblewrap's sandbox where it works, else the limits alone
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +49,7 @@ def solved(tmp_path_factory):
 
 def mark(path, tasks, limits=QUICK):
     (submission,) = find_submissions([path])
-    return mark_submission(submission, select(tasks), limits)
+    return mark_submission(submission, select(tasks), limits, SANDBOX)
 
 
 def statuses(report):
@@ -240,7 +244,8 @@ def test_a_hang_at_import_costs_one_wall_limit_and_no_other_student_anything(tmp
             x, W = cache
             return dout @ W.T, x.T @ dout, dout.sum(axis=0)
         """)
-    reports = [mark_submission(s, select(["dense", "relu"]), QUICK) for s in find_submissions([class_folder])]
+    reports = [mark_submission(s, select(["dense", "relu"]), QUICK, SANDBOX)
+               for s in find_submissions([class_folder])]
     hang, deleter = reports
     assert {o.status for o in hang.outcomes} == {TIMED_OUT}
     # a busy loop meets the CPU-time limit or the wall-clock one first, depending on the machine's load
@@ -261,9 +266,97 @@ def test_the_child_sees_only_numpy_and_the_submission(tmp_path):
         """)
     (submission,) = find_submissions([path])
     case = TASKS["relu"].case()
-    result = run_child(submission, "op", case, QUICK)
+    result = run_child(submission, "op", case, QUICK, SANDBOX)
     entries, site = result.sections["forward"]["out"]
     assert site == 0 and result.ending == ""
+
+
+def _odd_project(tmp_path):
+    """A project whose package holds every kind of entry a copy must not follow or open."""
+    outside = write(tmp_path, "classmate.py", "def relu_forward(x):\n    return x, x\n")
+    package = tmp_path / "odd" / "studentvae"
+    (package / "sub").mkdir(parents=True)
+    write(package, "__init__.py", "")
+    write(package / "sub", "deep.py", "X = 1\n")
+    write(package, "notes.txt", "not copied, not noted\n")
+    (package / "link.py").symlink_to(outside)
+    (package / "zero.py").symlink_to("/dev/zero")
+    (package / "folder").symlink_to("/")
+    os.mkfifo(package / "pipe.py")
+    (package / "big.py").write_bytes(b"#" * (2 * MB))
+    (package / os.fsdecode(b"caf\xe9.py")).write_bytes(b"Y = 2\n")  # a name that is not UTF-8
+    return package.parent
+
+
+def test_the_copy_takes_regular_py_files_only_and_follows_no_link(tmp_path):
+    (submission,) = find_submissions([_odd_project(tmp_path)])
+    root = tmp_path / "copy"
+    root.mkdir()
+    notes = copy_submission(submission, root)
+    copied = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert copied == sorted(["studentvae/__init__.py", "studentvae/sub/deep.py", os.fsdecode(b"studentvae/caf\xe9.py")])
+    assert not any(p.is_symlink() for p in root.rglob("*"))
+    assert sorted(notes) == ["studentvae/big.py: larger than 1 MB",
+                             "studentvae/folder: a symbolic link, not followed",
+                             "studentvae/link.py: a symbolic link, not followed",
+                             "studentvae/pipe.py: a FIFO",
+                             "studentvae/zero.py: a symbolic link, not followed"]
+
+
+def test_a_class_folder_lists_every_entry_and_names_them_printably(tmp_path):
+    class_folder = tmp_path / "class"
+    class_folder.mkdir()
+    write(class_folder, "alice.py", "X = 1\n")
+    (class_folder / "bob.py").symlink_to(class_folder / "alice.py")
+    os.mkfifo(class_folder / "pipe.py")
+    (class_folder / os.fsdecode(b"caf\xe9") / "studentvae").mkdir(parents=True)
+    (class_folder / "mallory").symlink_to(_odd_project(tmp_path))
+    write(class_folder, "readme.txt", "not a submission\n")
+    found = find_submissions([class_folder])
+    assert [s.name for s in found] == ["alice", "bob", "caf\\xe9", "mallory", "pipe"]
+    notes = {s.name: copy_submission(s, Path(tempfile.mkdtemp(dir=tmp_path))) for s in found}
+    assert notes == {"alice": [], "bob": ["bob.py: a symbolic link, not followed"], "caf\\xe9": [],
+                     "mallory": ["mallory: a symbolic link, not followed"], "pipe": ["pipe.py: a FIFO"]}
+
+
+def test_an_exception_text_keeps_no_path_outside_the_scratch_copy():
+    text = ("FileNotFoundError: [Errno 2] No such file or directory: '/etc/passwd' (seen from "
+            "/marking/work/studentvae/dense.py in /marking/work; x=/home/teacher/marks.csv:\n\x1b[31m)")
+    assert clean(text, ["/marking/work"]) == (
+        "FileNotFoundError: [Errno 2] No such file or directory: '<path>' (seen from "
+        "studentvae/dense.py in .; x=<path>: \\x1b[31m)")
+    assert clean("raise ValueError: 1/2 is not a / b", ["/marking/work"]) == "raise ValueError: 1/2 is not a / b"
+    assert len(clean("x" * 10_000)) == 500
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "scratchvae", "classroom", *map(str, args)],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_mark_refuses_to_mark_without_bubblewrap_unless_told(tmp_path):
+    path = write(tmp_path, "relu.py", "def relu_forward(x):\n    return x, x\n")
+    run = _cli("mark", path, "--only", "relu", "--out", tmp_path / "marks.csv",
+               env={**os.environ, "PATH": str(tmp_path / "nowhere")})
+    assert run.returncode == 2 and run.stdout == ""
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("scratchvae classroom mark: error: cannot sandbox the submissions: bwrap")
+    for words in ("apt-get install bubblewrap", "Linux-only", "macOS or Windows", "--no-sandbox"):
+        assert words in line
+    assert not (tmp_path / "marks.csv").exists()
+
+
+def test_no_sandbox_marks_and_says_so_in_the_summary_and_the_csv(tmp_path, capsys):
+    from scratchvae.classroom.commands import main
+
+    path = write(tmp_path, "relu.py", "def relu_forward(x):\n    return x, x\n")
+    assert main(["mark", str(path), "--only", "relu", "--out", str(tmp_path / "marks.csv"), "--no-sandbox",
+                 "--wall", "6", "--cpu", "4"]) == 0
+    printed = capsys.readouterr()
+    assert "not sandboxed" in printed.out.splitlines()[-1] and printed.err.startswith("not sandboxed (--no-sandbox): ")
+    lines = (tmp_path / "marks.csv").read_text().splitlines()
+    assert lines[0].startswith("# not sandboxed (--no-sandbox): ") and "," not in lines[0]
+    assert lines[1:] == ["student,relu,total,out of", "relu,0,0,3"]
 
 
 # --- The museum ---------------------------------------------------------------------------

@@ -4,8 +4,10 @@
     scratchvae check . --only dense sigmoid  # some tasks
     scratchvae check my_ops.py               # a single file of functions, by their names
 
-It marks exactly as ``scratchvae classroom mark`` does, isolated in the same
-way, and prints the table. The handout's tests call :func:`assert_task`.
+It marks exactly as ``scratchvae classroom mark`` does, and prints the table. It
+uses bubblewrap's sandbox where bubblewrap works, and the limits alone where
+it does not (it is the student's own code, on the student's own machine). The
+handout's tests call :func:`assert_task`.
 Guide: docs/exercises.md#for-students
 """
 
@@ -21,7 +23,7 @@ __all__ = ["assert_task", "main"]
 def assert_task(project, task):
     """Mark one task of ``project``; raise AssertionError with the feedback unless every check passes."""
     (submission,) = find_submissions([project])
-    report = mark_submission(submission, select([task]))
+    report = mark_submission(submission, select([task]), sandbox=None)
     assert report.score == report.total, "\n" + report.table()
 
 
@@ -42,6 +44,6 @@ def main(argv=None, prog="scratchvae check"):
         print(f"{prog}: error: {args.path} is a folder of {len(submissions)} submissions; "
               "mark one (or use scratchvae classroom mark)", file=sys.stderr)
         return 2
-    report = mark_submission(submissions[0], select(args.only))
+    report = mark_submission(submissions[0], select(args.only), sandbox=None)
     print(report.table())
     return 0 if report.score == report.total else 1

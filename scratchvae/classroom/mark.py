@@ -2,7 +2,8 @@
 
 For every task, :func:`mark_submission` runs the task's probe twice: on the
 reference, in this process, and on the student's code, in a child of
-:mod:`scratchvae.classroom.sandbox`. Every check then compares the child's
+:mod:`scratchvae.classroom.sandbox` (in bubblewrap's sandbox unless
+``sandbox=False``). Every check then compares the child's
 report with the reference's, here, so nothing the student's code does in its
 process can change a mark: it can only change what it reports, and a report
 earns a point only by holding the right numbers. Each check is one point and
@@ -15,6 +16,8 @@ Guide: docs/exercises.md#how-marking-works
 import csv
 import importlib
 import itertools
+import os
+import stat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,7 +25,7 @@ import numpy as np
 
 from scratchvae.classroom import museum, probes
 from scratchvae.classroom.handout import PACKAGE
-from scratchvae.classroom.sandbox import Limits, Submission, run_child
+from scratchvae.classroom.sandbox import Limits, Submission, printable, run_child
 from scratchvae.classroom.tasks import SAMPLES, TASKS
 from scratchvae.lecture.gaussian import reparameterize_forward
 from scratchvae.lecture.gaussian_density import gaussian_log_density_forward
@@ -280,11 +283,14 @@ def _unfinished(task, sections, student, ending):
     return None
 
 
-def mark_task(submission, task, limits=Limits()):
-    """The outcomes of ``task``'s checks on ``submission``, and the museum's exhibits it matches."""
+def mark_task(submission, task, limits=Limits(), sandbox=True):
+    """The outcomes of ``task``'s checks on ``submission``, and the museum's exhibits it matches.
+
+    ``sandbox`` is :func:`scratchvae.classroom.sandbox.run_child`'s.
+    """
     case = task.case()
     reference = reference_sections(task)
-    child = run_child(submission, task.probe, case, limits)
+    child = run_child(submission, task.probe, case, limits, sandbox)
     outcomes = []
     for title, judge in checks_for(task, case):
         unfinished = _unfinished(task, judge.sections, child.sections, child.ending)
@@ -319,6 +325,7 @@ class Report(NamedTuple):
     student: str
     outcomes: tuple
     bugs: tuple  # museum.Bug
+    notes: tuple = ()  # what of the submission was not copied for marking, and why
 
     @property
     def score(self):
@@ -352,6 +359,9 @@ class Report(NamedTuple):
         for bug in self.bugs:
             lines += ["", f"Museum of classic bugs, {bug.task}: this is {bug.name.upper()}. "
                           f"{bug.message[0].upper()}{bug.message[1:]}. Reread docs/{bug.reread}."]
+        if self.notes:
+            lines += ["", "Not marked: only regular .py files are copied for marking, and no link is followed:"]
+            lines += [f"- {note}" for note in self.notes]
         return "\n".join(lines)
 
 
@@ -366,15 +376,18 @@ def _explain_consistent_forward(outcomes):
     return outcomes
 
 
-def mark_submission(submission, tasks=None, limits=Limits()):
+def mark_submission(submission, tasks=None, limits=Limits(), sandbox=True):
     """Mark every task (or ``tasks``) of one submission, each in its own child.
 
     A first child imports the submission: if that hangs or crashes, every
     task gets its ending at once instead of waiting out the limit once per task.
+    ``sandbox``: True, every child in bubblewrap's sandbox (or
+    :class:`~scratchvae.classroom.sandbox.SandboxUnavailable`); False, with the
+    limits only; None, in the sandbox where bubblewrap works.
     """
     tasks = list(TASKS.values()) if tasks is None else tasks
     modules = sorted({m for task in tasks for m in task.modules})
-    trial = run_child(submission, "imports", probes.Case({}, {"modules": modules}), limits)
+    trial = run_child(submission, "imports", probes.Case({}, {"modules": modules}), limits, sandbox)
     outcomes, bugs = [], []
     for task in tasks:
         if trial.ending:
@@ -383,14 +396,22 @@ def mark_submission(submission, tasks=None, limits=Limits()):
             outcomes += [Outcome(task.name, title, status, f"while importing your code: {message}{printed}")
                          for title, _ in checks_for(task, task.case())]
             continue
-        marks, found = mark_task(submission, task, limits)
+        marks, found = mark_task(submission, task, limits, sandbox)
         outcomes += _explain_consistent_forward(marks)
         bugs += found
-    return Report(submission.name, tuple(outcomes), tuple(bugs))
+    return Report(submission.name, tuple(outcomes), tuple(bugs), trial.notes)
 
 
 def find_submissions(paths):
     """The submissions in ``paths``: a handout project, a ``.py`` file, or a folder of them.
+
+    A path given is followed wherever it leads (the teacher named it). In a
+    folder, each ``.py`` entry and each folder holding a ``studentvae`` package
+    is a submission, whatever it is: one that is a symbolic link, a FIFO or a
+    device is still a row of the CSV, but nothing of it is copied for marking
+    (:func:`scratchvae.classroom.sandbox.copy_submission`), and its feedback
+    says so. Names are :func:`~scratchvae.classroom.sandbox.printable`: a name
+    that is not UTF-8 shows its bytes as ``\\xNN``.
 
     Raises
     ------
@@ -401,19 +422,36 @@ def find_submissions(paths):
     for path in map(Path, paths):
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file or folder")
-        if (path / PACKAGE / "__init__.py").is_file():
-            found.append(Submission(path.name, path, PACKAGE))
-        elif path.is_file():
-            found.append(Submission(path.stem, path))
+        path = path.resolve()
+        if not path.is_dir():
+            found.append(Submission(printable(path.stem), path))
+        elif os.path.lexists(path / PACKAGE):
+            found.append(Submission(printable(path.name), path, PACKAGE))
         else:
-            found += find_submissions(sorted(p for p in path.iterdir()
-                                             if p.suffix == ".py" or (p / PACKAGE).is_dir()))
+            found += _folder(path)
     return found
 
 
-def write_csv(path, reports, tasks):
-    """One row per student: the points of each task, then the total."""
+def _folder(folder):
+    """The submissions in a folder of them, its entries looked at without following a link."""
+    found = []
+    for name in sorted(os.listdir(folder)):
+        entry = folder / name
+        mode = os.lstat(entry).st_mode
+        if stat.S_ISDIR(mode) or (stat.S_ISLNK(mode) and entry.is_dir()):
+            if os.path.lexists(entry / PACKAGE):
+                found.append(Submission(printable(name), entry, PACKAGE))
+        elif entry.suffix == ".py":
+            found.append(Submission(printable(entry.stem), entry))
+    return found
+
+
+def write_csv(path, reports, tasks, comment=None):
+    """One row per student: the points of each task, then the total; ``comment``, if given,
+    goes first on a line of its own beginning with ``#`` (read it with ``comment="#"`` in pandas)."""
     with open(path, "w", newline="") as f:
+        if comment:
+            f.write(f"# {comment}\n")
         writer = csv.writer(f)
         writer.writerow(["student", *(t.name for t in tasks), "total", "out of"])
         for report in reports:

@@ -1,7 +1,7 @@
-"""``python -m scratchvae``: the same as the ``scratchvae`` command."""
+"""``python -m scratchvae``: the same as the ``scratchvae`` command (its floating-point mode included)."""
 
 import sys
 
-from scratchvae.tools.cli import main
+from scratchvae.tools.start import main
 
 sys.exit(main())

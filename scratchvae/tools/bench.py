@@ -288,7 +288,8 @@ def format_report(result):
         f"{m['blas_threads_from']}), Numba {m['numba']}"
         f"{'' if m['numba_jit'] else ' (JIT DISABLED)'}, torch {torch_text}, jax {jax_text}",
         f"vector extensions: {m.get('vector_extensions') or 'unknown (no /proc/cpuinfo flags)'}; "
-        f"NumPy's SIMD: {m.get('numpy_simd') or 'unknown'}",
+        f"NumPy's SIMD: {m.get('numpy_simd') or 'unknown'}; subnormal numbers: "
+        f"{m.get('subnormals', 'unknown')} (in every thread of BLAS, measured)",
         f"load average (1/5/15 min): start {_numbers(loads['start'])}, end "
         f"{_numbers(loads['end'])}; 1 min after each round: "
         f"{_numbers(loads['after_each_round'])}",

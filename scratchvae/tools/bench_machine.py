@@ -24,6 +24,7 @@ import numpy as np
 from scratchvae.tools.bench_contenders import STANDARD, _scratchvae_epoch, _standard_model
 from scratchvae.tools.bench_jax import jax_threads, jax_version
 from scratchvae.tools.bench_torch import torch_version
+from scratchvae.tools.start import subnormals
 
 __all__ = ["blas_threads", "compile_cost", "gradcheck_cost", "machine_info", "numpy_simd",
            "vector_extensions"]
@@ -161,7 +162,7 @@ def machine_info():
     --------
     >>> sorted(machine_info())[:3]
     ['blas', 'blas_threads', 'blas_threads_from']
-    >>> {"vector_extensions", "numpy_simd", "jax", "jax_threads"} <= set(machine_info())
+    >>> {"vector_extensions", "numpy_simd", "jax", "jax_threads", "subnormals"} <= set(machine_info())
     True
     """
     threads, how = blas_threads()
@@ -180,6 +181,7 @@ def machine_info():
         "blas": _blas_name(),
         "blas_threads": threads,
         "blas_threads_from": how,
+        "subnormals": subnormals(),
     }
 
 

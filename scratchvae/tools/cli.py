@@ -33,6 +33,7 @@ from scratchvae.tools.run_commands import (
     plot_command,
     sample_command,
 )
+from scratchvae.tools.start import IEEE_FLAG, IEEE_VARIABLE
 from scratchvae.tools.train_command import PRESETS, TRAIN_DEFAULTS, TRAIN_IWAE_K, train_command
 
 # Numba, matplotlib and the model are imported inside the commands that use
@@ -153,6 +154,10 @@ def build_parser():
     parser = _Parser(
         prog="scratchvae", description="A Variational Auto-Encoder written from scratch in NumPy.")
     parser.add_argument("--version", action="version", version=f"scratchvae {__version__}")
+    parser.add_argument(IEEE_FLAG, action="store_true",
+                        help="keep IEEE arithmetic for subnormal numbers (the command flushes them "
+                             "to zero, for speed: docs/optim.md#subnormals); first, before "
+                             f"the command; or set {IEEE_VARIABLE}=1")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     d = TRAIN_DEFAULTS
 
@@ -266,6 +271,8 @@ def main(argv=None):
     SIGTERM, says what was saved and how to finish, with exit code 130.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [IEEE_FLAG]:
+        argv = argv[1:]  # acted on by scratchvae.tools.start, before NumPy was loaded
     if argv[:1] in (["check"], ["classroom"]):
         # Everything after "check" or "classroom" is that command's own line,
         # options included (argparse's REMAINDER would not pass on a leading option).

@@ -35,6 +35,7 @@ from scratchvae.tools.run_commands import (
     on_interrupt,
     write_figures,
 )
+from scratchvae.tools.start import IEEE_FLAG, subnormals
 
 __all__ = ["PRESETS", "TRAIN_DEFAULTS", "TRAIN_IWAE_K", "train_command"]
 
@@ -208,6 +209,7 @@ def _train_config(args):
         except ValueError as err:  # a CheckpointError
             raise CommandError(str(err)) from None
         config = _read_config(out / CONFIG_FILE)
+        _warn_of_another_floating_point_mode(config.get("subnormals"), subnormals())
         # Everything but the number of epochs must stay as the run began.
         clash = [f"--{k.replace('_', '-')} {v} (the run has {config.get(k)})"
                  for k, v in given.items() if k != "epochs" and v != config.get(k)]
@@ -218,6 +220,8 @@ def _train_config(args):
     preset = {k: v for k, v in PRESETS.get(given.get("preset"), {}).items() if k != "iwae_k"}
     config = {**TRAIN_DEFAULTS, **preset, **given}
     config["binarize"] = _binarize(config)
+    # Recorded, not chosen here: the `scratchvae` command sets it before NumPy loads (tools/start.py).
+    config["subnormals"] = subnormals()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out or f"runs/{config['dataset']}-{stamp}")
     if out.exists() and not out.is_dir():
@@ -227,6 +231,19 @@ def _train_config(args):
         raise CommandError(f"--out {out} already holds a run: add --resume to continue it, "
                            "or choose another --out")
     return out, config
+
+
+def _warn_of_another_floating_point_mode(saved, current):
+    """One line on stderr if the run was trained with subnormals treated otherwise than now."""
+    if saved is not None and saved != current:
+        print(f"warning: the run was trained with subnormal numbers {_MODES.get(saved, saved)}, this "
+              f"process has them {_MODES.get(current, current)}: the resumed run will not be "
+              f"bit-identical to an uninterrupted one (scratchvae {IEEE_FLAG} ... keeps IEEE "
+              "arithmetic; the default flushes them to zero)", file=sys.stderr)
+
+
+_MODES = {"flush-to-zero": "flushed to zero", "IEEE": "kept (IEEE)",
+          "mixed": "flushed in some threads only"}
 
 
 def _start_run_folder(out, config):

@@ -40,7 +40,9 @@ SMALL = ["--limit", "100", "--hidden", "64", "--latent-dim", "8", "--iwae-k", "0
 
 def scratchvae(*args, timeout=120, **kwargs):
     """Run the command; return (exit status, first line of stderr, stdout)."""
-    env = {**os.environ, "MPLBACKEND": "Agg"}
+    # IEEE arithmetic, as in the in-process runs whose folders these tests resume (resuming under
+    # the other mode adds a warning line, tests/test_subnormals.py)
+    env = {**os.environ, "MPLBACKEND": "Agg", "SCRATCHVAE_IEEE_SUBNORMALS": "1"}
     done = subprocess.run([SCRATCHVAE, *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=timeout, **kwargs)
     return done.returncode, (done.stderr.splitlines() or [""])[0], done.stdout

@@ -209,13 +209,13 @@ def _train_config(args):
         except ValueError as err:  # a CheckpointError
             raise CommandError(str(err)) from None
         config = _read_config(out / CONFIG_FILE)
-        _warn_of_another_floating_point_mode(config.get("subnormals"), subnormals())
         # Everything but the number of epochs must stay as the run began.
         clash = [f"--{k.replace('_', '-')} {v} (the run has {config.get(k)})"
                  for k, v in given.items() if k != "epochs" and v != config.get(k)]
         if clash:
             raise CommandError(f"--resume: {', '.join(clash)}: the settings of a run cannot "
                                f"change when it resumes (see {out / CONFIG_FILE}); leave them out")
+        _warn_of_another_floating_point_mode(config.get("subnormals"), subnormals())
         return out, {**config, **given}
     preset = {k: v for k, v in PRESETS.get(given.get("preset"), {}).items() if k != "iwae_k"}
     config = {**TRAIN_DEFAULTS, **preset, **given}

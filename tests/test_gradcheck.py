@@ -143,3 +143,33 @@ def test_directional_check_catches_a_wrong_gradient(rng):
     wrong = grads()
     wrong[1] = wrong[1] * 1.01  # a 1% error in the bias gradient only
     assert not directional_check(loss, params, wrong, rng).passed
+
+
+def test_central_difference_error_is_h_squared_over_6_times_f3():
+    """gradcheck (2): the two-point difference is off by h^2 f'''/6 (the 1/6 included), and the
+    minimum of h^2 |f'''| / 6 + eps |f| / h sits at h = (3 eps)^(1/3), about 1e-5, where the two
+    terms are 1.3e-11 and 2.5e-11 for |f| = |f'''| = 1, as docs/gradcheck.md says."""
+    x, h = 0.7, 1e-2
+    central = (np.sin(x + h) - np.sin(x - h)) / (2 * h)
+    assert (central - np.cos(x)) / (h**2 * -np.cos(x) / 6) == pytest.approx(1.0, abs=1e-3)
+    eps = np.finfo(np.float64).eps
+    best = (3 * eps) ** (1 / 3)
+    assert 0.8e-5 < best < 0.9e-5
+    assert best**2 / 6 == pytest.approx(1.3e-11, rel=0.05)
+    assert eps / best == pytest.approx(2.5e-11, rel=0.05)
+
+
+def test_default_step_leaves_five_orders_of_margin():
+    """gradcheck.py's comment and gradcheck (3): at h = 1e-3, rounding eps / h = 2.2e-13 and
+    truncation h^4 = 1e-12 are both at least five orders of magnitude below the 1e-7 tolerance;
+    and the stencil's leading error really is h^4 f^(5) / 30."""
+    from scratchvae.lecture import gradcheck
+
+    eps = np.finfo(np.float64).eps
+    assert eps / gradcheck.STEP == pytest.approx(2.2e-13, rel=0.01)
+    assert gradcheck.STEP**4 == pytest.approx(1e-12)
+    assert max(eps / gradcheck.STEP, gradcheck.STEP**4) <= gradcheck.TOLERANCE / 1e5 * (1 + 1e-9)
+    h, x = 0.05, 0.3  # large enough h for truncation to dwarf rounding
+    values = {k: np.exp(x + k * h) for k in (-2, -1, 1, 2)}
+    assert (five_point_slope(values, h) - np.exp(x)) / (-(h**4) * np.exp(x) / 30) == pytest.approx(
+        1.0, abs=0.01)

@@ -101,9 +101,13 @@ show(fig, "log_sigmoid.png", OUT)
 
 # %% [markdown]
 # ## 4. Log-sum-exp: averaging numbers you only have as logarithms
-# Lesson 13 averages importance weights $w_i$ that exist only as logarithms, $\log w_i \approx -100$
-# to $-1000$ on MNIST: $e^{-800}$ is below even float64's smallest number, so
-# $\log \frac1k \sum_i e^{\log w_i}$ computed as written is $\log 0 = -\infty$. Take out the largest,
+# Lesson 13 averages importance weights $w_i$ that exist only as logarithms: on MNIST
+# $\log w_i$ lies between about $-30$ and $-600$
+# ([estimators](../docs/estimators.md#importance-weighted)). In float32, whose smallest
+# positive number is about $e^{-104}$, many such weights are 0; float64 (down to $e^{-745}$) holds
+# them only by a margin that a worse model or a larger image uses up. Below, weights near
+# $e^{-800}$: under even float64's smallest number, so $\log \frac1k \sum_i e^{\log w_i}$ computed
+# as written is $\log 0 = -\infty$. Take out the largest,
 # $\log w^\ast = \max_i \log w_i$ ([estimators (11)](../docs/estimators.md#importance-weighted)):
 #
 # $$\log \frac1k \sum_i w_i = \log w^\ast + \log \sum_i e^{\log w_i - \log w^\ast} - \log k.$$

@@ -135,27 +135,42 @@ print(f"   the 1-D formula with mu = {m}, variance {variance}: s read as the var
 
 # %% [markdown]
 # ## Your turn
-# Write `moment_test(forward)`: draw many samples through `forward(mu, log_var, eps)` for the
-# `mu` and `log_var` of part 1, and return `True` when every coordinate's sample variance is
-# within 5% of `exp(log_var)`. It should pass `reparameterize_forward` and fail
-# `buggy_forward`. (The stub below always says `True`.)
+# Write `moment_test(forward, n, seed)`: draw $n_s$ = `n` samples through
+# `forward(mu, log_var, eps)` for the `mu` and `log_var` of part 1, with noise from
+# `np.random.default_rng(seed)`, and return `True` when every coordinate's sample variance is
+# within **6 standard errors** of `exp(log_var)`. For $n_s$ Gaussian samples, $n_s$ times the sample
+# variance (`np.var`), divided by $\sigma^2$, follows a chi-square distribution with $n_s - 1$
+# degrees of freedom, so the sample variance has standard error $\sigma^2 \sqrt{2/(n_s - 1)}$
+# (the package's own moment test, [gaussian](../docs/gaussian.md#reparameterisation), uses the same):
+# 6 standard errors is 12% of $\sigma^2$ at $n_s = 5000$. It should pass `reparameterize_forward`
+# and fail `buggy_forward`. (The stub below always says `True`.)
+#
+# Why 6 and not a round 5%? At $n_s = 5000$, 5% is only 2.5 standard errors: a *correct* sampler
+# lands outside that in about 1.2% of draws per coordinate, so the test would fail a right answer
+# about once in 30 runs. A check must not fail a right answer: with 6 standard errors on each of
+# the three coordinates, a correct sampler fails less than once in $10^6$ runs (the normal
+# approximation gives $3 \times 2\Phi(-6) \approx 6 \times 10^{-9}$), and the bug, whose variances are
+# off by factors of 2.7, 0.22 and 1.8, still misses by 39 standard errors or more at $n_s = 5000$.
 
 
 # %%
-def moment_test(forward, n=N):
+def moment_test(forward, n=N, seed=1):
     return True  # replace with your test
 
 
 # %% tags=["hide-cell"]
 # One answer.
-def moment_test(forward, n=N):
-    eps = np.random.default_rng(1).standard_normal((n, 3))
-    z, _ = forward(np.tile(mu, (n, 1)), np.tile(log_var, (n, 1)), eps)
-    return bool(np.all(np.abs(z.var(axis=0) / np.exp(log_var) - 1) < 0.05))
+def moment_test(forward, n=N, seed=1, k=6.0):
+    """True when each coordinate's sample variance is within k standard errors of exp(log_var)."""
+    eps = np.random.default_rng(seed).standard_normal((n, 3))  # (n, D_z)
+    z, _ = forward(np.tile(mu, (n, 1)), np.tile(log_var, (n, 1)), eps)  # (n, D_z)
+    standard_error = np.sqrt(2 / (n - 1))  # of var(z) / sigma^2, for Gaussian samples
+    return bool(np.all(np.abs(z.var(axis=0) / np.exp(log_var) - 1) < k * standard_error))
 
 
 print("moment test: package", moment_test(reparameterize_forward),
       "| buggy", moment_test(buggy_forward))
+print(f"   the bound: 6 standard errors, {6 * np.sqrt(2 / (N - 1)):.1%} of exp(log_var) at n = {N}")
 
 # %% [markdown]
 # ## What to look at
@@ -166,6 +181,8 @@ print("moment test: package", moment_test(reparameterize_forward),
 #   consistently wrong pair.
 # * Part 3: the closed form sits inside the Monte Carlo error bar; reading the 1-D formula's s
 #   as a standard deviation gives a different, wrong number.
+# * Your turn: a tolerance is a number of standard errors, chosen so that a right answer fails
+#   less than once in a million runs; 12% at $n_s = 5000$, and still far inside the bug's errors.
 
 # %%
 print("Look at: part 2's 'ok' lines beside its wrong variances (they are exp(2 log_var)), "

@@ -16,10 +16,12 @@
 # A VAE can only estimate $\log p(x)$. Take instead a linear decoder with Gaussian noise
 # (probabilistic PCA):
 #
-# $$p(z) = \mathcal{N}(0, I), \qquad p(x \mid z) = \mathcal{N}(x;\, z W + b,\, s^2 I).$$
+# $$p(z) = \mathcal{N}(0, I), \qquad p(x \mid z) = \mathcal{N}(x;\, z W + b,\, \sigma_n^2 I)$$
 #
-# Here $\log p(x)$, the true posterior $p(z \mid x) = \mathcal{N}(m, \Sigma)$ and the ELBO of
-# any diagonal $q$ are all in closed form.
+# ([elbo (11)](../docs/elbo.md#exact-model); the noise variance $\sigma_n^2$ is `noise_var`). Here
+# $\log p(x)$, the true posterior $p(z \mid x) = \mathcal{N}(\mu_{\text{post}}, \Sigma_{\text{post}})$ with
+# precision $\Lambda = \Sigma_{\text{post}}^{-1}$ ([elbo (14)](../docs/elbo.md#exact-model)), and the
+# ELBO of any diagonal $q$ are all in closed form.
 
 # %%
 import os
@@ -53,9 +55,9 @@ b = rng.standard_normal(D)  # (D,)
 z_true = rng.standard_normal((1, D_z))  # (1, D_z)
 x = z_true @ W + b + np.sqrt(noise_var) * rng.standard_normal((1, D))  # (1, D), ancestral sampling
 log_px = linear_gaussian_log_marginal(x, W, b, noise_var)[0]
-m, Sigma = linear_gaussian_posterior(x, W, b, noise_var)  # (1, D_z), (D_z, D_z)
+mu_post, Sigma_post = linear_gaussian_posterior(x, W, b, noise_var)  # (1, D_z), (D_z, D_z)
 print(f"1. log p(x) = {log_px:.6f}, exactly.")
-print(f"   the posterior p(z | x): mean {m[0]}, covariance\n{Sigma}")
+print(f"   the posterior p(z | x): mean {mu_post[0]}, covariance\n{Sigma_post}")
 print("   (not diagonal: the two latent coordinates are correlated given x)")
 
 # %% [markdown]
@@ -65,23 +67,23 @@ print("   (not diagonal: the two latent coordinates are correlated given x)")
 # full-covariance formula ([gaussian (6)](../docs/gaussian.md#kl-full-covariance)).
 
 # %%
-precision = np.linalg.inv(Sigma)  # (D_z, D_z)
+Lambda = np.linalg.inv(Sigma_post)  # (D_z, D_z): the posterior precision
 candidates = {
     "the prior N(0, I)": (np.zeros(D_z), np.zeros(D_z)),
-    "posterior mean, variances 1": (m[0], np.zeros(D_z)),
-    "posterior mean, variances diag(Sigma)": (m[0], np.log(np.diag(Sigma))),
-    # The best diagonal q for KL(q || posterior) has variances 1 / diag(precision), which
-    # are *smaller* than the marginal variances diag(Sigma): q(z) = q1(z1) q2(z2) cannot
+    "posterior mean, variances 1": (mu_post[0], np.zeros(D_z)),
+    "posterior mean, variances diag(Sigma_post)": (mu_post[0], np.log(np.diag(Sigma_post))),
+    # The best diagonal q for KL(q || posterior) has variances 1 / diag(Lambda), which
+    # are *smaller* than the marginal variances diag(Sigma_post): q(z) = q1(z1) q2(z2) cannot
     # hold the correlation, and KL(q || p) punishes mass where p has little.
-    "posterior mean, variances 1/diag(P)": (m[0], -np.log(np.diag(precision))),
+    "posterior mean, variances 1/diag(Lambda)": (mu_post[0], -np.log(np.diag(Lambda))),
 }
 elbos = {}
-print(f"2. {'q':<40}  {'ELBO':>10}  {'log p(x) - ELBO':>15}  {'KL(q || posterior)':>18}")
+print(f"2. {'q':<42}  {'ELBO':>10}  {'log p(x) - ELBO':>15}  {'KL(q || posterior)':>18}")
 for name, (mu, log_var) in candidates.items():
     elbo = linear_gaussian_elbo(x, W, b, noise_var, mu[None], log_var[None])[0]
-    kl, _ = kl_full_covariance_forward(mu, np.diag(np.exp(log_var)), m[0], Sigma)
+    kl, _ = kl_full_covariance_forward(mu, np.diag(np.exp(log_var)), mu_post[0], Sigma_post)
     elbos[name] = elbo
-    print(f"   {name:<40}  {elbo:10.6f}  {log_px - elbo:15.10f}  {float(kl):18.10f}")
+    print(f"   {name:<42}  {elbo:10.6f}  {log_px - elbo:15.10f}  {float(kl):18.10f}")
 
 # %%
 fig = Figure(figsize=(7, 3.2), layout="constrained")
@@ -98,15 +100,16 @@ show(fig, "elbo_gaps.png", OUT)
 # %% [markdown]
 # ## 3. Tight at the posterior
 # With orthogonal rows of $W$, $W W^\top$ is diagonal, so the posterior precision
-# $I + W W^\top / s^2$ is diagonal too. Then the diagonal family holds the posterior, and
+# $\Lambda = I + W W^\top / \sigma_n^2$ is diagonal too. Then the diagonal family holds the posterior, and
 # $q$ = posterior closes the gap: [elbo (5)](../docs/elbo.md#kl-to-posterior), the maximum over $q$ is $\log p(x)$.
 
 # %%
 Q, _ = np.linalg.qr(rng.standard_normal((D, D_z)))  # (D, D_z), orthonormal columns
 W_orth = (Q * np.array([2.0, 0.7])).T  # (D_z, D): orthogonal rows of different lengths
-m_orth, Sigma_orth = linear_gaussian_posterior(x, W_orth, b, noise_var)
-print(f"3. With orthogonal rows of W the posterior covariance is diagonal:\n{Sigma_orth}")
-elbo = linear_gaussian_elbo(x, W_orth, b, noise_var, m_orth, np.log(np.diag(Sigma_orth))[None])[0]
+mu_post_orth, Sigma_post_orth = linear_gaussian_posterior(x, W_orth, b, noise_var)
+print(f"3. With orthogonal rows of W the posterior covariance is diagonal:\n{Sigma_post_orth}")
+elbo = linear_gaussian_elbo(x, W_orth, b, noise_var, mu_post_orth,
+                            np.log(np.diag(Sigma_post_orth))[None])[0]
 log_px_orth = linear_gaussian_log_marginal(x, W_orth, b, noise_var)[0]
 print(f"   q = the posterior: ELBO {elbo:.10f}, log p(x) {log_px_orth:.10f}, "
       f"gap {log_px_orth - elbo:.1e}")
@@ -114,8 +117,8 @@ print(f"   q = the posterior: ELBO {elbo:.10f}, log p(x) {log_px_orth:.10f}, "
 # %% [markdown]
 # ## Your turn
 # Find the best diagonal $q$ *numerically*: scan the two log-variances of $q$ (mean fixed at
-# the posterior mean $m$) over a grid and keep the pair with the highest ELBO. Does it land on
-# $-\log \mathrm{diag}(P)$, part 2's answer? (The stub scans nothing.)
+# the posterior mean $\mu_{\text{post}}$) over a grid and keep the pair with the highest ELBO. Does
+# it land on $-\log \mathrm{diag}(\Lambda)$, part 2's answer? (The stub scans nothing.)
 
 # %%
 best_log_var = np.zeros(D_z)  # replace with your grid search
@@ -123,18 +126,18 @@ best_log_var = np.zeros(D_z)  # replace with your grid search
 # %% tags=["hide-cell"]
 # One answer: a 61 x 61 grid around the answer of part 2.
 grid = np.linspace(-6, 0, 61)
-scores = np.array([[linear_gaussian_elbo(x, W, b, noise_var, m, np.array([[v1, v2]]))[0]
-                    for v2 in grid] for v1 in grid])
+scores = np.array([[linear_gaussian_elbo(x, W, b, noise_var, mu_post, np.array([[lv1, lv2]]))[0]
+                    for lv2 in grid] for lv1 in grid])  # lv: a log-variance of q
 i, j = np.unravel_index(np.argmax(scores), scores.shape)
 best_log_var = np.array([grid[i], grid[j]])
-print("grid search:", best_log_var, " -log diag(P):", -np.log(np.diag(precision)))
+print("grid search:", best_log_var, " -log diag(Lambda):", -np.log(np.diag(Lambda)))
 
 # %% [markdown]
 # ## What to look at
 # * Part 2: every ELBO is below $\log p(x)$, and the two right-hand columns agree to ~10
 #   digits: the gap *is* $\mathrm{KL}(q \,\|\, \text{posterior})$, [elbo (3)](../docs/elbo.md#kl-to-posterior).
 # * The ELBO climbs as $q$ gets closer to the posterior; the best diagonal $q$ uses variances
-#   $1 / \mathrm{diag}(P)$, and even it leaves a gap, because no diagonal $q$ equals a
+#   $1 / \mathrm{diag}(\Lambda)$, and even it leaves a gap, because no diagonal $q$ equals a
 #   correlated posterior.
 # * Part 3: when the family can hold the posterior, the gap is zero up to rounding (~1e-15).
 

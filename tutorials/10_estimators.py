@@ -152,7 +152,12 @@ print(f"   variance ratio score / reparameterisation: {score.var() / reparam.var
 
 # %% [markdown]
 # The two figures: on the left the spread of $\mathcal{L}^A$ and $\mathcal{L}^B$ for image 0 (trained), on
-# the right the spread of the two gradient estimators, per sample.
+# the right the spread of the two gradient estimators, per sample. The right one counts on a
+# **log scale**, over bins that hold every estimate. The score function's estimates
+# $(1 + \varepsilon)^2 \varepsilon$ pile up near 0 (they vanish at $\varepsilon = 0$ and at
+# $\varepsilon = -1$), and its variance sits in long tails that reach several times further out
+# than any reparameterised estimate. On a linear scale, or with the tails cut off, the spike is
+# all one sees, and the score function looks the *narrower* of the two.
 
 # %%
 fig = Figure(figsize=(11, 3.6), layout="constrained")
@@ -162,46 +167,79 @@ left.hist(la[0], bins=bins, alpha=0.6, label="L^A (KL sampled)")
 left.hist(lb[0], bins=bins, alpha=0.6, label="L^B (KL exact)")
 left.set_xlabel("one-sample estimate of image 0's ELBO (nats)")
 left.legend()
-bins = np.linspace(-15, 20, 80)
-right.hist(score[:, 0], bins=bins, alpha=0.6, density=True, label="score function")
-right.hist(reparam[:, 0], bins=bins, alpha=0.6, density=True, label="reparameterisation")
+both = np.concatenate([score[:, 0], reparam[:, 0]])
+bins = np.linspace(both.min(), both.max(), 120)  # every estimate of both estimators falls in a bin
+for name, g in (("score function", score), ("reparameterisation", reparam)):
+    right.hist(g[:, 0], bins=bins, alpha=0.6, label=f"{name} (std {g.std():.1f})")
+right.set_yscale("log")  # the tails, where the variance is, stay visible
 right.axvline(2.0, color="k", ls="--", label="true gradient 2")
 right.set_xlabel("per-sample estimate of d E[z^2] / d mu")
+right.set_ylabel(f"count of {S}")
 right.legend()
 show(fig, "estimator_spreads.png", OUT)
+held = [int(np.sum((g >= bins[0]) & (g <= bins[-1]))) for g in (score, reparam)]
+print(f"   right panel: bins from {bins[0]:.1f} to {bins[-1]:.1f} hold {held[0]} of {S} score-function "
+      f"estimates and {held[1]} of {S} reparameterisation ones")
 
 # %% [markdown]
 # ## Your turn
-# A constant can be subtracted from $f$ in the score function without changing its mean,
-# because $\mathbb{E}_q[\nabla \log q] = 0$. Use the baseline $f_0 = \mathbb{E}[f] = 2$: compute the
-# score-function estimates of $f(z) - f_0$, their mean and their variance. **Predict** first: by how
-# much does the variance drop? (The stub uses no baseline.)
+# A constant, the *baseline* $f_0$, can be subtracted from $f$ in the score function without
+# changing its mean, because $\mathbb{E}_q[\nabla \log q] = 0$. Which constant? With $\sigma = 1$
+# the score $\partial \log q / \partial \mu = (z - \mu)/\sigma^2$ is $\varepsilon$, so the estimate
+# $(f - f_0)\, \varepsilon$ has variance $\mathbb{E}[(f - f_0)^2 \varepsilon^2] - 2^2$, a parabola in
+# $f_0$, smallest at ([estimators (15a)](../docs/estimators.md#score-function))
+#
+# $$f_0^\ast = \frac{\mathbb{E}[f\, \varepsilon^2]}{\mathbb{E}[\varepsilon^2]}.$$
+#
+# The obvious baseline $\mathbb{E}[f] = 2$ centres $f$, but it is not $f_0^\ast$: in the variance
+# $f$ is weighted by $\varepsilon^2$, which favours the tails, where $f$ is large. Compute the
+# score-function estimates with $f_0 = 2$ and with $f_0^\ast$ (estimated from the samples), and
+# their variances. **Predict** first: how far does each baseline bring the variance down, and does
+# either reach the reparameterised estimator's? (The stub uses no baseline.)
 
 # %%
-baseline = 0.0  # replace with 2.0
+baseline = 0.0  # replace with 2.0, then with f0*
 with_baseline = score_function_gradient(lambda z: z[:, 0] ** 2 - baseline, mu, log_var, eps)[0]
 
 # %% tags=["hide-cell"]
-# One answer.
-baseline = 2.0
-with_baseline = score_function_gradient(lambda z: z[:, 0] ** 2 - baseline, mu, log_var, eps)[0]
-print(f"with the baseline: mean {with_baseline.mean():.3f}, variance {with_baseline.var():.2f} "
-      f"(without: {score.var():.2f}; reparameterisation: {reparam.var():.2f})")
+# One answer. A sample variance is itself an estimate: print its standard error,
+# sqrt((m4 - var^2) / S) with m4 the fourth central moment.
+
+
+def variance_and_se(g):
+    d = g - g.mean()
+    return np.mean(d**2), np.sqrt((np.mean(d**4) - np.mean(d**2) ** 2) / len(g))
+
+
+z = mu + np.exp(log_var / 2) * eps  # (S, 1): the samples the estimates above used
+f0_star = np.mean(z**2 * eps**2) / np.mean(eps**2)  # the variance-minimising baseline
+for label, baseline in (("none", 0.0), ("E[f] = 2", 2.0),
+                        (f"f0* = E[f eps^2] / E[eps^2] = {f0_star:.2f}", f0_star)):
+    with_baseline = score_function_gradient(lambda z: z[:, 0] ** 2 - baseline, mu, log_var, eps)[0]
+    var, se = variance_and_se(with_baseline)
+    print(f"score function, baseline {label}: mean {with_baseline.mean():.3f}, "
+          f"variance {var:.1f} +- {se:.1f}")
+var, se = variance_and_se(reparam)
+print(f"reparameterisation: mean {reparam.mean():.3f}, variance {var:.1f} +- {se:.1f}")
 
 # %% [markdown]
 # ## What to look at
 # * Part 1: $\mathcal{L}^A$ and $\mathcal{L}^B$ agree in the mean. Untrained, $q$ is almost the
 #   prior, the KL almost 0, and so is the noise of sampling it: ratio 1. After training the
 #   ratio falls below 1: $q$ has moved towards the posterior and the cancellation has set in.
-# "$\mathcal{L}^B$ has the lower variance" is
-#   usually, not always, true: measure.
+#   "$\mathcal{L}^B$ has the lower variance" is a guess, not a rule: measure.
 # * Part 2: the minibatch estimates centre on the full sum at every $B$; their spread falls like
 #   $1/\sqrt{B}$ (roughly a factor 3 per tenfold $B$, a little more here because $B$ is half of
 #   $N$ at 1000 and the draws are without replacement).
 # * Part 3: both gradient estimators centre on 2, but the score function's variance is several
 #   times larger even in one dimension with a smooth $f$; with $D_z$ dimensions and a decoder
-#   behind $f$ it is hopeless, which is why VAEs reparameterise. A baseline narrows the gap, but
-#   does not close it.
+#   behind $f$ it is hopeless, which is why VAEs reparameterise. In the figure its estimates
+#   crowd near 0 and its tails run out several times further than the reparameterised ones.
+# * Your turn: with $z = 1 + \varepsilon$ the moments of $\varepsilon$ ($\mathbb{E}\varepsilon^2 = 1$,
+#   $\mathbb{E}\varepsilon^4 = 3$, $\mathbb{E}\varepsilon^6 = 15$) give the exact variances: 30 with no
+#   baseline, 18 with $f_0 = \mathbb{E}[f] = 2$, 14 with $f_0^\ast = 4$, against 4 for
+#   reparameterisation. The printed ones agree within a standard error or two. A baseline narrows
+#   the gap; the best constant one does not close it.
 
 # %%
 print("Look at: the variance ratio falling as the model trains in 1, the minibatch means on the full sum in 2, "

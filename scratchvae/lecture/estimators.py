@@ -15,8 +15,8 @@ so in practice it is estimated from samples of z:
 
 Sampling layout, shared by every estimator here: the (example, sample) pairs
 are taken example-major, all L samples of example 0, then all of example 1, ...
-In a replicated batch ``np.repeat(x, L, axis=0)``, row ``b * L + l`` is sample
-``l`` of example ``b``, and the noise is drawn from ``rng`` in that order, so the
+In a replicated batch ``np.repeat(x, L, axis=0)``, row ``n * L + i`` is sample
+``i`` of example ``n``, and the noise is drawn from ``rng`` in that order, so the
 results do not depend on how the pairs are split into chunks (or the examples
 into calls).
 
@@ -84,17 +84,17 @@ def elbo_estimate(model, x, n_samples, rng, kl_estimator="analytic", batch_rows=
     r"""The ELBO of each example, estimated with ``n_samples`` = L samples of z.
 
     The model's own loss, evaluated on the replicated batch
-    ``x_rep = np.repeat(x, L, axis=0)`` (row ``b L + l`` is sample ``l`` of
-    example ``b``) with noise ``eps`` (B L, D_z) drawn from ``rng``; its per-row
+    ``x_rep = np.repeat(x, L, axis=0)`` (row ``n L + i`` is sample ``i`` of
+    example ``n``) with noise ``eps`` (B L, D_z) drawn from ``rng``; its per-row
     terms are then averaged over the L samples of each example:
 
-    .. math:: \mathcal{L}^B_b = -\mathrm{KL}(q(z|x_b) \,\|\, p(z))
-              + \frac1L \sum_l \log p(x_b | z_{bl}) \quad\text{(analytic)}, \qquad
-              \mathcal{L}^A_b = \frac1L \sum_l \big[\log p(x_b, z_{bl}) - \log q(z_{bl}|x_b)\big]
+    .. math:: \mathcal{L}^B_n = -\mathrm{KL}(q(z|x_n) \,\|\, p(z))
+              + \frac1L \sum_i \log p(x_n | z_{ni}) \quad\text{(analytic)}, \qquad
+              \mathcal{L}^A_n = \frac1L \sum_i \big[\log p(x_n, z_{ni}) - \log q(z_{ni}|x_n)\big]
               \quad\text{(monte_carlo)}
 
     (estimators (4) and (3)). Gradients come free: the loss on ``x_rep``
-    is the mean over its B L rows, which is :math:`-\frac1B \sum_b \mathcal{L}_b`
+    is the mean over its B L rows, which is :math:`-\frac1B \sum_n \mathcal{L}_n`
     (for ``beta = 1``), so ``model.negative_elbo_backward`` after
     ``model.negative_elbo_forward(x_rep, eps, kl_estimator=...)`` is the
     gradient of the batch-mean estimate with L samples.
@@ -158,19 +158,19 @@ def elbo_lb(model, x, n_samples, rng, batch_rows=20000):
 
 
 def minibatch_estimate(elbo_per_example, dataset_size):
-    r"""The dataset's total ELBO from a minibatch of M examples out of N.
+    r"""The dataset's total ELBO from a minibatch of B examples out of N.
 
-    .. math:: \mathcal{L}(X) \approx \frac{N}{M} \sum_{i \in \text{batch}} \mathcal{L}(x_i)
+    .. math:: \mathcal{L}(X) \approx \frac{N}{B} \sum_{n \in \mathcal{B}} \mathcal{L}(x_n)
 
     (estimators (7)), unbiased when the batch is drawn uniformly (estimators (8)).
     Derivation: docs/estimators.md#minibatch
 
     Parameters
     ----------
-    elbo_per_example : array_like, shape (M,)
+    elbo_per_example : array_like, shape (B,)
         The ELBO (or its estimate) of each example of the batch.
     dataset_size : int
-        N, at least M.
+        N, at least B.
 
     Returns
     -------
@@ -184,10 +184,10 @@ def minibatch_estimate(elbo_per_example, dataset_size):
     elbo = as_float_array("elbo_per_example", elbo_per_example, ndim=1)
     if elbo.size == 0:
         raise ValueError("elbo_per_example: expected at least one example, got none")
-    n = check_int("dataset_size", dataset_size)
-    if n < elbo.size:
-        raise ValueError(f"dataset_size: expected at least the batch size {elbo.size}, got {n}")
-    return float(n / elbo.size * np.sum(elbo, dtype=np.float64))
+    N = check_int("dataset_size", dataset_size)
+    if N < elbo.size:
+        raise ValueError(f"dataset_size: expected at least the batch size {elbo.size}, got {N}")
+    return float(N / elbo.size * np.sum(elbo, dtype=np.float64))  # estimators (7)
 
 
 # --- The importance-weighted bound --------------------------------------------------
@@ -196,8 +196,8 @@ def minibatch_estimate(elbo_per_example, dataset_size):
 def importance_weighted_bound(model, x, k, rng):
     r"""L_k, the importance-weighted lower bound on log p(x), per example.
 
-    .. math:: \mathcal{L}_k = \log \frac1k \sum_{j=1}^k w_j, \qquad
-              \log w_j = \log p(x | z_j) + \log p(z_j) - \log q(z_j | x), \qquad z_j \sim q(z | x)
+    .. math:: \mathcal{L}_k = \log \frac1k \sum_{i=1}^k w_i, \qquad
+              \log w_i = \log p(x | z_i) + \log p(z_i) - \log q(z_i | x), \qquad z_i \sim q(z | x)
 
     :math:`\mathcal{L}_1` is L^A with one sample; :math:`E[\mathcal{L}_k]` grows
     with k towards log p(x). All B k samples go through the decoder at once, so
@@ -233,12 +233,12 @@ def importance_weighted_bound(model, x, k, rng):
     k = check_int("k", k)
     B = x.shape[0]
     mu, log_var = model.encode(x)  # (B, D_z) each
-    # z ~ q(z | x) for each (example, sample) pair, example-major: row b k + j is sample j of x_b.
+    # z ~ q(z | x) for each (example, sample) pair, example-major: row n k + i is sample i of x_n.
     # log w = log p(x | z) + log N(z; 0, I) - log q(z | x), summed in float64.
-    # The w are too small to form (log w is about -100 for MNIST), so L_k is a log-sum-exp,
-    # shifted by m = max_j log w_j (estimators (11)): every exp(log w_j - m) is <= 1 and the
-    # largest is 1, so nothing overflows and the sum is never 0:
-    #     L_k = log((1/k) sum_j w_j) = m + log sum_j exp(log w_j - m) - log k
+    # The w are too small to form (log w is between about -30 and -600 for MNIST), so L_k is a
+    # log-sum-exp, shifted by log w* = max_i log w_i (estimators (11)): every exp(log w_i - log w*)
+    # is <= 1 and the largest is 1, so nothing overflows and the sum is never 0:
+    #     L_k = log((1/k) sum_i w_i) = log w* + log sum_i exp(log w_i - log w*) - log k
     # BEGIN SOLUTION
     mu_rep, log_var_rep = np.repeat(mu, k, axis=0), np.repeat(log_var, k, axis=0)  # (B k, D_z)
     z = model.ops.reparameterize_forward(mu_rep, log_var_rep, _noise(rng, B, k, model))[0]  # (B k, D_z)
@@ -247,8 +247,8 @@ def importance_weighted_bound(model, x, k, rng):
     log_prior = gaussian_log_density_forward(z, zero, zero)[0]  # (B k,)
     log_q = gaussian_log_density_forward(z, mu_rep, log_var_rep)[0]  # (B k,)
     log_w = (log_lik.astype(np.float64) + log_prior - log_q).reshape(B, k)  # (B, k)
-    m = log_w.max(axis=1)  # (B,)
-    return m + np.log(np.sum(np.exp(log_w - m[:, None]), axis=1)) - math.log(k)
+    log_w_max = log_w.max(axis=1)  # (B,) log w*
+    return log_w_max + np.log(np.sum(np.exp(log_w - log_w_max[:, None]), axis=1)) - math.log(k)
     # END SOLUTION
 
 
@@ -256,10 +256,10 @@ def importance_weighted_bound(model, x, k, rng):
 
 
 def score_function_gradient(f, mu, log_var, eps):
-    r"""Per-sample score-function estimates of :math:`\nabla_{\mu, v} E_{z \sim q}[f(z)]`.
+    r"""Per-sample score-function estimates of :math:`\nabla_{\mu, \log\sigma^2} E_{z \sim q}[f(z)]`.
 
     .. math:: \nabla E_q[f(z)] = E_q[f(z)\, \nabla \log q(z)], \qquad
-              q = \mathcal{N}(\mu, \operatorname{diag} e^{v})
+              q = \mathcal{N}(\mu, \operatorname{diag} \sigma^2)
 
     (estimators (13), from :math:`\nabla q = q \nabla \log q`). The score :math:`\nabla \log q`
     is the log-density's gradient, so ``gaussian_log_density_backward`` with
@@ -297,10 +297,10 @@ def score_function_gradient(f, mu, log_var, eps):
 
 
 def reparameterized_gradient(df, mu, log_var, eps):
-    r"""Per-sample reparameterised estimates of :math:`\nabla_{\mu, v} E_{z \sim q}[f(z)]`.
+    r"""Per-sample reparameterised estimates of :math:`\nabla_{\mu, \log\sigma^2} E_{z \sim q}[f(z)]`.
 
-    .. math:: \nabla E_\varepsilon[f(\mu + e^{v/2} \odot \varepsilon)]
-              = E_\varepsilon[\nabla f(z)\, \partial z / \partial(\mu, v)]
+    .. math:: \nabla E_\varepsilon[f(\mu + \sigma \odot \varepsilon)]
+              = E_\varepsilon[\nabla f(z)\, \partial z / \partial(\mu, \log\sigma^2)]
 
     the chain rule through z (estimators (15)).
     Derivation: docs/estimators.md#score-function

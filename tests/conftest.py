@@ -6,6 +6,7 @@ compiles it (and under NUMBA_DISABLE_JIT=1 every loop runs in Python).
 
 import contextlib
 import os
+import shutil
 import socket
 import threading
 from http.server import ThreadingHTTPServer
@@ -65,3 +66,15 @@ def local_mirror(handler_class):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory):
+    """A classroom handout of every task, filled with the reference bodies: a student who finished."""
+    from scratchvae.classroom.handout import write_handout
+
+    folder = tmp_path_factory.mktemp("solved")
+    project, bodies = write_handout(folder / "solved"), write_handout(folder / "bodies", tasks=())
+    shutil.rmtree(project / "studentvae")
+    shutil.copytree(bodies / "studentvae", project / "studentvae")
+    return project

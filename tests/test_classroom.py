@@ -37,16 +37,6 @@ QUICK = Limits(wall=6.0, cpu=4, memory=768 * MB, output=1 * MB)
 SANDBOX = None  # bubblewrap's sandbox where it works, else the limits alone
 
 
-@pytest.fixture(scope="module")
-def solved(tmp_path_factory):
-    """The handout of every task, filled with the reference bodies: a student who finished."""
-    folder = tmp_path_factory.mktemp("solved")
-    project, bodies = write_handout(folder / "solved"), write_handout(folder / "bodies", tasks=())
-    shutil.rmtree(project / "studentvae")
-    shutil.copytree(bodies / "studentvae", project / "studentvae")
-    return project
-
-
 def mark(path, tasks, limits=QUICK):
     (submission,) = find_submissions([path])
     return mark_submission(submission, select(tasks), limits, SANDBOX)

@@ -56,16 +56,6 @@ def relu_backward(dout, cache):
 '''
 
 
-@pytest.fixture(scope="module")
-def solved(tmp_path_factory):
-    """The handout of every task, filled with the reference bodies: a student who finished."""
-    folder = tmp_path_factory.mktemp("solved")
-    project, bodies = write_handout(folder / "solved"), write_handout(folder / "bodies", tasks=())
-    shutil.rmtree(project / "studentvae")
-    shutil.copytree(bodies / "studentvae", project / "studentvae")
-    return project
-
-
 class Room:
     """A fake class on disk: the class folder, the handout, the marker's outputs and its TMPDIR."""
 

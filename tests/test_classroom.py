@@ -20,16 +20,8 @@ import pytest
 
 from scratchvae.classroom import museum
 from scratchvae.classroom.handout import regions, solution_lines, write_handout
-from scratchvae.classroom.mark import (
-    CRASHED,
-    FAIL,
-    NOT_ATTEMPTED,
-    PASS,
-    TIMED_OUT,
-    find_submissions,
-    mark_submission,
-    write_csv,
-)
+from scratchvae.classroom.judge import CRASHED, FAIL, NOT_ATTEMPTED, PASS, TIMED_OUT
+from scratchvae.classroom.mark import find_submissions, mark_submission, write_csv
 from scratchvae.classroom.sandbox import MB, Limits, clean, copy_submission, run_child
 from scratchvae.classroom.tasks import TASKS, select
 

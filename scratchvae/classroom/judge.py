@@ -1,0 +1,279 @@
+"""Judging: a task's checks, each comparing a child's report with the reference's.
+
+Nothing here runs a student's code: :mod:`scratchvae.classroom.probes` ran it
+and reported, section by section. A check (``judge(task, student, reference,
+case)``) reads those reports and either returns a message or raises
+:class:`CheckFailed`; :func:`judge_task` turns a task's checks into
+:class:`Outcome` rows, one point each. Used by the marker
+(:mod:`scratchvae.classroom.mark`).
+Guide: docs/exercises.md#how-marking-works
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from scratchvae.classroom import probes
+from scratchvae.classroom.tasks import SAMPLES, TASKS
+from scratchvae.lecture.gaussian import reparameterize_forward
+from scratchvae.lecture.gaussian_density import gaussian_log_density_forward
+from scratchvae.lecture.gradcheck import FLOOR, TOLERANCE, five_point_slope, relative_error
+
+__all__ = ["AGREEMENT", "PASS", "FAIL", "NOT_ATTEMPTED", "TIMED_OUT", "CRASHED", "CheckFailed", "Outcome",
+           "checks_for", "judge_task", "explain_consistent_forward"]
+
+AGREEMENT = 1e-6  # relative error to the reference that still passes a value
+PASS, FAIL, NOT_ATTEMPTED, TIMED_OUT, CRASHED = "pass", "FAIL", "not attempted", "timed out", "crashed"
+SIGMAS = 5  # standard errors a sample statistic may stray from its expectation
+
+
+class CheckFailed(Exception):
+    """A check's verdict, with a message saying where and what."""
+
+
+class Outcome(NamedTuple):
+    """One check's mark."""
+
+    task: str
+    check: str
+    status: str  # PASS, FAIL, NOT_ATTEMPTED, TIMED_OUT or CRASHED
+    message: str
+
+    @property
+    def points(self):
+        return int(self.status == PASS)
+
+
+# --- Comparing reports --------------------------------------------------------------
+
+
+def _difference(what, expected, got, tolerance=AGREEMENT):
+    """None if ``got`` agrees with ``expected``; else where and how it does not."""
+    if got.shape != expected.shape:
+        turned = " (transposed?)" if got.shape == expected.shape[::-1] else ""
+        return f"{what}: expected shape {expected.shape}, got {got.shape}{turned}"
+    with np.errstate(invalid="ignore"):
+        wrong = ~(relative_error(got, expected) <= tolerance)  # NaN and inf count as wrong
+    if not wrong.any():
+        return None
+    i = tuple(int(k) for k in np.argwhere(wrong)[0])
+    message = f"{what}, element {i}: expected {expected[i]:.10g}, got {got[i]:.10g}"
+    if wrong.size > 1:
+        message += f" ({wrong.sum()} of {wrong.size} elements wrong)"
+    shown = np.abs(expected) > FLOOR
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = got[shown] / expected[shown]
+    if ratio.size > 1 and np.all(np.isfinite(ratio)) and np.ptp(ratio) <= 1e-6 * abs(ratio[0]):
+        message += f"; every element is {ratio[0]:.6g} times the expected value"
+    return message
+
+
+def _verdict(differences):
+    """Raise CheckFailed listing every difference found."""
+    found = [d for d in differences if d is not None]
+    if found:
+        raise CheckFailed("; ".join(found))
+
+
+def _label(task, section, name):
+    """What a reported output is called in a message: ``dlog_var``, ``z``, ``dx``..."""
+    if task.probe != "op":
+        return name
+    if name == "out":
+        return f"{task.options['forward'].split('.')[-1]}'s output"
+    return "d" + task.options["wrt"][int(name[1:])]
+
+
+def values(*sections, tolerance=AGREEMENT, outputs=None):
+    """A check: the sections' outputs (or only ``outputs``) agree with the reference's."""
+    def judge(task, student, reference, case):
+        _verdict(_difference(_label(task, s, n), reference[s][n], student[s][n], tolerance)
+                 if n in student[s] else f"{_label(task, s, n)} is missing"
+                 for s in sections for n in reference[s] if outputs is None or n in outputs)
+        return "agrees with the reference"
+    judge.sections = sections
+    return judge
+
+
+def _numerical(task, perturbed, dout):
+    """d sum(dout * forward) / d input, from the forward at x - 2h, x - h, x + h, x + 2h."""
+    f = {k: perturbed[i] for i, k in enumerate(probes.STENCIL)}  # (size, *out.shape) each
+    slopes = five_point_slope(f, task.options["h"])  # (size, *out.shape)
+    return np.sum(slopes * dout, axis=tuple(range(1, slopes.ndim)))
+
+
+def gradient_check(task, student, reference, case):
+    """The student's backward against central differences of the student's own forward."""
+    worst = 0.0
+    for k, name in enumerate(task.options["wrt"]):
+        perturbed, grad = student["gradcheck"][name], student["backward"][f"d{k}"]
+        numerical = _numerical(task, perturbed, case.arrays["dout"])
+        if grad.size != numerical.size:
+            raise CheckFailed(f"d{name}: expected {numerical.size} elements, like {name}, "
+                              f"got shape {grad.shape}")
+        error = relative_error(grad.reshape(-1), numerical)
+        if not np.all(error <= TOLERANCE):
+            j = int(np.nanargmax(np.where(np.isnan(error), np.inf, error)))
+            where = tuple(int(i) for i in np.unravel_index(j, case.arrays[name].shape))
+            raise CheckFailed(f"d{name}, element {where}: "
+                              f"central differences of your forward give {numerical[j]:.10g}, "
+                              f"your backward {grad.reshape(-1)[j]:.10g}")
+        worst = max(worst, float(error.max(initial=0)))
+    return f"largest relative error {worst:.1e}"
+
+
+gradient_check.sections = ("gradcheck", "backward")
+
+
+def moments(task, student, reference, case):
+    """The sample mean and variance of z against mu and exp(log_var)."""
+    z = student["maths"]["out"]
+    mu, variance = case.arrays["maths/mu"][0], np.exp(case.arrays["maths/log_var"][0])
+    if z.shape != (SAMPLES, 3):
+        raise CheckFailed(f"z: expected shape {(SAMPLES, 3)}, got {z.shape}")
+    off = np.abs(z.mean(axis=0) - mu) / np.sqrt(variance / SAMPLES)
+    if not off.max() <= SIGMAS:
+        j = int(np.nanargmax(off))
+        raise CheckFailed(f"coordinate {j}: the mean of {SAMPLES} samples of z is "
+                          f"{z[:, j].mean():.4f}, expected mu = {mu[j]}")
+    sample_variance = z.var(axis=0, ddof=1)
+    off = np.abs(sample_variance - variance) / (variance * np.sqrt(2 / (SAMPLES - 1)))
+    if not off.max() <= SIGMAS:
+        j = int(np.nanargmax(off))
+        raise CheckFailed(f"coordinate {j}: the variance of {SAMPLES} samples of z is "
+                          f"{sample_variance[j]:.4f}, expected exp(log_var) = {variance[j]:.4f}")
+    return f"mean and variance of {SAMPLES} samples within {SIGMAS} standard errors"
+
+
+moments.sections = ("maths",)
+
+
+def monte_carlo(task, student, reference, case):
+    """The closed-form KL against the mean of log q(z) - log p(z) over samples z ~ q."""
+    kl = student["maths"]["out"]
+    mu, log_var = case.arrays["maths/mu"], case.arrays["maths/log_var"]
+    if kl.shape != (len(mu),):
+        raise CheckFailed(f"kl: expected shape {(len(mu),)}, got {kl.shape}")
+    mu_s, log_var_s = np.repeat(mu, SAMPLES, axis=0), np.repeat(log_var, SAMPLES, axis=0)
+    z = reparameterize_forward(mu_s, log_var_s, np.random.default_rng(0).standard_normal(mu_s.shape))[0]
+    zero = np.zeros_like(z)
+    log_ratio = (gaussian_log_density_forward(z, mu_s, log_var_s)[0]
+                 - gaussian_log_density_forward(z, zero, zero)[0]).reshape(len(mu), SAMPLES)
+    estimate, error = log_ratio.mean(axis=1), log_ratio.std(axis=1, ddof=1) / np.sqrt(SAMPLES)
+    off = np.abs(kl - estimate) / error
+    if not off.max() <= SIGMAS:
+        b = int(np.nanargmax(np.where(np.isnan(off), np.inf, off)))
+        raise CheckFailed(f"row {b}: your KL is {kl[b]:.6g}, but the mean of log q(z) - log p(z) "
+                          f"over {SAMPLES} samples z ~ q is {estimate[b]:.6g} +- {error[b]:.2g}")
+    return f"within {SIGMAS} standard errors of a Monte Carlo estimate"
+
+
+monte_carlo.sections = ("maths",)
+
+
+def restored(task, student, reference, case):
+    """numerical_gradient puts every element of x back as it found it."""
+    _verdict([_difference("x after the call", case.arrays["x"], student["gradient"]["x_after"], 0)])
+    return "x is as it was"
+
+
+restored.sections = ("gradient",)
+
+
+def directional(task, student, reference, case):
+    """<u, grad> from the student's backward against the slope of the student's loss along u."""
+    grads = student["analytic"]
+    analytic = sum(float(np.sum(case.arrays["direction/" + n] * g)) for n, g in grads.items())
+    f = dict(zip(probes.STENCIL, student["directional"]["losses"]))
+    numerical = five_point_slope(f, task.options["h"])
+    error = float(relative_error(analytic, numerical))
+    if not error <= TOLERANCE:
+        raise CheckFailed(f"along a random direction u, your gradients give <u, grad> = "
+                          f"{analytic:.10g}, central differences of the loss {numerical:.10g}")
+    return f"relative error {error:.1e}"
+
+
+directional.sections = ("analytic", "directional")
+
+
+def checks_for(task, case):
+    """``[(title, judge)]``: the checks of ``task``, one point each, in marking order."""
+    if task.probe == "op":
+        checks = [] if task.given_forward else [("forward: values", values("forward"))]
+        if "maths/mu" in case.arrays:
+            checks.append(("forward: " + ("moments of z" if "maths/eps" in case.arrays
+                                          else "Monte Carlo"),
+                           moments if "maths/eps" in case.arrays else monte_carlo))
+        if "extreme/dout" in case.arrays:
+            checks.append(("extreme inputs", values("extreme_forward", "extreme_backward")))
+        return checks + [("backward: values", values("backward")),
+                         ("gradient check", gradient_check)]
+    return {
+        "numerical_gradient": [("values", values("gradient", tolerance=1e-5)),
+                               ("x restored", restored)],
+        "sequential": [("backward: dx", values("accumulate", "write", outputs=("dx",))),
+                       ("each module once, last first, accumulate passed on",
+                        values("accumulate", "write", outputs=("calls",)))],
+        "adam": [("three steps: parameter and averages", values("steps"))],
+        "vae": [("backward, analytic KL", values("analytic")),
+                ("backward, Monte Carlo KL", values("monte_carlo")),
+                ("directional gradient check", directional)],
+        "importance_weighted": [("all examples at once", values("at_once")),
+                                ("one example at a time", values("one_at_a_time"))],
+    }[task.probe]
+
+
+
+# --- Judging a task ---------------------------------------------------------------
+
+
+def _unfinished(task, sections, student, ending):
+    """The status and message for a check whose ``sections`` did not all come back clean, or None."""
+    missing = [s for s in sections if s not in student]
+    if missing:
+        if ending:
+            status, _, message = ending.partition(": ")
+            return status, message
+        return CRASHED, ("the process ended before reporting this, with exit status 0: "
+                         "does your code call os._exit or end the interpreter?")
+    for s in sections:
+        if probes.ERROR in student[s]:
+            what, kind = str(student[s][probes.ERROR]), str(student[s][probes.ERROR_TYPE])
+            if kind == "Missing":
+                return NOT_ATTEMPTED, what.partition(": ")[2]
+            if "File too large" in what:  # Python ignores SIGXFSZ: the write past the limit fails
+                return CRASHED, f"wrote more output than the marker allows ({what})"
+            if kind == "NotImplementedError":
+                owner = what.partition(": ")[2].partition(":")[0]
+                waits = f"waits for task {owner}: " if owner in TASKS and owner != task.name else ""
+                return NOT_ATTEMPTED, waits + what
+            return FAIL, f"raised {what}"
+    return None
+
+
+def judge_task(task, case, student, ending, reference):
+    """The outcomes of ``task``'s checks on a child's report ``student`` (with its ``ending``)."""
+    outcomes = []
+    for title, judge in checks_for(task, case):
+        unfinished = _unfinished(task, judge.sections, student, ending)
+        if unfinished:
+            outcomes.append(Outcome(task.name, title, *unfinished))
+            continue
+        try:
+            outcomes.append(Outcome(task.name, title, PASS, judge(task, student, reference, case)))
+        except CheckFailed as failure:
+            outcomes.append(Outcome(task.name, title, FAIL, str(failure)))
+        except (KeyError, IndexError, ValueError, TypeError) as err:  # a report not of the probe's making
+            outcomes.append(Outcome(task.name, title, FAIL, f"the results could not be read ({err!r})"))
+    return outcomes
+
+
+def explain_consistent_forward(outcomes):
+    """A wrong forward whose backward is its faithful derivative: say that the forward is at fault."""
+    by_check = {o.check: o for o in outcomes}
+    forward, gradient = by_check.get("forward: values"), by_check.get("gradient check")
+    if forward and gradient and forward.status == FAIL and gradient.status == PASS:
+        message = (f"{forward.message}. Your backward does match your own forward: the forward "
+                   "is what is wrong, and the backward is its faithful derivative")
+        outcomes[outcomes.index(forward)] = forward._replace(message=message)
+    return outcomes

@@ -15,6 +15,9 @@ then kill only that), and asserts
   test's folders), and no scratch folder (the marker's TMPDIR is left empty);
 * that the CSV is complete: a row per entry.
 
+One more interrupts the marker (Ctrl-C) while a submission sleeps, resumes it,
+and compares the CSV and the feedback with those of a run never interrupted.
+
 Skipped, with the reason, where bubblewrap cannot run (unless
 SCRATCHVAE_REQUIRE_SANDBOX=1, as in CI: then they fail). About 6 s a test on
 two loaded cores.
@@ -24,6 +27,7 @@ import csv
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -65,7 +69,7 @@ class Room:
         self.folder.mkdir()
         self.out.mkdir()
         self.tmp.mkdir()
-        write_handout(self.handout, tasks=[TASK])
+        write_handout(self.handout)
         self.alice = shutil.copytree(solved, self.folder / "alice")
         self.marks = self.out / "marks.csv"
         self.feedback = self.out / "marks-feedback"
@@ -115,8 +119,21 @@ def _leftovers(room):
     return found
 
 
-def mark_class(room, rows, feedback=()):
-    """Mark the room's class as a teacher does; assert the marks and that the class was contained.
+def _marker(room, *flags, out=None):
+    """The marker's command line, as a teacher types it, for the room's class (its CSV in ``out``)."""
+    return [sys.executable, "-m", "scratchvae", "classroom", "mark", str(room.folder), "--only", TASK,
+            "--out", str(out or room.marks), "--wall", "10", "--cpu", "5", *flags]
+
+
+def _table(marks):
+    """The CSV's rows, its comment lines left out."""
+    with open(marks, newline="") as f:
+        return list(csv.reader(line for line in f if not line.startswith("#")))
+
+
+def mark_class(room, rows, feedback=(), jobs=1):
+    """Mark the room's class as a teacher does (``jobs`` at once); assert the marks and that the class
+    was contained.
 
     ``rows``: ``{student: points}``, one entry per submission; ``feedback``:
     ``(student, text)`` pairs each feedback file must hold. Returns the
@@ -125,9 +142,7 @@ def mark_class(room, rows, feedback=()):
     before = _snapshot(room.folder, room.handout)
     env = {**os.environ, "TMPDIR": str(room.tmp)}
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "scratchvae", "classroom", "mark", str(room.folder), "--only", TASK,
-                          "--out", str(room.marks), "--wall", "10", "--cpu", "5"],
-                         capture_output=True, text=True, timeout=300, env=env)
+    run = subprocess.run(_marker(room, "--jobs", str(jobs)), capture_output=True, text=True, timeout=300, env=env)
     took = time.monotonic() - started
     assert run.returncode == 0, run.stderr[-3000:]
     outputs = _snapshot(room.out)
@@ -136,12 +151,11 @@ def mark_class(room, rows, feedback=()):
     assert _leftovers(room) == []
     assert _snapshot(room.out) == outputs, "the marker's outputs changed after it exited"
     assert _snapshot(room.folder, room.handout) == before, "the class or the handout changed"
-    with open(room.marks, newline="") as f:
-        table = list(csv.reader(f))
-    assert table[0] == ["student", TASK, "total", "out of"]
+    table = _table(room.marks)
+    assert table[0] == ["student id", "name", "entry", TASK, "total", "out of", "note"]
     texts = {row[0]: (room.feedback / f"{row[0]}.txt").read_text() for row in table[1:]}
-    assert {row[0]: int(row[1]) for row in table[1:]} == rows, (run.stdout, texts)
-    assert all(row[3] == "3" for row in table[1:])
+    assert {row[0]: int(row[3]) for row in table[1:]} == rows, (run.stdout, texts)
+    assert all(row[5] == "3" for row in table[1:])
     for student, text in feedback:
         assert text in texts[student], texts[student]
     assert "each in bubblewrap's sandbox" in run.stdout.splitlines()[-1]
@@ -182,8 +196,8 @@ def test_a_double_forked_child_dies_with_its_sandbox_and_rewrites_nothing(room):
 
 
 def test_killing_its_parent_does_not_reach_the_marker(room):
-    """In its PID namespace the child's parent is bwrap's init (PID 1), which ignores the signal: the marker
-    goes on, writes every row, and leaves no scratch folder behind."""
+    """In its PID namespace the child's parent is bwrap's init (PID 1), which ignores the signal: the marker,
+    marking two submissions at once, goes on, writes every row, and leaves no scratch folder behind."""
     room.write("mallory.py", '''
         import os, signal
         {relu}
@@ -194,7 +208,7 @@ def test_killing_its_parent_does_not_reach_the_marker(room):
             assert PARENT == 1, f"my parent was {{PARENT}}"
             return dout * (cache > 0)
         ''')
-    mark_class(room, {"alice": 3, "mallory": 3})
+    mark_class(room, {"alice": 3, "mallory": 3}, jobs=2)
 
 
 def test_a_fifo_is_not_opened(room):
@@ -220,7 +234,7 @@ def test_a_link_to_a_classmates_work_earns_nothing(room):
     """A project whose activations.py links to alice's, and a file that links to carol's: no marks."""
     carol = room.write("carol.py", "{relu}")
     (room.folder / "dave.py").symlink_to(carol)
-    mallory = Path(write_handout(room.folder / "mallory", tasks=[TASK]))
+    mallory = Path(write_handout(room.folder / "mallory"))
     (mallory / "studentvae" / "activations.py").unlink()
     (mallory / "studentvae" / "activations.py").symlink_to(room.alice / "studentvae" / "activations.py")
     mark_class(room, {"alice": 3, "carol": 3, "dave": 0, "mallory": 0},
@@ -324,3 +338,42 @@ def test_the_network_is_out_of_reach(room):
         mark_class(room, {"alice": 3, "mallory": 3})
         with pytest.raises(BlockingIOError):
             server.accept()
+
+
+def test_an_interrupted_run_resumed_writes_the_csv_of_an_uninterrupted_one(room):
+    """Ctrl-C while a submission sleeps: the marker stops at once (its child killed, no scratch folder left),
+    keeping the row already done; --resume marks the rest. The CSV and the feedback are those of a run
+    that was never interrupted, byte for byte."""
+    room.write("b_sleeper.py", """
+        import time
+        {relu}
+        time.sleep(60)
+        """)
+    room.write("c_carol.py", "{relu}")
+    env = {**os.environ, "TMPDIR": str(room.tmp)}
+    whole = room.out / "whole"
+    whole.mkdir()
+    run = subprocess.run(_marker(room, "--wall", "6", out=whole / "marks.csv"), capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    marker = subprocess.Popen(_marker(room, "--wall", "6"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env)
+    while not room.marks.exists() or len(_table(room.marks)) < 2:  # alice's row is written: b_sleeper sleeps
+        assert marker.poll() is None, marker.communicate()
+        time.sleep(0.05)
+    marker.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    stderr = marker.communicate(timeout=60)[1]
+    assert marker.returncode == 130 and time.monotonic() - started < 3, stderr
+    assert "1 of 3 entries marked" in stderr and "--resume" in stderr
+    assert [row[2] for row in _table(room.marks)[1:]] == ["alice"]
+    assert not os.listdir(room.tmp) and _leftovers(room) == []
+    run = subprocess.run(_marker(room, "--wall", "6", "--resume"), capture_output=True, text=True, timeout=300,
+                         env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "1 of 3 entries already marked" in run.stdout
+    assert room.marks.read_bytes() == (whole / "marks.csv").read_bytes()
+    feedback = {path.relative_to(room.feedback): h for path, h in _snapshot(room.feedback).items()}
+    assert feedback == {path.relative_to(whole / "marks-feedback"): h
+                        for path, h in _snapshot(whole / "marks-feedback").items()}
+    assert [row[3] for row in _table(room.marks)[1:]] == ["3", "0", "3"]

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from conftest import JIT_DISABLED
-from scratchvae.tools.progress import COMPILE_NOTICE, Progress, notice_compiling
+from scratchvae.tools.compiling import COMPILE_NOTICE, notice_compiling
+from scratchvae.tools.progress import Progress
 
 
 class Terminal(io.StringIO):
@@ -47,7 +48,7 @@ def test_bytes_are_announced_with_a_prefix():
 
 def kernels_compiled_in_fresh_process(cache, compile_one=False):
     """kernels_compiled() in a new Python whose Numba cache is the folder ``cache``."""
-    code = ("from scratchvae.tools.progress import kernels_compiled\n"
+    code = ("from scratchvae.tools.compiling import kernels_compiled\n"
             "from scratchvae.engine import kernels\nimport numpy as np\n"
             + ("kernels.leaky_relu(np.zeros(3), 0.1, np.zeros(3))\n" if compile_one else "")
             + "print(kernels_compiled())")
@@ -66,7 +67,7 @@ def test_an_empty_numba_cache_is_cold_until_a_kernel_is_compiled_into_it(tmp_pat
 
 def test_the_notice_is_written_only_for_a_cold_cache(monkeypatch):
     for compiled, expected in ((True, ""), (False, COMPILE_NOTICE + "\n")):
-        monkeypatch.setattr("scratchvae.tools.progress.kernels_compiled", lambda: compiled)
+        monkeypatch.setattr("scratchvae.tools.compiling.kernels_compiled", lambda: compiled)
         stream = io.StringIO()
         assert notice_compiling(stream) is not compiled
         assert stream.getvalue() == expected

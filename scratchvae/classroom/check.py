@@ -6,8 +6,9 @@
 
 It marks exactly as ``scratchvae classroom mark`` does, and prints the table. It
 uses bubblewrap's sandbox where bubblewrap works, and the limits alone where
-it does not (it is the student's own code, on the student's own machine). The
-handout's tests call :func:`assert_task`.
+it does not (it is the student's own code, on the student's own machine). It
+needs scratchvae; a handout checks itself without it, with the self-check
+(:mod:`scratchvae.classroom.selfcheck`, ``python -m coursetools.check``).
 Guide: docs/exercises.md#for-students
 """
 
@@ -17,14 +18,7 @@ import sys
 from scratchvae.classroom.mark import find_submissions, mark_submission
 from scratchvae.classroom.tasks import TASKS, select
 
-__all__ = ["assert_task", "main"]
-
-
-def assert_task(project, task):
-    """Mark one task of ``project``; raise AssertionError with the feedback unless every check passes."""
-    (submission,) = find_submissions([project])
-    report = mark_submission(submission, select([task]), sandbox=None)
-    assert report.score == report.total, "\n" + report.table()
+__all__ = ["main"]
 
 
 def main(argv=None, prog="scratchvae check"):

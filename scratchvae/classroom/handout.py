@@ -1,35 +1,41 @@
-"""The handout: a student project cut from the lecture, every marked body a stub.
+"""The handout: a student project cut from the lecture, every marked body a stub, that runs without scratchvae.
 
 The lecture marks the bodies a student writes with ``# BEGIN SOLUTION`` and
 ``# END SOLUTION`` lines, indented like the body. :func:`write_handout` copies
 every lecture module into a package, ``studentvae/``, its imports pointed at
-the package itself; in each marked region of a task handed out it puts one
+the package itself; in each marked region (every task's, always) it puts one
 line, ``raise NotImplementedError("<task>: see docs/<page>.md#<anchor>")``,
-and keeps the docstring above, which states the task. The regions of tasks
-not handed out keep the lecture's bodies, so the project always runs. Beside
-the package go the tests the student may run (one pytest marker per task), the
-derivation pages, a README and a ``pyproject.toml``. Training uses
-``scratchvae``'s tools (data, training loop) and the student's package for the
-maths: ``python -m studentvae.train``.
+and keeps the docstring above, which states the task. Beside the package go
+the course's tools and the self-check with the reference values
+(``coursetools/``, :mod:`scratchvae.classroom.toolkit`), the student's edition
+of the lessons (``lessons/``, :mod:`scratchvae.classroom.edition`), the tests
+the student may run (one pytest marker per task), the derivation pages, a
+README and a ``pyproject.toml`` that does not name scratchvae. Training uses
+the tool kit and the student's package: ``python -m studentvae.train``.
+:func:`update_handout` brings all but ``studentvae/`` to the current course.
 Guide: docs/exercises.md#for-teachers
 """
 
 import ast
+import keyword
+import re
 import shutil
 import textwrap
 from pathlib import Path
 
 import scratchvae.lecture
 from scratchvae.classroom.tasks import TASKS
+from scratchvae.classroom.toolkit import KIT, write_toolkit
+from scratchvae.classroom.variants import MODULE, VARIANTS, handed_out, stub_module
 
-__all__ = ["PACKAGE", "regions", "cut", "solution_lines", "write_handout"]
+__all__ = ["PACKAGE", "regions", "cut", "solution_lines", "write_handout", "update_handout"]
 
 PACKAGE = "studentvae"  # the package a handout project holds, and marking looks for
 LECTURE = Path(scratchvae.lecture.__file__).parent
 DOCS = Path(scratchvae.__file__).resolve().parents[1] / "docs"
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
-TEACHER_PAGES = ("exercises.md", "performance.md")  # not for the handout
-OWNER = {function: task.name for task in TASKS.values() for function in task.functions}
+TEACHER_PAGES = ("exercises.md", "performance.md", "variants.md")  # not for the handout
+OWNER = {function: task.name for task in (*TASKS.values(), *VARIANTS.values()) for function in task.functions}
 
 
 def _functions(tree):
@@ -86,9 +92,14 @@ def cut(module, source, stubbed):
     return "".join(lines).replace("scratchvae.lecture", PACKAGE)
 
 
+def _telling(line):
+    """Whether a line says more than Python's syntax: ``finally:`` and ``)`` do not."""
+    return any(not keyword.iskeyword(word) for word in re.findall(r"[A-Za-z_]\w*", line))
+
+
 def solution_lines(stubbed):
-    """The lines a handout of ``stubbed`` tasks must not hold: each non-blank line of their
-    regions that appears nowhere else in the lecture (``return dout`` is given elsewhere)."""
+    """The lines a handout of ``stubbed`` tasks must not hold: each line of their regions that
+    says more than syntax and appears nowhere else in the lecture (``return dout`` is given elsewhere)."""
     inside, outside = set(), set()
     for path in sorted(LECTURE.glob("*.py")):
         lines = [line.strip() for line in path.read_text().splitlines()]
@@ -96,13 +107,14 @@ def solution_lines(stubbed):
         for begin, end, task in regions(path.stem, path.read_text()):
             marked.update(range(begin, end + 1))
             if task in stubbed:
-                inside.update(line for line in lines[begin + 1 : end] if line)
+                inside.update(line for line in lines[begin + 1 : end] if _telling(line))
         outside.update(line for i, line in enumerate(lines) if i not in marked)
     return inside - outside
 
 
-def write_handout(folder, tasks=None):
-    """Write a student project to ``folder``, with ``tasks`` (names; default all) as stubs.
+def write_handout(folder, variants=()):
+    """Write a student project to ``folder``: every task a stub, the tools, lessons, docs and tests;
+    and the ``variants`` named (:mod:`scratchvae.classroom.variants`) as stubs in ``studentvae/variants.py``.
 
     Returns
     -------
@@ -115,53 +127,74 @@ def write_handout(folder, tasks=None):
         If ``folder`` exists and is not empty: a student's work is never overwritten.
     """
     folder = Path(folder)
-    stubbed = list(TASKS) if tasks is None else list(tasks)
     if folder.exists() and any(folder.iterdir()):
-        raise FileExistsError(f"{folder} exists and is not empty; choose a new folder")
+        raise FileExistsError(f"{folder} exists and is not empty; choose a new folder "
+                              "(or --update it, which keeps studentvae/)")
     package = folder / PACKAGE
     package.mkdir(parents=True)
     for path in sorted(LECTURE.glob("*.py")):
-        (package / path.name).write_text(cut(path.stem, path.read_text(), stubbed))
+        (package / path.name).write_text(cut(path.stem, path.read_text(), TASKS))
     (package / "train.py").write_text(TRAIN)
+    if variants:
+        (package / f"{MODULE}.py").write_text(stub_module(variants, PACKAGE))
+    return update_handout(folder)
+
+
+def update_handout(folder):
+    """Bring a handout's tools, lessons, docs, tests and README to the current course; keep ``studentvae/``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` holds no ``studentvae/``: it is not a handout.
+    """
+    folder = Path(folder)
+    if not (folder / PACKAGE).is_dir():
+        raise FileNotFoundError(f"{folder}: not a handout (no {PACKAGE}/ in it)")
+    variants = handed_out(folder / PACKAGE)  # those whose stubs studentvae/variants.py holds
+    write_toolkit(folder, solution_lines(set(TASKS)), variants)
+    for name in ("tests", "docs", "lessons"):
+        if (folder / name).exists():
+            shutil.rmtree(folder / name)
     (folder / "tests").mkdir()
-    (folder / "tests" / "test_tasks.py").write_text(_tests(stubbed))
+    (folder / "tests" / "test_tasks.py").write_text(_tests(variants))
     (folder / "docs").mkdir()
     for page in sorted(DOCS.glob("*.md")):
         if page.name not in TEACHER_PAGES:
             shutil.copyfile(page, folder / "docs" / page.name)
-    (folder / "pyproject.toml").write_text(_pyproject(stubbed))
-    (folder / "README.md").write_text(_readme(stubbed))
+    from scratchvae.classroom.edition import write_lessons  # here: it imports this module
+
+    write_lessons(folder)
+    (folder / "pyproject.toml").write_text(_pyproject())
+    (folder / "README.md").write_text(_readme())
     return folder
 
 
-def _tests(stubbed):
+def _tests(variants=()):
     tests = [f'''
 
 @pytest.mark.{name}
 def test_{name}():
-    """{TASKS[name].title}: docs/{TASKS[name].doc}"""
-    assert_task(PROJECT, "{name}")
-''' for name in stubbed]
-    return textwrap.dedent('''\
+    """{task.title}: docs/{task.doc}"""
+    check("{name}")
+''' for name, task in {**TASKS, **{v: VARIANTS[v] for v in variants}}.items()]
+    return textwrap.dedent(f'''\
         """One test per task, each with its marker: ``pytest -m dense`` runs the dense task's.
 
-        Each test marks your code as your teacher's marker will: in a separate
-        process, on fixed inputs, against the course's reference. A failure shows
-        every check's message; a classic bug is named.
+        Each runs the course's checks on your package, as the lessons' check cells
+        do: the marker's checks, against the reference values stored in
+        {KIT}/reference/. A failure names the task, the check and, when it
+        recognises one, the classic bug.
         """
-
-        from pathlib import Path
 
         import pytest
 
-        from scratchvae.classroom.check import assert_task
-
-        PROJECT = Path(__file__).resolve().parents[1]
+        from {KIT}.selfcheck import check
         ''') + "".join(tests)
 
 
-def _pyproject(stubbed):
-    markers = "".join(f'    "{name}: {TASKS[name].title}",\n' for name in stubbed)
+def _pyproject():
+    markers = "".join(f'    "{name}: {task.title}",\n' for name, task in TASKS.items())
     return f'''[build-system]
 requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
@@ -171,11 +204,18 @@ name = "{PACKAGE}"
 version = "0.1.0"
 description = "A VAE from scratch in NumPy: my answers to the scratchvae course"
 requires-python = ">=3.10"
-# scratchvae for the tools only: data, the training loop, the marker. The maths is {PACKAGE}'s.
-dependencies = ["numpy>=1.24", "scratchvae"]
+# The maths is {PACKAGE}'s, the tools {KIT}'s (both in this folder); Jupyter opens the lessons.
+dependencies = ["numpy>=1.24", "matplotlib>=3.7", "tqdm>=4.60", "jupyterlab", "jupytext", "ipykernel"]
+
+[project.optional-dependencies]
+test = ["pytest"]
 
 [tool.setuptools]
-packages = ["{PACKAGE}"]
+packages = ["{PACKAGE}", "{KIT}", "{KIT}.reference"]
+
+[tool.setuptools.package-data]
+"{KIT}" = ["explorer/*"]
+"{KIT}.reference" = ["*.npz"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
@@ -184,34 +224,40 @@ markers = [
 '''
 
 
-def _readme(stubbed):
-    rows = "".join(f"| {k} | `{name}` | {TASKS[name].title} | "
-                   f"{', '.join(f'`{f}`' for f in TASKS[name].functions)} | "
-                   f"[docs/{TASKS[name].doc}](docs/{TASKS[name].doc}) |\n"
-                   for k, name in enumerate(stubbed, start=1))
+def _readme():
+    rows = "".join(f"| {k} | `{name}` | {task.title} | "
+                   f"{', '.join(f'`{f}`' for f in task.functions)} | "
+                   f"[docs/{task.doc}](docs/{task.doc}) |\n"
+                   for k, (name, task) in enumerate(TASKS.items(), start=1))
     return f"""# A VAE from scratch: your handout
 
-`{PACKAGE}/` is the course's VAE in plain NumPy, with the bodies of the functions below taken
-out: each raises `NotImplementedError` and names the page that derives it. The docstring above
-each stub is the task: what it takes, what it returns, an example. Write the body, one formula
-per line, and run its test.
+This is the course, to take in order: the lessons in `lessons/` teach the maths, and at each
+task send you to `{PACKAGE}/`, the course's VAE in plain NumPy with the bodies of the functions
+below taken out (each raises `NotImplementedError` and names the page that derives it; the
+docstring above it is the task). Write the body, one formula per line, and run the check cell
+under it: it runs the course's checks on your code and says ok, or what is wrong and which
+section to reread. Then move on. Nothing here needs scratchvae: `{KIT}/` holds the tools
+(MNIST, the training loop, the figures) and the checks, with reference values stored when this
+handout was made.
 
 ```bash
-pip install -e .                     # once, in the environment that has scratchvae
-pytest -m dense                      # one task's test (pytest: all of them)
-scratchvae check .                   # every task's marks, as your teacher's marker gives them
-python -m {PACKAGE}.train --epochs 10  # the payoff: your ops train the VAE on MNIST
+pip install -e .                        # once, in a fresh virtual environment
+jupyter lab lessons/00_*.ipynb          # start here; lesson by lesson, task by task
+python -m {KIT}.check                   # every task's checks (python -m {KIT}.check dense: one)
+pytest -m dense                         # the same checks as tests (pytest: all of them)
+python -m {PACKAGE}.train --epochs 10     # the payoff: your ops train the VAE on MNIST
 ```
 
 Later tasks run on your earlier code: the tiny VAE's backward calls your dense layer's, the
 VAE's calls everything. Do the tasks in order.
 
-| # | marker | task | you write | read |
+| # | task | what | you write | read |
 |---|---|---|---|---|
 {rows}
-When every test passes, `python -m {PACKAGE}.train --epochs 10` trains the standard VAE
+When every check passes, `python -m {PACKAGE}.train --epochs 10` trains the standard VAE
 (784-400-20, Adam, batches of 128, dynamically binarised MNIST) with your own ops, modules and
-optimiser, and prints its test ELBO: within a nat of the course's own after the same epochs.
+optimiser, and prints its test ELBO. Your teacher may mark your `{PACKAGE}/` with other inputs
+than the check's: code that computes the maths passes both.
 """
 
 
@@ -220,17 +266,15 @@ TRAIN = '''"""The payoff: train the standard VAE on MNIST with your own ops.
     python -m studentvae.train --epochs 10
 
 Your VAE class, on your ops (its default ``ops`` is your package's ``ops``
-module: every function of this package), with your Adam; scratchvae lends the
-tools only: MNIST, and the training loop of ``scratchvae.tools.train.fit``.
-The package's own models can run on your ops too:
-``scratchvae.lecture.vae.VAE(784, ops=studentvae.ops)``.
+module: every function of this package), with your Adam; the course lends the
+tools only: MNIST, and the training loop of ``coursetools.train.fit``.
 """
 
 import argparse
 import json
 
-from scratchvae.tools.data import load_mnist
-from scratchvae.tools.train import fit
+from coursetools.data import load_mnist
+from coursetools.train import fit
 from studentvae.optim import make_optimizer
 from studentvae.vae import VAE
 

@@ -4,8 +4,13 @@ Nothing here runs a student's code: :mod:`scratchvae.classroom.probes` ran it
 and reported, section by section. A check (``judge(task, student, reference,
 case)``) reads those reports and either returns a message or raises
 :class:`CheckFailed`; :func:`judge_task` turns a task's checks into
-:class:`Outcome` rows, one point each. Used by the marker
-(:mod:`scratchvae.classroom.mark`).
+:class:`Outcome` rows, one point each, and :func:`shows_bug` says whether a
+report shows a classic bug of the museum. A ``task`` here is anything with a
+``name``, a ``probe``, ``options`` and ``given_forward``
+(:class:`scratchvae.classroom.tasks.Task`, or the one stored with a handout's
+reference values). Used by the marker (:mod:`scratchvae.classroom.mark`) and by
+the student's self-check (:mod:`scratchvae.classroom.selfcheck`): this file
+imports nothing but NumPy and its sibling probes, so it ships in the handout.
 Guide: docs/exercises.md#how-marking-works
 """
 
@@ -13,18 +18,32 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scratchvae.classroom import probes
-from scratchvae.classroom.tasks import SAMPLES, TASKS
-from scratchvae.lecture.gaussian import reparameterize_forward
-from scratchvae.lecture.gaussian_density import gaussian_log_density_forward
-from scratchvae.lecture.gradcheck import FLOOR, TOLERANCE, five_point_slope, relative_error
+from . import probes
 
 __all__ = ["AGREEMENT", "PASS", "FAIL", "NOT_ATTEMPTED", "TIMED_OUT", "CRASHED", "CheckFailed", "Outcome",
-           "checks_for", "judge_task", "explain_consistent_forward"]
+           "checks_for", "judge_task", "shows_bug", "relative_error", "slope"]
 
 AGREEMENT = 1e-6  # relative error to the reference that still passes a value
 PASS, FAIL, NOT_ATTEMPTED, TIMED_OUT, CRASHED = "pass", "FAIL", "not attempted", "timed out", "crashed"
 SIGMAS = 5  # standard errors a sample statistic may stray from its expectation
+SAMPLES = 20000  # draws of z for the Monte Carlo KL
+# The gradient check's numbers, scratchvae.lecture.gradcheck's (a test holds them equal):
+TOLERANCE = 1e-7  # relative error between a backward and central differences that passes
+FLOOR = 1e-8  # gradients smaller than this are compared in absolute terms
+FORWARD_SECTIONS = ("forward", "extreme_forward", "maths")  # what an op's forward reports
+
+
+def relative_error(analytic, numerical):
+    """Element-wise |a - n| / max(|a| + |n|, FLOOR): absolute where both are below FLOOR."""
+    a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numerical, dtype=np.float64)
+    return np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), FLOOR)
+
+
+def slope(values, h):
+    """The fourth-order central difference from f at x - 2h, x - h, x + h, x + 2h, stacked on axis 0
+    (probes.STENCIL): differences first, so an output the step does not move has slope exactly 0."""
+    outer, inner = values[3] - values[0], values[2] - values[1]
+    return (8 * inner - outer) / (12 * h)
 
 
 class CheckFailed(Exception):
@@ -60,12 +79,21 @@ def _difference(what, expected, got, tolerance=AGREEMENT):
     message = f"{what}, element {i}: expected {expected[i]:.10g}, got {got[i]:.10g}"
     if wrong.size > 1:
         message += f" ({wrong.sum()} of {wrong.size} elements wrong)"
+    return message + _pattern(expected, got)
+
+
+def _pattern(expected, got):
+    """What a wrong array has in common throughout: all zeros, the opposite sign, a constant factor."""
+    if got.size > 1 and not np.any(got):
+        return "; every element is zero"
     shown = np.abs(expected) > FLOOR
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = got[shown] / expected[shown]
-    if ratio.size > 1 and np.all(np.isfinite(ratio)) and np.ptp(ratio) <= 1e-6 * abs(ratio[0]):
-        message += f"; every element is {ratio[0]:.6g} times the expected value"
-    return message
+    if ratio.size < 2 or not np.all(np.isfinite(ratio)) or np.ptp(ratio) > 1e-6 * abs(ratio[0]):
+        return ""
+    if abs(ratio[0] + 1) <= 1e-6:
+        return "; every element has the opposite sign"
+    return f"; every element is {ratio[0]:.6g} times the expected value"
 
 
 def _verdict(differences):
@@ -97,8 +125,7 @@ def values(*sections, tolerance=AGREEMENT, outputs=None):
 
 def _numerical(task, perturbed, dout):
     """d sum(dout * forward) / d input, from the forward at x - 2h, x - h, x + h, x + 2h."""
-    f = {k: perturbed[i] for i, k in enumerate(probes.STENCIL)}  # (size, *out.shape) each
-    slopes = five_point_slope(f, task.options["h"])  # (size, *out.shape)
+    slopes = slope(perturbed, task.options["h"])  # (size, *out.shape)
     return np.sum(slopes * dout, axis=tuple(range(1, slopes.ndim)))
 
 
@@ -115,10 +142,13 @@ def gradient_check(task, student, reference, case):
         if not np.all(error <= TOLERANCE):
             j = int(np.nanargmax(np.where(np.isnan(error), np.inf, error)))
             where = tuple(int(i) for i in np.unravel_index(j, case.arrays[name].shape))
-            raise CheckFailed(f"d{name}, element {where}: "
+            zeros = "every element of your backward is zero; " if grad.size > 1 and not np.any(grad) else ""
+            raise CheckFailed(f"d{name}, element {where}: {zeros}"
                               f"central differences of your forward give {numerical[j]:.10g}, "
                               f"your backward {grad.reshape(-1)[j]:.10g}")
         worst = max(worst, float(error.max(initial=0)))
+    if not any(np.any(student["gradcheck"][name]) for name in task.options["wrt"]):
+        return "your forward is zero wherever it is moved, and so is your backward"
     return f"largest relative error {worst:.1e}"
 
 
@@ -127,22 +157,22 @@ gradient_check.sections = ("gradcheck", "backward")
 
 def moments(task, student, reference, case):
     """The sample mean and variance of z against mu and exp(log_var)."""
-    z = student["maths"]["out"]
-    mu, variance = case.arrays["maths/mu"][0], np.exp(case.arrays["maths/log_var"][0])
-    if z.shape != (SAMPLES, 3):
-        raise CheckFailed(f"z: expected shape {(SAMPLES, 3)}, got {z.shape}")
-    off = np.abs(z.mean(axis=0) - mu) / np.sqrt(variance / SAMPLES)
+    z, shape = student["maths"]["out"], case.arrays["maths/eps"].shape
+    n, mu, variance = shape[0], case.arrays["maths/mu"][0], np.exp(case.arrays["maths/log_var"][0])
+    if z.shape != shape:
+        raise CheckFailed(f"z: expected shape {shape}, got {z.shape}")
+    off = np.abs(z.mean(axis=0) - mu) / np.sqrt(variance / n)
     if not off.max() <= SIGMAS:
         j = int(np.nanargmax(off))
-        raise CheckFailed(f"coordinate {j}: the mean of {SAMPLES} samples of z is "
+        raise CheckFailed(f"coordinate {j}: the mean of {n} samples of z is "
                           f"{z[:, j].mean():.4f}, expected mu = {mu[j]}")
     sample_variance = z.var(axis=0, ddof=1)
-    off = np.abs(sample_variance - variance) / (variance * np.sqrt(2 / (SAMPLES - 1)))
+    off = np.abs(sample_variance - variance) / (variance * np.sqrt(2 / (n - 1)))
     if not off.max() <= SIGMAS:
         j = int(np.nanargmax(off))
-        raise CheckFailed(f"coordinate {j}: the variance of {SAMPLES} samples of z is "
+        raise CheckFailed(f"coordinate {j}: the variance of {n} samples of z is "
                           f"{sample_variance[j]:.4f}, expected exp(log_var) = {variance[j]:.4f}")
-    return f"mean and variance of {SAMPLES} samples within {SIGMAS} standard errors"
+    return f"mean and variance of {n} samples within {SIGMAS} standard errors"
 
 
 moments.sections = ("maths",)
@@ -154,11 +184,10 @@ def monte_carlo(task, student, reference, case):
     mu, log_var = case.arrays["maths/mu"], case.arrays["maths/log_var"]
     if kl.shape != (len(mu),):
         raise CheckFailed(f"kl: expected shape {(len(mu),)}, got {kl.shape}")
-    mu_s, log_var_s = np.repeat(mu, SAMPLES, axis=0), np.repeat(log_var, SAMPLES, axis=0)
-    z = reparameterize_forward(mu_s, log_var_s, np.random.default_rng(0).standard_normal(mu_s.shape))[0]
-    zero = np.zeros_like(z)
-    log_ratio = (gaussian_log_density_forward(z, mu_s, log_var_s)[0]
-                 - gaussian_log_density_forward(z, zero, zero)[0]).reshape(len(mu), SAMPLES)
+    eps = np.random.default_rng(0).standard_normal((len(mu), SAMPLES, mu.shape[1]))  # z = mu + sigma eps ~ q
+    z = mu[:, None] + np.exp(log_var[:, None] / 2) * eps
+    # log q(z) - log p(z) for diagonal Gaussians: the 2 pi terms cancel
+    log_ratio = 0.5 * np.sum(z**2 - eps**2 - log_var[:, None], axis=2)  # (B, samples)
     estimate, error = log_ratio.mean(axis=1), log_ratio.std(axis=1, ddof=1) / np.sqrt(SAMPLES)
     off = np.abs(kl - estimate) / error
     if not off.max() <= SIGMAS:
@@ -184,8 +213,7 @@ def directional(task, student, reference, case):
     """<u, grad> from the student's backward against the slope of the student's loss along u."""
     grads = student["analytic"]
     analytic = sum(float(np.sum(case.arrays["direction/" + n] * g)) for n, g in grads.items())
-    f = dict(zip(probes.STENCIL, student["directional"]["losses"]))
-    numerical = five_point_slope(f, task.options["h"])
+    numerical = float(slope(student["directional"]["losses"], task.options["h"]))
     error = float(relative_error(analytic, numerical))
     if not error <= TOLERANCE:
         raise CheckFailed(f"along a random direction u, your gradients give <u, grad> = "
@@ -200,7 +228,11 @@ def checks_for(task, case):
     """``[(title, judge)]``: the checks of ``task``, one point each, in marking order."""
     if task.probe == "op":
         checks = [] if task.given_forward else [("forward: values", values("forward"))]
-        if "maths/mu" in case.arrays:
+        if "maths" in task.options:  # a variant task's own (scratchvae.classroom.variants)
+            from .variant_checks import MATHS  # here: it imports this module
+
+            checks += MATHS[task.options["maths"]]
+        elif "maths/mu" in case.arrays:
             checks.append(("forward: " + ("moments of z" if "maths/eps" in case.arrays
                                           else "Monte Carlo"),
                            moments if "maths/eps" in case.arrays else monte_carlo))
@@ -245,10 +277,33 @@ def _unfinished(task, sections, student, ending):
                 return CRASHED, f"wrote more output than the marker allows ({what})"
             if kind == "NotImplementedError":
                 owner = what.partition(": ")[2].partition(":")[0]
-                waits = f"waits for task {owner}: " if owner in TASKS and owner != task.name else ""
+                stub = owner.isidentifier() and what.partition(": ")[2].startswith(f"{owner}: see docs/")
+                waits = f"waits for task {owner}: " if stub and owner != task.name else ""
                 return NOT_ATTEMPTED, waits + what
             return FAIL, f"raised {what}"
     return None
+
+
+# A check that counts only when another check of its task passed: a gradient check of a wrong
+# forward, the extremes of a wrong forward, an x put back by a wrong gradient earn nothing.
+NEEDS = {"gradient check": "forward: values", "extreme inputs": "forward: values", "x restored": "values"}
+
+
+def _counted(outcomes):
+    """The outcomes with each passed check whose prerequisite (:data:`NEEDS`) did not pass made a FAIL."""
+    status = {o.check: o.status for o in outcomes}
+    counted = []
+    for o in outcomes:
+        needed = NEEDS.get(o.check)
+        if o.status == PASS and needed in status and status[needed] != PASS:
+            if o.check == "gradient check":
+                message = (f"your backward does match central differences of your own forward ({o.message}): "
+                           "your forward is what is wrong, and a gradient check counts only with a right forward")
+            else:
+                message = f"{o.message}, but this counts only when '{needed}' passes"
+            o = o._replace(status=FAIL, message=message)
+        counted.append(o)
+    return counted
 
 
 def judge_task(task, case, student, ending, reference):
@@ -265,15 +320,44 @@ def judge_task(task, case, student, ending, reference):
             outcomes.append(Outcome(task.name, title, FAIL, str(failure)))
         except (KeyError, IndexError, ValueError, TypeError) as err:  # a report not of the probe's making
             outcomes.append(Outcome(task.name, title, FAIL, f"the results could not be read ({err!r})"))
-    return outcomes
+    return _counted(outcomes)
 
 
-def explain_consistent_forward(outcomes):
-    """A wrong forward whose backward is its faithful derivative: say that the forward is at fault."""
-    by_check = {o.check: o for o in outcomes}
-    forward, gradient = by_check.get("forward: values"), by_check.get("gradient check")
-    if forward and gradient and forward.status == FAIL and gradient.status == PASS:
-        message = (f"{forward.message}. Your backward does match your own forward: the forward "
-                   "is what is wrong, and the backward is its faithful derivative")
-        outcomes[outcomes.index(forward)] = forward._replace(message=message)
-    return outcomes
+# --- Naming a classic bug -----------------------------------------------------------
+
+
+def _agree(a, b, tolerance):
+    """Same shape and the same values, NaN matching NaN and each infinity itself."""
+    if a.shape != b.shape:
+        return False
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(np.isclose(a, b, rtol=tolerance, atol=1e-12, equal_nan=True)))
+
+
+def _wrong(report, reference, tolerance, sections):
+    """The (section, output) pairs of ``sections`` where ``report`` differs from ``reference``."""
+    wrong = set()
+    for section in sections:
+        got, expected = report.get(section, {}), reference[section]
+        for name in set(got) | set(expected):
+            if name not in got or name not in expected or not _agree(got[name], expected[name], tolerance):
+                wrong.add((section, name))
+    return wrong
+
+
+def shows_bug(student, reference, exhibit, sections=(), tolerance=AGREEMENT):
+    """Whether the ``student``'s report shows the bug whose report is ``exhibit``.
+
+    It does when the student got something wrong, everything the student got
+    wrong (in ``sections``; default all) is exactly what the exhibit gets
+    wrong, and the student's forward is wrong wherever the exhibit's is: a
+    bug of the forward is named only when the forward shows it.
+    """
+    sections = [s for s in (sections or student) if s in student and s in reference]
+    wrong = _wrong(student, reference, AGREEMENT, sections)
+    if not wrong:
+        return False
+    forward = {(s, n) for s, n in _wrong(exhibit, reference, tolerance, sections) if s in FORWARD_SECTIONS}
+    return forward <= wrong and all(name in exhibit.get(section, {}) and name in student[section]
+                                    and _agree(student[section][name], exhibit[section][name], tolerance)
+                                    for section, name in wrong)

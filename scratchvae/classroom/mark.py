@@ -9,39 +9,53 @@ process can change a mark: it can only change what it reports, and a report
 earns a point only by holding the right numbers. Each check is one point and
 ends *pass*, *FAIL*, *not attempted*, *timed out* or *crashed*, with a message;
 a failed task is then shown to the museum (:mod:`scratchvae.classroom.museum`),
-which names a classic bug when it sees one.
+which names a classic bug when it sees one. Every submission is asked the same
+questions: the public draws, or those of the teacher's secret seed
+(:meth:`scratchvae.classroom.tasks.Task.case`), and the reference answers them
+once (:func:`marking_case`). :func:`mark_class` marks the entries of a class
+(:mod:`scratchvae.classroom.entries`), several at once.
 Guide: docs/exercises.md#how-marking-works
 """
 
-import csv
 import importlib
 import itertools
-import os
-import stat
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from scratchvae.classroom import museum, probes
-from scratchvae.classroom.handout import PACKAGE
+from scratchvae.classroom.entries import FILE, PROJECT, find_entries, open_entry
 from scratchvae.classroom.judge import (
     AGREEMENT,
     CRASHED,
     FAIL,
+    NOT_ATTEMPTED,
     PASS,
     Outcome,
     checks_for,
-    explain_consistent_forward,
     judge_task,
 )
-from scratchvae.classroom.sandbox import Limits, Submission, printable, run_child
+from scratchvae.classroom.sandbox import (
+    Limits,
+    SandboxUnavailable,
+    Stopped,
+    allow_children,
+    printable,
+    run_child,
+    stop_children,
+)
 from scratchvae.classroom.tasks import TASKS
 
-__all__ = ["Report", "find_submissions", "mark_submission", "mark_task", "write_csv", "reference_sections"]
+__all__ = ["Report", "mark_submission", "mark_task", "find_submissions", "mark_entry", "mark_class", "marking_case",
+           "unmarked", "reference_sections"]
 
 
 # --- Marking a task -----------------------------------------------------------------
+
+REFERENCE = {"variants": "scratchvae.classroom.variant_reference"}  # references outside the lecture
 
 
 def reference_lookup(replace=None):
@@ -50,35 +64,49 @@ def reference_lookup(replace=None):
         if replace and name in replace:
             return replace[name]
         module, *path = name.split(".")
-        obj = importlib.import_module(f"scratchvae.lecture.{module}")
+        obj = importlib.import_module(REFERENCE.get(module, f"scratchvae.lecture.{module}"))
         for part in path:
             obj = getattr(obj, part)
         return obj
     return lookup
 
 
-def reference_sections(task, replace=None, arrays=None):
-    """The probe's report on the reference (with ``replace`` put in, on changed ``arrays``)."""
-    case = task.case()
+def reference_sections(task, replace=None, arrays=None, case=None):
+    """The probe's report on the reference (with ``replace`` put in, on changed ``arrays``) on ``case``
+    (by default the task's public draws)."""
+    case = task.case() if case is None else case
     case = case._replace(arrays={**case.arrays, **{k: np.asarray(v) for k, v in (arrays or {}).items()}})
     with np.errstate(all="ignore"):  # a museum exhibit overflows on purpose
         return probes.run_probe(task.probe, reference_lookup(replace), case)
 
 
-def mark_task(submission, task, limits=Limits(), sandbox=True):
+_MARKING = {}  # (task name, seed) -> (case, the reference's report on it): the same for every submission
+
+
+def marking_case(task, seed=None):
+    """``task``'s case (the public draws, or those of the secret ``seed``) and the reference's report
+    on it, computed once per process and shared by every submission."""
+    key = (task.name, seed)
+    if key not in _MARKING:
+        case = task.case(seed)
+        _MARKING[key] = case, reference_sections(task, case=case)
+    return _MARKING[key]
+
+
+def mark_task(submission, task, limits=Limits(), sandbox=True, seed=None):
     """The outcomes of ``task``'s checks on ``submission``, and the museum's exhibits it matches.
 
-    ``sandbox`` is :func:`scratchvae.classroom.sandbox.run_child`'s.
+    ``sandbox`` is :func:`scratchvae.classroom.sandbox.run_child`'s; ``seed``, the teacher's
+    secret seed (None: the public draws).
     """
-    case = task.case()
-    reference = reference_sections(task)
+    case, reference = marking_case(task, seed)
     child = run_child(submission, task.probe, case, limits, sandbox)
     outcomes = judge_task(task, case, child.sections, child.ending, reference)
     bugs = []
     if any(o.status == FAIL for o in outcomes):
         clean = {s: v for s, v in child.sections.items() if s in reference}
         bugs = museum.recognise(task, clean, reference,
-                                lambda replace, arrays: reference_sections(task, replace, arrays),
+                                lambda replace, arrays: reference_sections(task, replace, arrays, case),
                                 AGREEMENT)
     if child.output.strip():
         printed = f" (it printed: {child.output.strip()[-300:]})"
@@ -136,84 +164,89 @@ class Report(NamedTuple):
         return "\n".join(lines)
 
 
-def mark_submission(submission, tasks=None, limits=Limits(), sandbox=True):
+def unmarked(tasks, status, message, seed=None):
+    """Every check of ``tasks`` ending as ``status`` with ``message``: for work that could not be run."""
+    return [Outcome(task.name, title, status, message)
+            for task in tasks for title, _ in checks_for(task, marking_case(task, seed)[0])]
+
+
+def mark_submission(submission, tasks=None, limits=Limits(), sandbox=True, seed=None):
     """Mark every task (or ``tasks``) of one submission, each in its own child.
 
     A first child imports the submission: if that hangs or crashes, every
     task gets its ending at once instead of waiting out the limit once per task.
+    (An import that raises, a syntax error say, costs only the tasks whose
+    modules are, or import, that file: each task's child imports its own.)
     ``sandbox``: True, every child in bubblewrap's sandbox (or
     :class:`~scratchvae.classroom.sandbox.SandboxUnavailable`); False, with the
-    limits only; None, in the sandbox where bubblewrap works.
+    limits only; None, in the sandbox where bubblewrap works. ``seed``: the
+    teacher's secret seed, or None for the public draws.
     """
     tasks = list(TASKS.values()) if tasks is None else tasks
     modules = sorted({m for task in tasks for m in task.modules})
     trial = run_child(submission, "imports", probes.Case({}, {"modules": modules}), limits, sandbox)
+    if trial.ending:
+        status, _, message = trial.ending.partition(": ")
+        printed = f" (it printed: {trial.output.strip()[-300:]})" if trial.output.strip() else ""
+        outcomes = unmarked(tasks, status, f"while importing your code: {message}{printed}", seed)
+        return Report(submission.name, tuple(outcomes), (), trial.notes)
     outcomes, bugs = [], []
     for task in tasks:
-        if trial.ending:
-            status, _, message = trial.ending.partition(": ")
-            printed = f" (it printed: {trial.output.strip()[-300:]})" if trial.output.strip() else ""
-            outcomes += [Outcome(task.name, title, status, f"while importing your code: {message}{printed}")
-                         for title, _ in checks_for(task, task.case())]
-            continue
-        marks, found = mark_task(submission, task, limits, sandbox)
-        outcomes += explain_consistent_forward(marks)
+        marks, found = mark_task(submission, task, limits, sandbox, seed)
+        outcomes += marks
         bugs += found
     return Report(submission.name, tuple(outcomes), tuple(bugs), trial.notes)
 
 
+# --- Marking a class ----------------------------------------------------------------
+
+
 def find_submissions(paths):
-    """The submissions in ``paths``: a handout project, a ``.py`` file, or a folder of them.
+    """The submissions among the entries in ``paths`` (:func:`~scratchvae.classroom.entries.find_entries`):
+    each handout project and ``.py`` file, wherever it was found; not a zip's, nor an entry with nothing
+    to mark."""
+    return [open_entry(e, None)[0] for e in find_entries(paths) if e.kind in (PROJECT, FILE)]
 
-    A path given is followed wherever it leads (the teacher named it). In a
-    folder, each ``.py`` entry and each folder holding a ``studentvae`` package
-    is a submission, whatever it is: one that is a symbolic link, a FIFO or a
-    device is still a row of the CSV, but nothing of it is copied for marking
-    (:func:`scratchvae.classroom.sandbox.copy_submission`), and its feedback
-    says so. Names are :func:`~scratchvae.classroom.sandbox.printable`: a name
-    that is not UTF-8 shows its bytes as ``\\xNN``.
 
-    Raises
-    ------
-    FileNotFoundError
-        For a path that does not exist.
+def mark_entry(entry, tasks, limits=Limits(), sandbox=True, seed=None):
+    """``(report, notes)`` for one entry of a class (:mod:`scratchvae.classroom.entries`): its work marked,
+    or every check *not attempted* with the reason when it holds nothing to mark; and the entry's notes."""
+    with tempfile.TemporaryDirectory(prefix="scratchvae-entry-") as scratch:
+        submission, notes = open_entry(entry, Path(scratch))
+        if submission is None:
+            return Report(entry.name, tuple(unmarked(tasks, NOT_ATTEMPTED, notes[-1], seed)), ()), notes
+        return mark_submission(submission, tasks, limits, sandbox, seed), notes
+
+
+def _mark_entry_or_say_why(entry, tasks, limits, sandbox, seed):
+    """:func:`mark_entry`, with a failure of the marker itself on this entry (a file that vanished
+    while it was read, say) costing this entry its marks, not the class its run."""
+    try:
+        return mark_entry(entry, tasks, limits, sandbox, seed)
+    except Exception as err:
+        if isinstance(err, (Stopped, SandboxUnavailable)):
+            raise
+        why = f"the marker could not mark it ({type(err).__name__}: {printable(str(err))[:300]})"
+        return Report(entry.name, tuple(unmarked(tasks, CRASHED, why, seed)), ()), (*entry.notes, why)
+
+
+def mark_class(entries, tasks, finished, limits=Limits(), sandbox=True, seed=None, jobs=1):
+    """Mark ``entries``, ``jobs`` at a time, each in threads of this process driving its own children;
+    call ``finished(entry, report, notes)`` here, in this thread, as each one ends (in any order).
+
+    An interruption (Ctrl-C) stops every child under way at once, waits for the
+    threads to give up, and is raised again: what ``finished`` was given is kept.
     """
-    found = []
-    for path in map(Path, paths):
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file or folder")
-        path = path.resolve()
-        if not path.is_dir():
-            found.append(Submission(printable(path.stem), path))
-        elif os.path.lexists(path / PACKAGE):
-            found.append(Submission(printable(path.name), path, PACKAGE))
-        else:
-            found += _folder(path)
-    return found
-
-
-def _folder(folder):
-    """The submissions in a folder of them, its entries looked at without following a link."""
-    found = []
-    for name in sorted(os.listdir(folder)):
-        entry = folder / name
-        mode = os.lstat(entry).st_mode
-        if stat.S_ISDIR(mode) or (stat.S_ISLNK(mode) and entry.is_dir()):
-            if os.path.lexists(entry / PACKAGE):
-                found.append(Submission(printable(name), entry, PACKAGE))
-        elif entry.suffix == ".py":
-            found.append(Submission(printable(entry.stem), entry))
-    return found
-
-
-def write_csv(path, reports, tasks, comment=None):
-    """One row per student: the points of each task, then the total; ``comment``, if given,
-    goes first on a line of its own beginning with ``#`` (read it with ``comment="#"`` in pandas)."""
-    with open(path, "w", newline="") as f:
-        if comment:
-            f.write(f"# {comment}\n")
-        writer = csv.writer(f)
-        writer.writerow(["student", *(t.name for t in tasks), "total", "out of"])
-        for report in reports:
-            writer.writerow([report.student, *(report.points(t.name)[0] for t in tasks),
-                             report.score, report.total])
+    if not entries:
+        return
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="marking")
+    try:
+        futures = {pool.submit(_mark_entry_or_say_why, e, tasks, limits, sandbox, seed): e for e in entries}
+        for future in as_completed(futures):
+            finished(futures[future], *future.result())
+    except BaseException:
+        stop_children()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        allow_children()

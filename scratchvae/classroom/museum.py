@@ -5,10 +5,14 @@ why it is wrong, the derivation to reread, and the bug itself, as code. The
 marker runs the task's probe on the reference with the bug put in (the buggy
 function in place of the reference's, or the reference on changed inputs, or
 its gradients scaled) and compares: when everything a student got wrong is
-exactly what the bug gets wrong, the feedback names the bug
-(:func:`recognise`). Nothing here looks at the student's source: a bug is
-recognised by what it computes. ``tests/test_museum.py`` feeds each exhibit to
-the marker as a student would write it and asserts its name in the feedback.
+exactly what the bug gets wrong, and its forward is wrong wherever the bug's
+is, the feedback names the bug (:func:`recognise`, by
+:func:`scratchvae.classroom.judge.shows_bug`). Nothing here looks at the
+student's source: a bug is recognised by what it computes. A handout stores each
+exhibit's report with its reference values (:mod:`scratchvae.classroom.reference`),
+so the student's self-check names the bugs too. ``tests/test_classroom.py``
+feeds each exhibit to the marker as a student would write it and asserts its
+name in the feedback.
 Guide: docs/exercises.md#museum
 """
 
@@ -16,11 +20,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from scratchvae.classroom.judge import shows_bug
 from scratchvae.lecture import gaussian
 from scratchvae.lecture.activations import SigmoidCache
 from scratchvae.lecture.likelihoods import BernoulliCache
 
-__all__ = ["BUGS", "Bug", "recognise"]
+__all__ = ["BUGS", "Bug", "exhibit_sections", "recognise"]
 
 
 class Bug(NamedTuple):
@@ -79,6 +84,12 @@ def log_of_sigmoid_forward(x, logits):
     """The textbook sum_j x_j log p_j + (1 - x_j) log(1 - p_j), with p = 1 / (1 + e^{-logits})."""
     p = 1 / (1 + np.exp(-logits))
     return np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=1), BernoulliCache(x, p)
+
+
+def softplus_of_exp_forward(x, logits):
+    """The textbook sum_j x_j l_j - log(1 + e^{l_j}): e^l overflows to inf for l > 709."""
+    ll = np.sum(x * logits - np.log(1 + np.exp(logits)), axis=1)
+    return ll, BernoulliCache(x, 1 / (1 + np.exp(-logits)))
 
 
 def averaged_pixels_forward(x, logits):
@@ -161,11 +172,18 @@ BUGS = [
         "log 0 = -inf (0 * -inf = nan). Work from the logits: x * l - softplus(l)",
         "likelihoods.md#bernoulli",
         replace={"likelihoods.bernoulli_log_likelihood_forward": log_of_sigmoid_forward}),
+    Bug("the softplus as log(1 + e^l)", "bernoulli_log_likelihood",
+        "your log-likelihood computes log(1 + exp(logits)) as written: exp overflows to inf once a "
+        "logit passes ~709 (88 in float32), and the log-likelihood becomes -inf where it is finite. "
+        "Write it with the stable softplus of layers (13), which exponentiates only -|l| <= 0",
+        "layers.md#softplus",
+        replace={"likelihoods.bernoulli_log_likelihood_forward": softplus_of_exp_forward}),
     Bug("the unstable sigmoid e^x / (1 + e^x)", "sigmoid",
         "your sigmoid computes exp(x) / (1 + exp(x)): exp(x) overflows to inf for x > 709 "
         "(88 in float32) and inf / inf is nan. Exponentiate only -|x| <= 0, in two branches",
         "layers.md#sigmoid", replace={"activations.sigmoid_forward": unstable_sigmoid_forward}),
-    Bug("a forgotten path", "tiny_vae", _FORGOTTEN_PATH, "vae.md#backward", arrays={"beta": 0.0}),
+    Bug("a forgotten path", "tiny_vae", _FORGOTTEN_PATH, "vae.md#backward", arrays={"beta": 0.0},
+        sections=("backward",)),  # its forward, given, is right: beta = 0 only stands in for the backward
     Bug("a forgotten path", "vae", _FORGOTTEN_PATH, "vae.md#backward", arrays={"beta": 0.0},
         sections=("analytic",)),  # with the Monte Carlo KL, beta = 0 also drops z's third path
     Bug("a transposed dW", "dense",
@@ -189,24 +207,13 @@ BUGS = [
 """Every exhibit, in course order."""
 
 
-def _agree(a, b, tolerance):
-    """Same shape and the same values, NaN matching NaN and each infinity itself."""
-    if a.shape != b.shape:
-        return False
-    with np.errstate(invalid="ignore"):
-        return bool(np.all(np.isclose(a, b, rtol=tolerance, atol=1e-12, equal_nan=True)))
-
-
-def _wrong(student, reference, tolerance):
-    """The (section, output) pairs where the student's report differs from the reference's."""
-    wrong = set()
-    for section, got in student.items():
-        expected = reference[section]
-        for name in set(got) | set(expected):
-            if name not in got or name not in expected or not _agree(got[name], expected[name],
-                                                                     tolerance):
-                wrong.add((section, name))
-    return wrong
+def exhibit_sections(task, bug, run_reference):
+    """The probe's report on ``bug``: the reference with the bug put in (``run_reference(replace, arrays)``)."""
+    exhibit = run_reference(bug.replace, bug.arrays)
+    for section in bug.times_batch:
+        batch = len(task.case().arrays["x"])
+        exhibit[section] = {k: batch * v for k, v in exhibit[section].items()}
+    return exhibit
 
 
 def recognise(task, student, reference, run_reference, tolerance):
@@ -228,18 +235,5 @@ def recognise(task, student, reference, run_reference, tolerance):
     -------
     list of Bug
     """
-    found = []
-    for bug in (b for b in BUGS if b.task == task.name):
-        wrong = {(s, n) for s, n in _wrong(student, reference, tolerance)
-                 if not bug.sections or s in bug.sections}
-        if not wrong:
-            continue
-        exhibit = run_reference(bug.replace, bug.arrays)
-        for section in bug.times_batch:
-            batch = len(task.case().arrays["x"])
-            exhibit[section] = {k: batch * v for k, v in exhibit[section].items()}
-        if all(name in exhibit.get(section, {}) and name in student[section]
-               and _agree(student[section][name], exhibit[section][name], tolerance)
-               for section, name in wrong):
-            found.append(bug)
-    return found
+    return [bug for bug in BUGS if bug.task == task.name
+            and shows_bug(student, reference, exhibit_sections(task, bug, run_reference), bug.sections, tolerance)]

@@ -3,7 +3,9 @@
 This file runs in two places. The marking process imports it and runs each
 probe on the reference (and on the museum's bugs); the sandbox copies it into
 a child process, where :func:`main` runs the same probe on the student's code
-and writes what came back, section by section, one ``.npz`` file each. It
+and writes what came back, section by section, one ``.npz`` file each; and the
+student's self-check (:mod:`scratchvae.classroom.selfcheck`) runs it in the
+student's own process. It
 imports nothing but NumPy and the standard library, so the child needs nothing
 else, and it computes no mark: it only reports. Marks are made by
 :mod:`scratchvae.classroom.mark`, in the marking process, from these reports.
@@ -234,12 +236,13 @@ PROBES = {"op": op, "numerical_gradient": numerical_gradient, "sequential": sequ
           "adam": adam, "vae": vae, "importance_weighted": importance_weighted, "imports": imports}
 
 
-def run_probe(kind, lookup, case):
-    """Run a probe in this process; return ``{section: {name: array}}``, an error as ``{ERROR: text}``."""
+def run_probe(kind, lookup, case, student_files=()):
+    """Run a probe in this process; return ``{section: {name: array}}``, an error as ``{ERROR: text}``
+    (which names the line of ``student_files`` it came from)."""
     sections = {}
 
     def record(section, thunk):
-        sections[section] = _outcome(thunk, ())
+        sections[section] = _outcome(thunk, student_files)
 
     PROBES[kind](lookup, case, record)
     return sections

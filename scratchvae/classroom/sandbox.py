@@ -3,6 +3,9 @@
 The child is ``python -I -S -c BOOT``: isolated mode (no ``PYTHON*``
 variables, no user site, not the current folder) and no site-packages at all,
 so neither ``scratchvae`` nor anything else installed is importable. ``BOOT``
+first sets the child's resource limits (in the child, before any code of the
+student's runs: no code runs between fork and exec in the marker, so it may
+start children from several threads), then
 puts three folders before the standard library on its path, and nothing more:
 the probes (:mod:`scratchvae.classroom.probes`, copied), a folder holding
 NumPy, and the scratch copy of the submission. It runs in a fresh scratch copy
@@ -49,7 +52,6 @@ import functools
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import site
@@ -57,6 +59,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -66,11 +69,15 @@ import numpy as np
 import scratchvae
 from scratchvae.classroom import probes
 
-__all__ = ["Limits", "ChildResult", "run_child", "Submission", "SandboxUnavailable", "sandbox_problem",
-           "require_sandbox", "bwrap_arguments", "copy_submission", "clean", "printable"]
+__all__ = ["Limits", "ChildResult", "run_child", "Submission", "AsUser", "SandboxUnavailable", "Stopped",
+           "sandbox_problem", "require_sandbox", "bwrap_arguments", "copy_submission", "clean", "printable",
+           "stop_children", "allow_children", "MAX_FILE", "MAX_FILES"]
 
 MB = 1 << 20
-BOOT = "import sys; sys.path[:0] = sys.argv[2:5]; import probes; probes.main(sys.argv[1])"
+BOOT = ("import resource as r, sys; cpu, memory, output = map(int, sys.argv[5:8]); "
+        "r.setrlimit(r.RLIMIT_CPU, (cpu, cpu + 1)); r.setrlimit(r.RLIMIT_AS, (memory, memory)); "
+        "r.setrlimit(r.RLIMIT_FSIZE, (output, output)); r.setrlimit(r.RLIMIT_CORE, (0, 0)); "
+        "sys.path[:0] = sys.argv[2:5]; import probes; probes.main(sys.argv[1])")
 INSIDE = Path("/marking")  # the child's folders, as it sees them in the sandbox
 NOBODY = "65534"  # the uid and gid the child has in the sandbox
 PRIVATE_TMP = 64 * MB  # the size of the child's own /tmp (memory)
@@ -108,8 +115,21 @@ class ChildResult(NamedTuple):
     sandboxed: bool = False
 
 
+class AsUser(NamedTuple):
+    """``run_child``'s ``sandbox`` for a marker running as root where bubblewrap cannot run (the
+    Gradescope autograder's container): no sandbox, but the child runs as this unprivileged user,
+    which can write only its scratch copy and its reports, and cannot signal the marker."""
+
+    uid: int
+    gid: int
+
+
 class SandboxUnavailable(RuntimeError):
     """Marks that count were asked for, and bubblewrap cannot sandbox a child here."""
+
+
+class Stopped(RuntimeError):
+    """Marking was stopped (:func:`stop_children`): this child was ended, or never started."""
 
 
 # --- Names and messages -------------------------------------------------------------
@@ -369,16 +389,6 @@ def require_sandbox():
                                  "without the sandbox (the marks are then labelled 'not sandboxed')")
 
 
-def _limiter(limits):
-    """The function the child runs before Python starts: its resource limits."""
-    def apply():
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu, limits.cpu + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output, limits.output))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    return apply
-
-
 def _ending(code, limits, sandboxed=False):
     """How a child that returned ``code`` ended, in words; "" for a normal exit.
 
@@ -442,6 +452,23 @@ def _cleaned(sections, roots):
     return sections
 
 
+def _hand_over(scratch, user):
+    """Let ``user`` (:class:`AsUser`) through ``scratch`` to read the spec, the case, the probes and
+    NumPy's links, and make it the owner of the scratch copy and of the reports' folder only
+    (no link is followed: NumPy's stay as they are)."""
+    os.chmod(scratch, 0o711)
+    for folder, subfolders, files in os.walk(scratch):
+        folder = Path(folder)
+        for name in subfolders + files:
+            path = folder / name
+            if not path.is_symlink():
+                os.chmod(path, 0o755 if name in subfolders else 0o644)
+                if path.relative_to(scratch).parts[0] in ("work", "results"):
+                    os.chown(path, user.uid, user.gid)
+    for name in ("work", "results"):
+        os.chown(scratch / name, user.uid, user.gid)
+
+
 def run_child(submission, probe, case, limits=Limits(), sandbox=True):
     """Run ``probe`` on ``case`` with the student's code, isolated and limited.
 
@@ -452,10 +479,11 @@ def run_child(submission, probe, case, limits=Limits(), sandbox=True):
         A key of :data:`scratchvae.classroom.probes.PROBES`.
     case : scratchvae.classroom.probes.Case
     limits : Limits
-    sandbox : bool or None
+    sandbox : bool or None or AsUser
         True: in bubblewrap's sandbox, or raise :class:`SandboxUnavailable`;
         False: with the limits only (``--no-sandbox``); None: in the sandbox
-        if bubblewrap works here, else without (the student's own check).
+        if bubblewrap works here, else without (the student's own check);
+        :class:`AsUser`: with the limits only, as that user (the marker is root).
 
     Returns
     -------
@@ -464,9 +492,10 @@ def run_child(submission, probe, case, limits=Limits(), sandbox=True):
         absent), ``ending``: "" for a normal exit, else "timed out: ..."
         or "crashed: ...", and the notes on what of the submission was not copied.
     """
-    if sandbox:
+    as_user = sandbox if isinstance(sandbox, AsUser) else None
+    if sandbox is True:
         require_sandbox()
-    sandboxed = sandbox is not False and sandbox_problem() is None
+    sandboxed = sandbox is not False and as_user is None and sandbox_problem() is None
     with tempfile.TemporaryDirectory(prefix="scratchvae-mark-", ignore_cleanup_errors=True) as scratch:
         scratch = Path(scratch)
         root, results, harness = scratch / "work", scratch / "results", scratch / "harness"
@@ -483,19 +512,19 @@ def run_child(submission, probe, case, limits=Limits(), sandbox=True):
                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "LC_ALL": "C.UTF-8"}
         lib = seen / "lib" if sandboxed else _numpy_folder(scratch / "lib")
         command = [_interpreter() if sandboxed else sys.executable, "-I", "-S", "-c", BOOT,
-                   str(seen / "spec.json"), str(seen / "harness"), str(lib), str(seen / "work")]
-        popen = {"stdin": subprocess.DEVNULL, "preexec_fn": _limiter(limits), "start_new_session": True}
+                   str(seen / "spec.json"), str(seen / "harness"), str(lib), str(seen / "work"),
+                   *map(str, (limits.cpu, limits.memory, limits.output))]
+        popen = {"stdin": subprocess.DEVNULL, "start_new_session": True}
+        if as_user:
+            _hand_over(scratch, as_user)
+            popen.update(user=as_user.uid, group=as_user.gid, extra_groups=[])
         with open(scratch / "output.txt", "w+b") as output:
             if sandboxed:
-                child = _bwrap_popen(scratch, env, command, stdout=output, stderr=output, **popen)
+                start = functools.partial(_bwrap_popen, scratch, env, command, stdout=output, stderr=output, **popen)
             else:
-                child = subprocess.Popen(command, cwd=root, env=env, stdout=output, stderr=output, **popen)
-            try:
-                ending = _ending(child.wait(timeout=limits.wall), limits, sandboxed)
-            except subprocess.TimeoutExpired:
-                ending = f"timed out: still running after {limits.wall:g} s"
-            finally:
-                _kill_group(child)
+                start = functools.partial(subprocess.Popen, command, cwd=root, env=env, stdout=output, stderr=output,
+                                          **popen)
+            ending = _ending_of(start, limits, sandboxed)
             output.seek(0)
             printed = output.read(2000).decode("utf-8", "replace")
         roots = (seen / "work", root) if sandboxed else (root,)
@@ -504,11 +533,56 @@ def run_child(submission, probe, case, limits=Limits(), sandbox=True):
                        sandboxed)
 
 
-def _kill_group(child):
-    """Kill the child and anything it started in its session, and reap it. In the sandbox the
-    child is bwrap, and killing it kills every process in the sandbox (--die-with-parent)."""
+_RUNNING = set()  # the children under way, which stop_children ends
+_RUNNING_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
+def _ending_of(start, limits, sandboxed):
+    """Start a child (``start()``), wait for it within the wall-clock limit, kill what is left of it;
+    how it ended, in words. Raises :class:`Stopped` if marking is stopped meanwhile."""
+    with _RUNNING_LOCK:
+        if _STOPPING.is_set():
+            raise Stopped("marking was stopped")
+        child = start()
+        _RUNNING.add(child)
+    try:
+        ending = _ending(child.wait(timeout=limits.wall), limits, sandboxed)
+    except subprocess.TimeoutExpired:
+        ending = f"timed out: still running after {limits.wall:g} s"
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(child)
+            _kill_group(child)
+    if _STOPPING.is_set():
+        raise Stopped("marking was stopped")
+    return ending
+
+
+def stop_children():
+    """End every child under way at once (from any thread), and start no more until
+    :func:`allow_children`: :func:`run_child` raises :class:`Stopped` instead. For Ctrl-C."""
+    with _RUNNING_LOCK:
+        _STOPPING.set()
+        for child in _RUNNING:
+            _signal_group(child)
+
+
+def allow_children():
+    """Undo :func:`stop_children`."""
+    _STOPPING.clear()
+
+
+def _signal_group(child):
+    """SIGKILL to the child's process group: the child and what it started in its session. In the
+    sandbox the child is bwrap, and killing it kills every process in the sandbox (--die-with-parent)."""
     try:
         os.killpg(child.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def _kill_group(child):
+    """Kill the child and anything it started in its session, and reap it."""
+    _signal_group(child)
     child.wait()

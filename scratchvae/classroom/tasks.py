@@ -4,7 +4,11 @@ Each :class:`Task` names the lecture functions whose marked bodies the student
 writes (``# BEGIN SOLUTION`` ... ``# END SOLUTION`` in ``scratchvae/lecture``),
 the derivation to read, and the probe that marking runs on them, with the
 inputs: :meth:`Task.case` draws them from a generator seeded by the task's
-place in the course, so every run of the marker asks the same questions.
+place in the course. Those are the *public draws*, the same in every run:
+``scratchvae check``, the handout and the lessons use them. For marks that
+count, ``mark --seed S`` draws every task's inputs from the teacher's secret
+seed instead, the sizes (batch, widths) too, so that values recorded from the
+public draws earn nothing.
 Later tasks run on the student's earlier code, as in minitorch: the tiny VAE's
 backward calls the student's dense, sampler, KL and likelihood backwards.
 Guide: docs/exercises.md
@@ -20,7 +24,19 @@ from scratchvae.lecture.gradcheck import STEP  # the central difference's h
 __all__ = ["TASKS", "Task", "select"]
 
 SEED = 20240601
+SECRET = 1  # the word that sets a secret seed's draws apart: the public draws' entropy is padded with zeros
 SAMPLES = 20000  # draws for the moment and Monte Carlo tests
+
+
+class Draws(NamedTuple):
+    """Where a case's arrays come from: a generator, and whether the sizes are drawn from it too."""
+
+    rng: np.random.Generator
+    secret: bool  # a teacher's seed: sizes drawn; the public draws: sizes fixed
+
+    def size(self, public, low, high):
+        """``public`` for the public draws, else an integer drawn from ``low..high``."""
+        return int(self.rng.integers(low, high + 1)) if self.secret else public
 
 
 class Task(NamedTuple):
@@ -31,14 +47,24 @@ class Task(NamedTuple):
     functions: tuple  # "module.qualname" of each function whose marked body the student writes
     doc: str  # "page.md#anchor" under docs/
     probe: str  # a key of scratchvae.classroom.probes.PROBES
-    arrays: Callable  # rng -> the case's arrays
+    arrays: Callable  # Draws -> the case's arrays
     options: dict  # the case's options
     given_forward: bool = False  # the forward is given, not written: its values are not marked
 
-    def case(self):
-        """The probe's inputs, drawn from a generator seeded by the task's place in the course."""
-        return Case(self.arrays(np.random.default_rng([SEED, list(TASKS).index(self.name)])),
-                    self.options)
+    def case(self, seed=None):
+        """The probe's inputs: the public draws (``seed`` None), seeded by the task's place in the
+        course, or the draws of the teacher's secret ``seed`` (an integer >= 0), sizes included."""
+        place = self.place
+        if seed is None:
+            return Case(self.arrays(Draws(np.random.default_rng([SEED, place]), False)), self.options)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
+        return Case(self.arrays(Draws(np.random.default_rng([SEED, place, SECRET, int(seed)]), True)), self.options)
+
+    @property
+    def place(self):
+        """The task's place in the course, which seeds its draws."""
+        return list(TASKS).index(self.name)
 
     @property
     def modules(self):
@@ -71,66 +97,98 @@ def _extremes(arrays, out_shape, rng):
             "extreme/dout": rng.standard_normal(out_shape)}
 
 
+def _shuffled(draws, arrays):
+    """``arrays`` (of one width), their columns in a drawn order for a secret seed."""
+    if not draws.secret:
+        return arrays
+    order = draws.rng.permutation(next(iter(arrays.values())).shape[1])
+    return {k: v[:, order] for k, v in arrays.items()}
+
+
 EXTREME_X = np.array([[-1e4, -1e3, -745.0, -40.0, -1e-8], [1e4, 1e3, 745.0, 40.0, 0.0]])
 
 
-def _elementwise(rng, scale=3.0, extreme=False, away_from_zero=False):
-    x = _away_from_zero(rng, (4, 5)) if away_from_zero else scale * rng.standard_normal((4, 5))
-    arrays = _with_dout({"x": x}, rng, (4, 5))
-    return {**arrays, **_extremes({"x": EXTREME_X}, EXTREME_X.shape, rng)} if extreme else arrays
+def _elementwise(draws, scale=3.0, extreme=False, away_from_zero=False):
+    rng, shape = draws.rng, (draws.size(4, 2, 6), draws.size(5, 2, 7))
+    x = _away_from_zero(rng, shape) if away_from_zero else scale * rng.standard_normal(shape)
+    arrays = _with_dout({"x": x}, rng, shape)
+    return {**arrays, **_extremes(_shuffled(draws, {"x": EXTREME_X}), EXTREME_X.shape, rng)} if extreme else arrays
 
 
-def _dense(rng):
-    return _with_dout({"x": rng.standard_normal((4, 5)), "W": rng.standard_normal((5, 3)),
-                       "b": rng.standard_normal(3)}, rng, (4, 3))
+def _dense(draws):
+    rng, (B, n_in, n_out) = draws.rng, (draws.size(4, 2, 6), draws.size(5, 2, 6), draws.size(3, 1, 5))
+    return _with_dout({"x": rng.standard_normal((B, n_in)), "W": rng.standard_normal((n_in, n_out)),
+                       "b": rng.standard_normal(n_out)}, rng, (B, n_out))
 
 
-def _leaky(rng):
-    return {**_elementwise(rng, away_from_zero=True), "slope": np.array(0.1)}
+def _leaky(draws):
+    return {**_elementwise(draws, away_from_zero=True), "slope": np.array(0.1)}
 
 
-def _rows(rng, names, shape=(4, 3)):
-    return {name: rng.standard_normal(shape) for name in names}
+def _rows(draws, names, shape=(4, 3)):
+    """Standard normal arrays of one shape, (B, D): ``shape`` for the public draws, else drawn."""
+    shape = (draws.size(shape[0], 2, 6), draws.size(shape[1], 1, 7))
+    return {name: draws.rng.standard_normal(shape) for name in names}
 
 
-def _reparameterize(rng):
-    arrays = _with_dout(_rows(rng, ("mu", "log_var", "eps")), rng, (4, 3))
-    mu, log_var = np.array([0.5, -1.0, 2.0]), np.array([1.0, -1.5, 0.6])
+def _rows_with_dout(names, shape=(4, 3)):
+    """A case's arrays: ``names`` as rows, and an upstream gradient, one value per row."""
+    def arrays(draws):
+        rows = _rows(draws, names, shape)
+        return _with_dout(rows, draws.rng, (len(rows[names[0]]),))
+    return arrays
+
+
+def _reparameterize(draws):
+    rng, arrays = draws.rng, _rows(draws, ("mu", "log_var", "eps"))
+    arrays = _with_dout(arrays, rng, arrays["mu"].shape)
+    if draws.secret:  # the moment test's three coordinates (see judge.moments)
+        mu, log_var = rng.uniform(-2.0, 2.0, 3), rng.uniform(-1.5, 1.5, 3)
+    else:
+        mu, log_var = np.array([0.5, -1.0, 2.0]), np.array([1.0, -1.5, 0.6])
     maths = {"mu": np.tile(mu, (SAMPLES, 1)), "log_var": np.tile(log_var, (SAMPLES, 1)),
              "eps": rng.standard_normal((SAMPLES, 3))}
     return {**arrays, **{f"maths/{k}": v for k, v in maths.items()}}
 
 
-def _kl_standard_normal(rng):
-    arrays = _with_dout(_rows(rng, ("mu", "log_var")), rng, (4,))
-    maths = {"mu": rng.standard_normal((3, 2)),
-             "log_var": rng.choice([-1.0, 1.0], (3, 2)) * rng.uniform(0.3, 1.0, (3, 2))}
+def _kl_standard_normal(draws):
+    rng, arrays = draws.rng, _rows_with_dout(("mu", "log_var"))(draws)
+    shape = (draws.size(3, 2, 4), draws.size(2, 1, 3))
+    maths = {"mu": rng.standard_normal(shape),
+             "log_var": rng.choice([-1.0, 1.0], shape) * rng.uniform(0.3, 1.0, shape)}
     return {**arrays, **{f"maths/{k}": v for k, v in maths.items()}}
 
 
-def _bernoulli(rng):
-    x = rng.random((4, 6))  # grey levels ...
+def _bernoulli(draws):
+    rng, shape = draws.rng, (draws.size(4, 3, 6), draws.size(6, 2, 8))
+    x = rng.random(shape)  # grey levels ...
     x[:2] = x[:2].round()  # ... and binary pixels
-    arrays = _with_dout({"x": x, "logits": 3 * rng.standard_normal((4, 6))}, rng, (4,))
+    arrays = _with_dout({"x": x, "logits": 3 * rng.standard_normal(shape)}, rng, shape[:1])
     logits = np.array([-1e4, 1e4, -1e3, 1e3, -50.0, 50.0])
     extreme = {"x": np.array([[1.0], [0.0], [0.5]]) * np.ones(6), "logits": np.tile(logits, (3, 1))}
-    return {**arrays, **_extremes(extreme, (3,), rng)}
+    return {**arrays, **_extremes(_shuffled(draws, extreme), (3,), rng)}
 
 
-def _tiny_vae(rng):
-    return {"x": rng.random((5, 6)).round(), "eps": rng.standard_normal((5, 2)),
-            "W_enc": 0.5 * rng.standard_normal((6, 4)), "b_enc": 0.1 * rng.standard_normal(4),
-            "W_dec": 0.5 * rng.standard_normal((2, 6)), "b_dec": 0.1 * rng.standard_normal(6),
+def _tiny_vae(draws):
+    rng = draws.rng
+    B, D, D_z = 5, draws.size(6, 2, 7), draws.size(2, 1, 3)  # B: see _model_arrays
+    return {"x": rng.random((B, D)).round(), "eps": rng.standard_normal((B, D_z)),
+            "W_enc": 0.5 * rng.standard_normal((D, 2 * D_z)), "b_enc": 0.1 * rng.standard_normal(2 * D_z),
+            "W_dec": 0.5 * rng.standard_normal((D_z, D)), "b_dec": 0.1 * rng.standard_normal(D),
             "beta": np.array(0.5), "dout": np.array(1.3)}
 
 
 MODEL = {"input_dim": 6, "hidden": [5], "latent_dim": 2}  # the VAE the last two tasks probe
 
 
-def _model_arrays(rng, batch=4):
-    """A small VAE's parameters (as the lecture initialises them, from the generator), data and noise."""
+def _model_arrays(draws, batch=4):
+    """A small VAE's parameters (as the lecture initialises them, from the generator), data and noise.
+
+    The batch is not drawn: the museum's "missing 1/B" scales by the public case's batch.
+    """
     from scratchvae.lecture.vae import VAE  # the reference's shapes and parameter names
 
+    rng = draws.rng
     model = VAE(**MODEL, dtype=np.float64, seed=int(rng.integers(2**31)))
     arrays = {f"param/{name}": 3 * p for name, p in model.params.items()}  # larger than at the start
     arrays.update({f"direction/{name}": rng.standard_normal(p.shape) for name, p in model.params.items()})
@@ -138,57 +196,71 @@ def _model_arrays(rng, batch=4):
             "eps": rng.standard_normal((batch, MODEL["latent_dim"])), "beta": np.array(0.7)}
 
 
+def _matrices(draws, shape=(3, 4)):
+    """A matrix's shape: ``shape`` for the public draws, else drawn."""
+    return draws.size(shape[0], 1, 5), draws.size(shape[1], 1, 5)
+
+
+def _gradient(draws):
+    shape = _matrices(draws)
+    return {"x": draws.rng.standard_normal(shape), "dout": draws.rng.standard_normal(shape)}
+
+
+def _chain(draws):
+    """Three stand-in modules' matrices, (n0, n1), (n1, n2), (n2, n3), and an upstream gradient (B, n3)."""
+    n = [draws.size(public, 1, 6) for public in (4, 5, 3, 2)]
+    arrays = {f"A{k}": draws.rng.standard_normal((n[k], n[k + 1])) for k in range(3)}
+    return {**arrays, "dout": draws.rng.standard_normal((draws.size(6, 1, 6), n[3]))}
+
+
+def _adam(draws):
+    shape = _matrices(draws)
+    return {"p": draws.rng.standard_normal(shape), **{f"g{t}": draws.rng.standard_normal(shape) for t in (1, 2, 3)}}
+
+
 TASKS = {task.name: task for task in [
     Task("numerical_gradient", "the gradient by central differences",
          ("gradcheck.five_point_slope", "gradcheck._central_difference", "gradcheck.numerical_gradient"),
-         "gradcheck.md#central-differences", "numerical_gradient",
-         lambda rng: {"x": rng.standard_normal((3, 4)), "dout": rng.standard_normal((3, 4))}, {}),
+         "gradcheck.md#central-differences", "numerical_gradient", _gradient, {}),
     _op("dense", "the dense layer, forward and backward", "dense", ("x", "W", "b"), _dense,
         "layers.md#dense"),
-    _op("relu", "ReLU", "activations", ("x",), lambda rng: _elementwise(rng, away_from_zero=True),
+    _op("relu", "ReLU", "activations", ("x",), lambda draws: _elementwise(draws, away_from_zero=True),
         "layers.md#relu"),
     _op("leaky_relu", "leaky ReLU", "activations", ("x", "slope"), _leaky, "layers.md#relu",
         wrt=("x",)),
-    _op("tanh", "tanh", "activations", ("x",), lambda rng: _elementwise(rng, 1.0, extreme=True),
+    _op("tanh", "tanh", "activations", ("x",), lambda draws: _elementwise(draws, 1.0, extreme=True),
         "layers.md#tanh"),
     _op("sigmoid", "the stable sigmoid", "activations", ("x",),
-        lambda rng: _elementwise(rng, extreme=True), "layers.md#sigmoid"),
+        lambda draws: _elementwise(draws, extreme=True), "layers.md#sigmoid"),
     _op("softplus", "the stable softplus", "activations", ("x",),
-        lambda rng: _elementwise(rng, extreme=True), "layers.md#softplus"),
+        lambda draws: _elementwise(draws, extreme=True), "layers.md#softplus"),
     _op("reparameterize", "the reparameterised sample z = mu + sigma * eps", "gaussian",
         ("mu", "log_var", "eps"), _reparameterize, "gaussian.md#reparameterisation",
         wrt=("mu", "log_var")),
     _op("kl_standard_normal", "the KL divergence to N(0, I)", "gaussian", ("mu", "log_var"),
         _kl_standard_normal, "gaussian.md#kl-standard-normal"),
     _op("kl_diagonal", "the KL divergence between diagonal Gaussians", "gaussian_density",
-        ("mu0", "log_var0", "mu1", "log_var1"),
-        lambda rng: _with_dout(_rows(rng, ("mu0", "log_var0", "mu1", "log_var1")), rng, (4,)),
+        ("mu0", "log_var0", "mu1", "log_var1"), _rows_with_dout(("mu0", "log_var0", "mu1", "log_var1")),
         "gaussian.md#kl-diagonal"),
     _op("gaussian_log_density", "the Gaussian log-density", "gaussian_density", ("z", "mu", "log_var"),
-        lambda rng: _with_dout(_rows(rng, ("z", "mu", "log_var")), rng, (4,)),
-        "gaussian.md#log-density"),
+        _rows_with_dout(("z", "mu", "log_var")), "gaussian.md#log-density"),
     _op("bernoulli_log_likelihood", "the Bernoulli log-likelihood, from logits", "likelihoods",
         ("x", "logits"), _bernoulli, "likelihoods.md#bernoulli", wrt=("logits",)),
     _op("gaussian_log_likelihood", "the Gaussian log-likelihood", "likelihoods",
-        ("x", "mean", "log_var"),
-        lambda rng: _with_dout(_rows(rng, ("x", "mean", "log_var"), (4, 6)), rng, (4,)),
+        ("x", "mean", "log_var"), _rows_with_dout(("x", "mean", "log_var"), (4, 6)),
         "likelihoods.md#gaussian", wrt=("mean", "log_var")),
     Task("sequential", "the MLP's backward: chaining modules", ("modules.Sequential.backward",),
-         "layers.md#modules", "sequential",
-         lambda rng: {"A0": rng.standard_normal((4, 5)), "A1": rng.standard_normal((5, 3)),
-                      "A2": rng.standard_normal((3, 2)), "dout": rng.standard_normal((6, 2))}, {}),
+         "layers.md#modules", "sequential", _chain, {}),
     _op("tiny_vae", "the tiny VAE's backward", "tiny_vae",
         ("x", "eps", "W_enc", "b_enc", "W_dec", "b_dec", "beta"), _tiny_vae, "vae.md#backward",
         wrt=("W_enc", "b_enc", "W_dec", "b_dec"), given_forward=True),
     Task("vae", "the VAE's backward", ("vae.VAE.negative_elbo_backward",), "vae.md#backward", "vae",
          _model_arrays, {**MODEL, "h": STEP}),
-    Task("adam", "an Adam step", ("optim.Adam.update",), "optim.md#adam", "adam",
-         lambda rng: {"p": rng.standard_normal((3, 4)),
-                      **{f"g{t}": rng.standard_normal((3, 4)) for t in (1, 2, 3)}},
+    Task("adam", "an Adam step", ("optim.Adam.update",), "optim.md#adam", "adam", _adam,
          {"hypers": {"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8}}),
     Task("importance_weighted", "the importance-weighted bound",
          ("estimators.importance_weighted_bound",), "estimators.md#importance-weighted",
-         "importance_weighted", lambda rng: _model_arrays(rng, batch=3),
+         "importance_weighted", lambda draws: _model_arrays(draws, batch=draws.size(3, 2, 5)),
          {**MODEL, "k": 7, "seed": 0}),
 ]}
 """Every task, in course order."""

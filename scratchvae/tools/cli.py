@@ -1,4 +1,4 @@
-"""The ``scratchvae`` command: train, evaluate, sample, plot, gradcheck, bench, check, classroom.
+"""The ``scratchvae`` command: train, evaluate, sample, plot, explore, gradcheck, bench, check, classroom.
 
 Each subcommand is one function ``<name>_command(args) -> exit code``; the ones
 that make and read run folders are in :mod:`scratchvae.tools.train_command`
@@ -30,6 +30,7 @@ from scratchvae.tools.run_commands import (
     Interrupted,
     command_line,
     evaluate_command,
+    explore_command,
     plot_command,
     sample_command,
 )
@@ -47,6 +48,8 @@ __all__ = ["main", "build_parser"]
 ACTIVATION_CHOICES = ("relu", "leaky_relu", "tanh", "sigmoid", "softplus")
 OPTIMIZER_CHOICES = ("sgd", "adagrad", "adam")
 LIKELIHOOD_CHOICES = ("bernoulli", "gaussian")
+# scratchvae.tools.explore.MAP_IMAGES, the default of `explore --images` (tests/test_explore.py checks it).
+MAP_IMAGES = 3000
 
 # --- gradcheck ------------------------------------------------------------------
 
@@ -233,6 +236,20 @@ def build_parser():
     plot.add_argument("--out", metavar="DIR", help="(default: the checkpoint's folder)")
     _data_flags(plot, dataset=True)
     plot.set_defaults(func=plot_command)
+
+    explore = commands.add_parser("explore", help="write a page that runs the model in a browser, offline",
+                                  description="Write a static page (index.html, explore.js, data.js) "
+                                  "that runs the model in plain JavaScript: the latent map, a slider per "
+                                  "dimension, a canvas to draw on, walks between codes. It opens from "
+                                  "file:// with no server and no network. Guide: docs/explorer.md")
+    explore.add_argument("model", metavar="RUN_FOLDER_OR_MODEL",
+                         help="a run folder of scratchvae train, or a model.npz or checkpoint.npz")
+    explore.add_argument("--out", metavar="DIR", help="(default: explore/ beside the model file)")
+    explore.add_argument("--images", type=POSITIVE_INT, default=MAP_IMAGES, metavar="N",
+                         help=f"test images on the map, the first N (default {MAP_IMAGES})")
+    explore.add_argument("--open", action="store_true", help="open the page in the default browser")
+    _data_flags(explore, dataset=True)
+    explore.set_defaults(func=explore_command)
 
     gradcheck = commands.add_parser("gradcheck",
                                     help="check every hand-written gradient by finite differences")

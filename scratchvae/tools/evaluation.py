@@ -37,6 +37,8 @@ EVAL_SEED = 1234
 # Rows per forward pass when evaluating the ELBO: large enough for BLAS, small
 # enough that the caches of a 784-400-20 model stay around 20 MB.
 EVAL_ROWS = 1000
+# (Image, sample) pairs per call of the importance-weighted bound: the engine's chunk.
+IWAE_PAIRS = 20000
 
 
 def prepare_test_set(x, binarize):
@@ -112,12 +114,14 @@ class LogLikelihood(NamedTuple):
 def evaluate_log_likelihood(model, x, k, seed=EVAL_SEED, progress=True):
     """Mean importance-weighted bound on log p(x) with ``k`` samples, and its standard error.
 
-    The bound of each image is computed by the engine's streamed
+    The bound of each image is computed by the engine's
     :func:`scratchvae.engine.estimators.importance_weighted_bound`, whatever
-    ops the model runs on: the lecture's holds all N k samples at once, too
-    many for a test set (10 000 images and k = 5000 are fifty million decoder
-    rows), and only the engine's reports its progress. The numbers are the
-    lecture's with the same noise. The estimate is the mean of the bounds,
+    ops the model runs on (a handout's tools, which have no engine, use the
+    lecture's: the numbers are the same with the same noise), a few images
+    at a time, at most :data:`IWAE_PAIRS` image-sample pairs a call: all N k
+    at once would be too many for a test set (10 000 images and k = 5000 are
+    fifty million decoder rows). The noise is drawn image by image, so the
+    calls give the numbers of one call on every image. The estimate is the mean of the bounds,
     and the standard error is that of a mean over the N images,
     std / sqrt(N) (it includes the spread between images, which dominates
     the Monte Carlo noise of each image's bound). This takes a while (k
@@ -139,10 +143,13 @@ def evaluate_log_likelihood(model, x, k, seed=EVAL_SEED, progress=True):
     (True, True)
     """
     rng = np.random.default_rng(seed)
+    rows = max(1, IWAE_PAIRS // k)  # images per call
+    bound = np.empty(len(x))  # (N,)
     with Progress(len(x), f"log-likelihood estimate, k={k}", unit="image",
                   enabled=progress) as bar:
-        bound = importance_weighted_bound(  # (N,)
-            model, x, k, rng, progress=lambda fraction: bar.advance_to(round(fraction * len(x))))
+        for start in range(0, len(x), rows):
+            bound[start:start + rows] = importance_weighted_bound(model, x[start:start + rows], k, rng)
+            bar.advance_to(min(start + rows, len(x)))
     # standard error of the mean of the N per-image values (ddof=1); 0 for one image
     se = float(np.std(bound, ddof=1) / np.sqrt(len(bound))) if len(bound) > 1 else 0.0
     return LogLikelihood(float(np.mean(bound)), se)

@@ -6,11 +6,10 @@ Elsewhere (a log file, CI) a bar would fill the log with carriage returns, so a
 stage writes one plain line as it starts instead, saying what it does and how
 much of it there is.
 
-* :class:`Progress` -- one stage: the steps of an epoch, the log-likelihood
-  estimate, a benchmark round, a download;
-* :func:`kernels_compiled` -- whether Numba's cache already holds the kernels;
-* :func:`notice_compiling` -- the one-time notice for a cold cache, whose
-  first training step takes seconds.
+:class:`Progress` is one stage: the steps of an epoch, the log-likelihood
+estimate, a benchmark round, a download. The notice for Numba's cold cache is
+:mod:`scratchvae.tools.compiling` (the engine's alone: this module ships in a
+handout's tools, which have no engine).
 
 Examples
 --------
@@ -23,11 +22,10 @@ import sys
 
 from tqdm import tqdm
 
-__all__ = ["COMPILE_NOTICE", "Progress", "kernels_compiled", "notice_compiling"]
+__all__ = ["Progress"]
 
 # Seconds between redraws: often enough to look alive, rarely enough to cost nothing.
 REDRAW_SECONDS = 0.5
-COMPILE_NOTICE = "compiling Numba kernels (first run only, ~5 s)..."
 
 
 class Progress:
@@ -96,47 +94,3 @@ class Progress:
 
     def __exit__(self, *exc_info):
         self.close()
-
-
-def kernels_compiled():
-    """Whether Numba's cache holds compiled kernels of this scratchvae, fresh.
-
-    Numba keeps one index file per kernel; it is stale once ``kernels.py`` or
-    Numba changes. On a fresh install, after such a change, or with an empty
-    ``NUMBA_CACHE_DIR``, no kernel has a fresh index and the first training
-    step compiles them all (4-7 s). True when any kernel has one, and when
-    Numba is off (``NUMBA_DISABLE_JIT=1``: nothing to compile).
-
-    Returns
-    -------
-    bool
-
-    Examples
-    --------
-    >>> kernels_compiled() in (True, False)
-    True
-    """
-    from numba.core.registry import CPUDispatcher
-
-    from scratchvae.engine import kernels
-
-    dispatchers = [f for f in vars(kernels).values() if isinstance(f, CPUDispatcher)]
-    try:
-        # Numba's own test of a cache file: an empty index when absent or stale.
-        return not dispatchers or any(f._cache._cache_file._load_index() for f in dispatchers)
-    except (AttributeError, OSError):  # another Numba's internals: say nothing rather than guess
-        return True
-
-
-def notice_compiling(stream=None):
-    """Write :data:`COMPILE_NOTICE` on a line of its own if the kernels must be compiled first.
-
-    Returns
-    -------
-    bool
-        Whether the notice was written.
-    """
-    if kernels_compiled():
-        return False
-    print(COMPILE_NOTICE, file=sys.stderr if stream is None else stream, flush=True)
-    return True

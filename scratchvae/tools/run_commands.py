@@ -15,13 +15,14 @@ import contextlib
 import json
 import shlex
 import time
+import webbrowser
 from pathlib import Path
 
 import numpy as np
 
 from scratchvae.tools.download import DATASETS
 
-__all__ = ["CommandError", "Interrupted", "command_line", "evaluate_command", "on_interrupt",
+__all__ = ["CommandError", "Interrupted", "command_line", "evaluate_command", "explore_command", "on_interrupt",
            "plot_command", "sample_command", "write_figures"]
 
 CONFIG_FILE = "config.json"
@@ -199,6 +200,54 @@ def write_figures(model, x, y, history, out):
     return [plots.save_figure(make(), Path(out) / name) for name, make in figures.items()]
 
 
+def explore_command(args):
+    """``scratchvae explore``: write the browser explorer of a run folder or a model file (docs/explorer.md).
+
+    The model runs on the lecture's ops: encoding a few thousand images needs no engine.
+    """
+    from scratchvae.tools.checkpoints import load_model
+    from scratchvae.tools.evaluation import prepare_test_set
+    from scratchvae.tools.explore import SCRIPTS, page_data, write_page
+    from scratchvae.tools.npz_files import CheckpointError
+
+    path = _model_file(Path(args.model))
+    try:
+        model = load_model(path)
+    except CheckpointError as err:
+        raise CommandError(str(err)) from None
+    config = _run_config(path)
+    _, x_test, y_test = _load_data(args.dataset or config.get("dataset", "mnist"), args.data_dir,
+                                   args.no_download, args.images, train=False)
+    x = prepare_test_set(x_test, _binarize({**config, "likelihood": model.likelihood}))
+    try:
+        data = page_data(model, x, y_test, thumbnails=x_test)
+    except ValueError as err:
+        raise CommandError(f"{path}: {err}") from None
+    out = Path(args.out) if args.out else path.parent / "explore"
+    if out.exists() and not out.is_dir():
+        raise CommandError(f"--out {out}: exists and is not a folder; name a folder for the page")
+    index = write_page(data, out)
+    size = sum((out / name).stat().st_size for name in ("index.html", *SCRIPTS))
+    print(f"wrote {index} ({size / 1e6:.1f} MB with {len(x)} test images); open it in a browser, "
+          "no server needed")
+    if args.open:
+        webbrowser.open(index.resolve().as_uri())
+    return 0
+
+
+def _model_file(path):
+    """The model file named by a command's argument: the file itself, or a run folder's model."""
+    if path.is_dir():
+        for name in ("model.npz", "checkpoint.npz"):
+            if (path / name).is_file():
+                return path / name
+        raise CommandError(f"{path}: a folder without model.npz or checkpoint.npz; name a run folder "
+                           "written by scratchvae train, or a model file")
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file or folder; name a run folder or a model file (.npz)")
+    return path
+
+
 def engine_ops():
     """The ops every model a command builds or loads runs on: the Numba engine's, for speed.
 
@@ -215,8 +264,8 @@ def engine_ops():
 def _load_model(path):
     """The model in ``path``, on the engine's ops; says so first if its kernels are about to be compiled."""
     from scratchvae.tools import checkpoints
+    from scratchvae.tools.compiling import notice_compiling
     from scratchvae.tools.npz_files import CheckpointError
-    from scratchvae.tools.progress import notice_compiling
 
     try:
         model = checkpoints.load_model(path, engine_ops())

@@ -68,8 +68,8 @@ def train_command(args):
     _start_run_folder(out, config)
     from scratchvae.lecture.optim import make_optimizer
     from scratchvae.lecture.vae import VAE
+    from scratchvae.tools.compiling import notice_compiling
     from scratchvae.tools.npz_files import CheckpointError
-    from scratchvae.tools.progress import notice_compiling
     from scratchvae.tools.train import TrainingDiverged, fit
 
     model = VAE(x_train.shape[1], hidden=config["hidden"], latent_dim=config["latent_dim"],

@@ -1,0 +1,288 @@
+"""The handout runs without scratchvae; the self-check uses stored reference values; marks mean what they say.
+
+A handout's Python runs here with ``python -S`` and ``PYTHONPATH`` = the handout
+and site-packages: no ``.pth`` file is read, so the editable scratchvae is not
+importable (a test checks that it is not).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+import numpy as np
+import pytest
+
+from scratchvae.classroom import judge, toolkit
+from scratchvae.classroom.handout import LECTURE, PACKAGE, cut, solution_lines, update_handout, write_handout
+from scratchvae.classroom.mark import find_submissions, mark_submission
+from scratchvae.classroom.sandbox import MB, Limits
+from scratchvae.classroom.selfcheck import TaskNotDone, check
+from scratchvae.classroom.tasks import TASKS, select
+from scratchvae.lecture import gaussian, gradcheck, likelihoods
+
+QUICK = Limits(wall=6.0, cpu=4, memory=768 * MB, output=1 * MB)
+
+
+@pytest.fixture(scope="module")
+def handout(tmp_path_factory):
+    return write_handout(tmp_path_factory.mktemp("handout") / "course")
+
+
+def run(project, *code, module=None):
+    """Python in ``project`` that sees the handout and site-packages, and not scratchvae."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(project), sysconfig.get_paths()["purelib"]])}
+    args = ["-m", module, *code] if module else ["-c", *code]
+    return subprocess.run([sys.executable, "-S", *args], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def fill(project, *modules):
+    """Write the lecture's bodies into these modules of a handout (a student who did those tasks)."""
+    for module in modules:
+        (project / PACKAGE / f"{module}.py").write_text(cut(module, (LECTURE / f"{module}.py").read_text(), ()))
+
+
+def test_no_solution_line_is_anywhere_in_the_handout(handout):
+    secret = solution_lines(set(TASKS))
+    assert len(secret) > 100
+    found = {}
+    for path in handout.rglob("*"):
+        if path.suffix == ".npz":  # the stored reference values: their text (messages) too
+            with np.load(path) as npz:
+                text = str(npz["__record__"])
+        elif path.is_file():
+            text = path.read_text()
+        else:
+            continue
+        for line in text.splitlines():
+            if line.strip() in secret:
+                found[str(path.relative_to(handout))] = line.strip()
+    assert not found, found
+    stubs = (handout / PACKAGE / "dense.py").read_text()
+    assert stubs.count('raise NotImplementedError("dense: see docs/layers.md#dense")') == 2
+    assert sum(path.read_text().count("NotImplementedError(") for path in (handout / PACKAGE).glob("*.py")) >= 18
+
+
+def test_the_handout_installs_and_imports_without_scratchvae(handout):
+    project = (handout / "pyproject.toml").read_text()
+    assert "scratchvae" not in project.partition("[tool.setuptools]")[0].partition("dependencies")[2]
+    for needed in ("numpy", "matplotlib", "tqdm", "jupyterlab", "jupytext", "ipykernel"):
+        assert f'"{needed}' in project
+    result = run(handout, "import studentvae, coursetools, coursetools.train, coursetools.evaluation, "
+                          "coursetools.plots, coursetools.latent_plots, coursetools.selfcheck\n"
+                          "try:\n    import scratchvae\nexcept ImportError:\n    print('no scratchvae')")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "no scratchvae\n"
+    assert not any("scratchvae." in line for path in (handout / toolkit.KIT).glob("*.py")
+                   for line in path.read_text().splitlines() if line.lstrip().startswith(("import", "from")))
+
+
+def test_the_check_stops_at_a_stub_and_passes_the_written_task(handout, tmp_path):
+    stub = run(handout, "dense", module="coursetools.check")
+    assert stub.returncode == 1, stub.stderr
+    assert stub.stdout == ("dense: not written yet (studentvae/dense.py raises NotImplementedError); "
+                           "see docs/layers.md#dense\n")
+    student = shutil.copytree(handout, tmp_path / "student")
+    fill(student, "dense")
+    done = run(student, "dense", module="coursetools.check")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == [f"dense, {check}: ok" + rest.partition(": ok")[2]
+                                        for check, rest in zip(("forward: values", "backward: values",
+                                                                "gradient check"), done.stdout.splitlines())]
+    waits = run(student, "tiny_vae", module="coursetools.check")
+    assert waits.returncode == 1 and waits.stdout.startswith("tiny_vae: waits for task reparameterize, not written")
+    assert run(handout, "nonsense", module="coursetools.check").returncode == 2
+
+
+def test_the_handouts_tests_call_the_self_check(handout):
+    tests = (handout / "tests" / "test_tasks.py").read_text()
+    assert "from coursetools.selfcheck import check" in tests and "scratchvae" not in tests
+    assert tests.count("@pytest.mark.") == len(TASKS)
+
+
+def test_update_refreshes_the_course_and_keeps_every_student_file(handout, tmp_path):
+    student = shutil.copytree(handout, tmp_path / "student")
+    (student / PACKAGE / "dense.py").write_text("# my dense, half written\n")
+    (student / PACKAGE / "notes.py").write_bytes(b"x = 1  # mine\n")
+    before = {p: p.read_bytes() for p in (student / PACKAGE).rglob("*") if p.is_file()}
+    (student / toolkit.KIT / "judge.py").unlink()
+    (student / "README.md").write_text("stale")
+    update_handout(student)
+    assert {p: p.read_bytes() for p in (student / PACKAGE).rglob("*") if p.is_file()} == before
+    assert (student / toolkit.KIT / "judge.py").is_file() and "your handout" in (student / "README.md").read_text()
+    with pytest.raises(FileExistsError):
+        write_handout(student)
+    with pytest.raises(FileNotFoundError):
+        update_handout(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("source, why", [
+    ("from scratchvae.engine import kernels\n", "imports scratchvae.engine"),
+    ("def f():\n    import numba\n", "imports numba"),
+    ("out = np.maximum(x, 0)\n", "holds a line of a lecture solution"),
+])
+def test_a_tool_that_would_leak_or_reach_the_engine_stops_the_handout(source, why, tmp_path, monkeypatch):
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "bad.py").write_text(source)
+    monkeypatch.setattr(toolkit, "TOOLS", tools)
+    monkeypatch.setattr(toolkit, "NEEDED", ("bad",))
+    monkeypatch.setattr(toolkit, "lesson_tools", lambda: set())
+    with pytest.raises(toolkit.ToolkitError, match=why):
+        toolkit.write_toolkit(tmp_path / "project", solution_lines(set(TASKS)))
+    assert not (tmp_path / "project").exists()
+
+
+def test_the_toolkit_follows_the_lessons_imports():
+    assert {"data", "train", "plots", "evaluation", "latent_plots"} <= toolkit.lesson_tools() | set(toolkit.NEEDED)
+    names = toolkit.closure({"train"})
+    assert {"train", "data", "download", "evaluation", "progress", "checkpoints"} <= set(names)
+    assert "cli" not in names and "run_commands" not in names
+
+
+def test_the_judges_numbers_are_the_lectures():
+    assert (judge.TOLERANCE, judge.FLOOR) == (gradcheck.TOLERANCE, gradcheck.FLOOR)
+    values = {k: np.sin(1 + k * 1e-3) for k in (-2, -1, 1, 2)}
+    assert judge.slope(np.array([values[k] for k in (-2, -1, 1, 2)]), 1e-3) == gradcheck.five_point_slope(values, 1e-3)
+
+
+# --- The self-check agrees with the marker ----------------------------------------------------
+
+BUGGY = {  # edits of a finished package: (file, right, wrong)
+    "kl_standard_normal": ("gaussian.py", "kl = 0.5 * np.sum(np.expm1(log_var)",
+                           "kl = -0.5 * np.sum(np.expm1(log_var)"),
+    "dense": ("dense.py", "db = dout.sum(axis=0)", "db = dout"),
+    "sigmoid": ("activations.py", "out = np.where(x >= 0, 1 / (1 + e), e / (1 + e))",
+                "out = np.exp(x) / (1 + np.exp(x))"),
+}
+
+
+def _statuses(stdout):
+    """{(task, check): "ok" or the status} from the self-check's lines."""
+    found = {}
+    for line in stdout.splitlines():
+        task, _, rest = line.partition(", ")
+        check_name, _, verdict = rest.rpartition(": ok (") if ": ok (" in rest else rest.partition(": FAIL: ")
+        if task in TASKS and check_name:
+            found[task, check_name] = "ok" if ": ok (" in rest else judge.FAIL
+    return found
+
+
+def test_the_self_check_on_stored_values_agrees_with_the_marker(solved, tmp_path):
+    student = shutil.copytree(solved, tmp_path / "student", ignore=shutil.ignore_patterns("lessons"))
+    for file, right, wrong in BUGGY.values():
+        path = student / PACKAGE / file
+        assert right in path.read_text()
+        path.write_text(path.read_text().replace(right, wrong))
+    tasks = [*BUGGY, "relu"]
+    selfcheck = run(student, *tasks, module="coursetools.check")
+    assert selfcheck.returncode == 1
+    ours = _statuses(selfcheck.stdout)
+    (submission,) = find_submissions([student])
+    report = mark_submission(submission, select(tasks), QUICK, None)
+    marker = {(o.task, o.check): "ok" if o.status == judge.PASS else o.status for o in report.outcomes}
+    assert ours == marker
+    assert judge.FAIL in marker.values() and "ok" in marker.values()
+    for bug in report.bugs:
+        assert f"this is {bug.name.upper()}." in selfcheck.stdout
+
+
+# --- Marks that mean what they say (issue 23, section 5) ----------------------------------------
+
+
+def _lecture(name):
+    module, _, qualname = name.partition(".")
+    return getattr(__import__(f"scratchvae.lecture.{module}", fromlist=["x"]), qualname)
+
+
+def _zeros(task):
+    """An all-zeros submission of an op task: a forward of zeros, a backward of zeros."""
+    forward, backward = task.options["forward"], task.options["backward"]
+
+    def zero_forward(*args):
+        return _lecture(forward)(*args)[0] * 0.0, args
+
+    def zero_backward(dout, args):
+        return tuple(np.zeros_like(np.asarray(args[task.options["inputs"].index(n)], dtype=float))
+                     for n in task.options["wrt"])
+
+    return {forward: zero_forward, backward: zero_backward}
+
+
+OP_TASKS = [name for name, task in TASKS.items() if task.probe == "op" and not task.given_forward]
+
+
+@pytest.mark.parametrize("name", OP_TASKS)
+def test_an_all_zeros_submission_earns_nothing(name, capsys):
+    with pytest.raises(TaskNotDone, match=f"^{name}: "):
+        check(name, _zeros(TASKS[name]))
+    printed = capsys.readouterr().out
+    assert ": ok" not in printed and "-0 times" not in printed, printed
+
+
+def test_an_all_zeros_forward_and_backward_are_called_that(capsys):
+    with pytest.raises(TaskNotDone):
+        check("relu", _zeros(TASKS["relu"]))
+    printed = capsys.readouterr().out
+    assert "relu, forward: values: FAIL: relu_forward's output, element" in printed
+    assert "every element is zero" in printed
+    assert "relu, gradient check: FAIL: your backward does match central differences of your own forward" in printed
+    assert "faithful derivative" not in printed
+
+
+def test_a_wrong_array_is_described_without_minus_zero():
+    expected = np.array([-1.0, 2.0, -3.0])
+    assert judge._difference("dx", expected, np.zeros(3)).endswith("; every element is zero")
+    assert judge._difference("dx", expected, -expected).endswith("; every element has the opposite sign")
+    assert judge._difference("dx", expected, 2 * expected).endswith("; every element is 2 times the expected value")
+
+
+def test_x_restored_counts_only_with_right_values(capsys):
+    def zero_gradient(f, x, dout, h=gradcheck.STEP):
+        return np.zeros_like(x)
+
+    with pytest.raises(TaskNotDone):
+        check("numerical_gradient", {"gradcheck.numerical_gradient": zero_gradient})
+    assert "numerical_gradient, x restored: FAIL: x is as it was, but this counts only when 'values' passes" in (
+        capsys.readouterr().out)
+
+
+def test_the_kl_sign_bug_is_named_only_when_the_forward_shows_it(capsys):
+    def flipped_backward(dkl, cache):
+        dmu, dlog_var = gaussian.kl_standard_normal_backward(dkl, cache)
+        return -dmu, dlog_var
+
+    with pytest.raises(TaskNotDone):
+        check("kl_standard_normal", {"gaussian.kl_standard_normal_backward": flipped_backward})
+    printed = capsys.readouterr().out
+    assert "kl_standard_normal, forward: values: ok" in printed
+    assert "opposite sign" in printed and "WRONG SIGN" not in printed
+
+
+def test_an_overflowing_bernoulli_is_named_with_its_page(capsys):
+    def naive_forward(x, logits):
+        cache = likelihoods.bernoulli_log_likelihood_forward(x, logits)[1]
+        return np.sum(x * logits - np.log(1 + np.exp(logits)), axis=1), cache
+
+    with np.errstate(over="ignore"), pytest.raises(TaskNotDone):
+        check("bernoulli_log_likelihood", {"likelihoods.bernoulli_log_likelihood_forward": naive_forward})
+    printed = capsys.readouterr().out
+    assert "this is THE SOFTPLUS AS LOG(1 + E^L)." in printed and "Reread docs/layers.md#softplus." in printed
+    assert "validate.py" not in printed
+
+
+def test_a_stored_record_reads_back_as_it_was(tmp_path):
+    from scratchvae.classroom import reference
+    from scratchvae.classroom.selfcheck import load_record, save_record
+
+    record = reference.record("kl_standard_normal")
+    save_record(tmp_path / "kl.npz", record)
+    again = load_record(tmp_path / "kl.npz")
+    assert again.task.name == "kl_standard_normal" and json.dumps(again.task.options) == json.dumps(record.task.options)
+    assert [e.name for e in again.exhibits] == [e.name for e in record.exhibits]
+    for section, outputs in record.reference.items():
+        for name, value in outputs.items():
+            np.testing.assert_array_equal(again.reference[section][name], value)

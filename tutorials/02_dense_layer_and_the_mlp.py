@@ -23,18 +23,53 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from scratchvae.classroom.selfcheck import check
 from scratchvae.lecture.activations import relu_backward, relu_forward
 from scratchvae.lecture.dense import dense_backward, dense_forward
 from scratchvae.lecture.gradcheck import check_op, numerical_gradient, relative_error
 from scratchvae.lecture.modules import Dense, ReLU, Sequential
 from scratchvae.tools.plots import show
 
-QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
+# this lesson is quick anyway
+QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")
 OUT = Path("02_dense_layer_and_the_mlp")  # where a script run saves its figures
 
 
 np.set_printoptions(precision=4, suppress=True)
 rng = np.random.default_rng(2)
+
+# %% [markdown]
+# ## Your turn — task `numerical_gradient`: the gradient by central differences
+# First the tool that checks every layer: lesson 1 measured one slope by nudging one weight;
+# `numerical_gradient` measures them all (lesson 4 says how to choose the step $h$).
+# Write `numerical_gradient` (with its helpers `five_point_slope` and `_central_difference`) in
+# `studentvae/gradcheck.py`: the docstring above each stub says what it takes and returns;
+# [gradcheck: central-differences](../docs/gradcheck.md#central-differences) derives it. The cell
+# below checks your code as the marker will: "ok", or the first wrong element and the section to
+# reread.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("numerical_gradient")  # the lecture's code for this task
+
+# %%
+check("numerical_gradient", answer)
+
+# %% [markdown]
+# ## Your turn — task `dense`: the dense layer, forward and backward
+# Write `dense_forward` and `dense_backward` in `studentvae/dense.py`: the docstring above each
+# stub says what it takes and returns; [layers: dense](../docs/layers.md#dense) derives it. The
+# cell below checks your code as the marker will: "ok", or the first wrong element and the section
+# to reread.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("dense")  # the lecture's code for this task
+
+# %%
+check("dense", answer)
 
 # %% [markdown]
 # ## 1. One dense layer, forward and backward
@@ -48,11 +83,46 @@ b = rng.standard_normal(2)  # (D_out,)
 out, cache = dense_forward(x, W, b)  # (3, 2)
 dout = rng.standard_normal((3, 2))  # an upstream gradient
 dx, dW, db = dense_backward(dout, cache)
-print("1. out = x W + b:", out.shape, "  dx:", dx.shape, " dW:", dW.shape, " db:", db.shape)
+print("1. out = x W + b:", out.shape,
+      "  dx:", dx.shape, " dW:", dW.shape, " db:", db.shape)
 print("   db is dout summed over the examples:", db, "=", dout.sum(axis=0))
+# `check_op`: taken on trust until lesson 4. It runs the backward against central
+# differences of the forward, for every input, and prints "ok" or "FAILED" with the
+# worst relative error.
 print("   check_op on the dense layer:")
-for result in check_op(dense_forward, dense_backward, {"x": x, "W": W, "b": b}, rng=rng):
+inputs = {"x": x, "W": W, "b": b}
+for result in check_op(dense_forward, dense_backward, inputs, rng=rng):
     print("  ", result.message())
+
+# %% [markdown]
+# ## Your turn — task `relu`: ReLU
+# Write `relu_forward` and `relu_backward` in `studentvae/activations.py`: the docstring above
+# each stub says what it takes and returns; [layers: relu](../docs/layers.md#relu) derives it. The
+# cell below checks your code as the marker will: "ok", or the first wrong element and the section
+# to reread.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("relu")  # the lecture's code for this task
+
+# %%
+check("relu", answer)
+
+# %% [markdown]
+# ## Your turn — task `leaky_relu`: leaky ReLU
+# Write `leaky_relu_forward` and `leaky_relu_backward` in `studentvae/activations.py`: the
+# docstring above each stub says what it takes and returns; [layers: relu](../docs/layers.md#relu)
+# derives it. The cell below checks your code as the marker will: "ok", or the first wrong element
+# and the section to reread.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("leaky_relu")  # the lecture's code for this task
+
+# %%
+check("leaky_relu", answer)
 
 # %% [markdown]
 # ## 2. The ReLU: a gradient that is a mask
@@ -65,13 +135,28 @@ da = relu_backward(np.ones_like(a), relu_cache)
 print("2. where a > 0:\n", (a > 0).astype(int), "\n   relu_backward of ones:\n", da)
 
 # %% [markdown]
+# ## Your turn — task `sequential`: the MLP's backward: chaining modules
+# Write `Sequential.backward` in `studentvae/modules.py`: the docstring above each stub says what
+# it takes and returns; [layers: modules](../docs/layers.md#modules) derives it. The cell below
+# checks your code as the marker will: "ok", or the first wrong element and the section to reread.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("sequential")  # the lecture's code for this task
+
+# %%
+check("sequential", answer)
+
+# %% [markdown]
 # ## 3. An MLP, backward module by module
 # `Sequential(Dense, ReLU, Dense)` runs its modules in order; its backward runs them in
 # reverse, each taking the gradient with respect to its output and returning the one with
 # respect to its input, while adding its parameters' gradients into `model.grads`.
 
 # %%
-model = Sequential(Dense(4, 8, rng, dtype=np.float64), ReLU(), Dense(8, 3, rng, dtype=np.float64))
+model = Sequential(Dense(4, 8, rng, dtype=np.float64), ReLU(),
+                   Dense(8, 3, rng, dtype=np.float64))
 x = rng.standard_normal((5, 4))  # (B, 4)
 y = model.forward(x)  # (5, 3)
 dy = rng.standard_normal(y.shape)  # L = sum(dy * y)
@@ -86,6 +171,7 @@ print("   parameters with gradients:", {k: g.shape for k, g in model.grads.items
 # %% [markdown]
 # Every parameter gradient against finite differences of the whole network (the parameters
 # are perturbed in place, one element at a time, and restored).
+# `relative_error`, $|a - n| / (|a| + |n|)$ element by element: taken on trust until lesson 4.
 
 # %%
 errors = {}
@@ -104,29 +190,6 @@ ax.legend()
 show(fig, "mlp_gradcheck.png", OUT)
 
 # %% [markdown]
-# ## Your turn
-# Write `my_dense_backward(dout, cache)`, returning `(dx, dW, db)` from the cache `(x, W)`, and
-# check it with `check_op`. (The stub returns zeros, and fails.)
-
-
-# %%
-def my_dense_backward(dout, cache):
-    x, W = cache
-    return np.zeros_like(x), np.zeros_like(W), np.zeros(W.shape[1])  # replace
-
-
-# %% tags=["hide-cell"]
-# One answer.
-def my_dense_backward(dout, cache):
-    x, W = cache
-    return dout @ W.T, x.T @ dout, dout.sum(axis=0)
-
-
-x, W, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2)), rng.standard_normal(2)
-for result in check_op(dense_forward, my_dense_backward, {"x": x, "W": W, "b": b}, rng=rng):
-    print("  ", result.message())
-
-# %% [markdown]
 # ## What to look at
 # * Part 1: `db` equals `dout` summed over the examples, and `check_op` says "ok" for `x`,
 #   `W` and `b`.
@@ -135,4 +198,5 @@ for result in check_op(dense_forward, my_dense_backward, {"x": x, "W": W, "b": b
 # * The ReLU has no parameters: it only masks the gradient on its way down.
 
 # %%
-print("Look at: check_op's 'ok' lines, the shapes in part 3, and every bar below the tolerance.")
+print("Look at: check_op's 'ok' lines, the shapes in part 3, "
+      "and every bar below the tolerance.")

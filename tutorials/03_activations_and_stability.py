@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from scratchvae.classroom.selfcheck import check
 from scratchvae.lecture.activations import (
     sigmoid_backward,
     sigmoid_forward,
@@ -37,10 +38,10 @@ from scratchvae.lecture.activations import (
     tanh_forward,
 )
 from scratchvae.lecture.gradcheck import check_op
-from scratchvae.lecture.likelihoods import bernoulli_log_likelihood_forward
 from scratchvae.tools.plots import show
 
-QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
+# this lesson is quick anyway
+QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")
 OUT = Path("03_activations_and_stability")  # where a script run saves its figures
 
 
@@ -48,7 +49,54 @@ np.set_printoptions(precision=4, suppress=False)
 rng = np.random.default_rng(3)
 
 # %% [markdown]
+# ## Your turn — task `tanh`: tanh
+# Write `tanh_forward` and `tanh_backward` in `studentvae/activations.py`: the docstring above
+# each stub says what it takes and returns; [layers: tanh](../docs/layers.md#tanh) derives it. The
+# cell below checks your code as the marker will: "ok", or the first wrong element and the section
+# to reread.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("tanh")  # the lecture's code for this task
+
+# %%
+check("tanh", answer)
+
+# %% [markdown]
+# ## Your turn — task `sigmoid`: the stable sigmoid
+# Write `sigmoid_forward` and `sigmoid_backward` in `studentvae/activations.py`: the docstring
+# above each stub says what it takes and returns; [layers: sigmoid](../docs/layers.md#sigmoid)
+# derives it. The cell below checks your code as the marker will: "ok", or the first wrong element
+# and the section to reread.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("sigmoid")  # the lecture's code for this task
+
+# %%
+check("sigmoid", answer)
+
+# %% [markdown]
+# ## Your turn — task `softplus`: the stable softplus
+# Write `softplus_forward` and `softplus_backward` in `studentvae/activations.py`: the docstring
+# above each stub says what it takes and returns; [layers: softplus](../docs/layers.md#softplus)
+# derives it. The cell below checks your code as the marker will: "ok", or the first wrong element
+# and the section to reread.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("softplus")  # the lecture's code for this task
+
+# %%
+check("softplus", answer)
+
+# %% [markdown]
 # ## 1. Three activations under `check_op`
+# `check_op`: taken on trust until lesson 4. It compares each backward with central differences
+# of its forward and says "ok" when they agree.
 
 # %%
 x = rng.standard_normal((4, 3))
@@ -69,7 +117,8 @@ with np.errstate(over="ignore"):
     naive_sigmoid = 1 / (1 + np.exp(-big))
     naive_softplus = np.log(1 + np.exp(big))
 print("2. x:                ", big)
-print("   1/(1+exp(-x)):    ", naive_sigmoid, "  <- exp(-x) overflowed to inf: 0 at x = -90")
+print("   1/(1+exp(-x)):    ", naive_sigmoid,
+      "  <- exp(-x) overflowed to inf: 0 at x = -90")
 print("   sigmoid_forward:  ", sigmoid_forward(big)[0])
 print("   log(1+exp(x)):    ", naive_softplus, "  <- inf")
 print("   softplus_forward: ", softplus_forward(big)[0])
@@ -84,10 +133,11 @@ print("   softplus_forward: ", softplus_forward(big)[0])
 logits = np.linspace(-120, 0, 241, dtype=np.float32)
 with np.errstate(divide="ignore"):
     via_probability = np.log(sigmoid_forward(logits)[0])
-from_logits = bernoulli_log_likelihood_forward(np.ones((241, 1), np.float32), logits[:, None])[0]
+# log p(x = 1 | z), the Bernoulli term at x = 1
+from_logits = -softplus_forward(-logits)[0]
 first_inf = logits[np.isinf(via_probability)].max()
-print(f"3. log(sigmoid(l)) is -inf from l = {first_inf:.1f} down; from the logits, at l = -120: "
-      f"{from_logits[0]:.1f}")
+print(f"3. log(sigmoid(l)) is -inf from l = {first_inf:.1f} down; "
+      f"from the logits, at l = -120: {from_logits[0]:.1f}")
 fig = Figure(figsize=(6, 3.6), layout="constrained")
 ax = fig.subplots()
 ax.plot(logits, from_logits, label="from the logit: -softplus(-l)")
@@ -123,13 +173,15 @@ stable = top + np.log(np.sum(np.exp(log_w - top))) - np.log(len(log_w))
 print(f"4. log of the average of 1000 weights near exp(-800): naive {naive}, "
       f"log-sum-exp {stable:.4f}")
 # The same shifted by +800 is an ordinary average, and must agree to the last digits:
-print(f"   check: log(mean(exp(log_w + 800))) - 800 = {np.log(np.mean(np.exp(log_w + 800))) - 800:.4f}")
+shifted = np.log(np.mean(np.exp(log_w + 800))) - 800
+print(f"   check: log(mean(exp(log_w + 800))) - 800 = {shifted:.4f}")
 
 # %% [markdown]
 # ## Your turn
 # Write `stable_log_sigmoid(l)`, $\log \operatorname{sigmoid}(l)$ without ever exponentiating a positive
 # number, and compare it with `via_probability` at $l = -120$. (The stub is the unstable
-# one.)
+# one.) You got it right when the cell after the answer prints -120.0 and finds no
+# disagreement with $\log \operatorname{sigmoid}(l)$ on $-8 \dots 8$; the stub stops there.
 
 
 # %%
@@ -138,13 +190,23 @@ def stable_log_sigmoid(l):
         return np.log(sigmoid_forward(l)[0])  # replace
 
 
-# %% tags=["hide-cell"]
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
 # One answer: log sigmoid(l) = -softplus(-l) = min(l, 0) - log(1 + exp(-|l|)).
 def stable_log_sigmoid(l):
     return np.minimum(l, 0) - np.log1p(np.exp(-np.abs(l)))
 
 
-print("stable_log_sigmoid(-120) =", stable_log_sigmoid(np.float32(-120.0)))
+# %%
+at_minus_120 = stable_log_sigmoid(np.float32(-120.0))
+print("stable_log_sigmoid(-120) =", at_minus_120,
+      "; right if -120.0: for very negative l, log sigmoid(l) = l")
+assert np.isfinite(at_minus_120) and abs(at_minus_120 + 120) < 1e-3, (
+    f"stable_log_sigmoid(-120) is {at_minus_120}, not -120: "
+    "exponentiate no positive number")
+moderate = np.linspace(-8, 8, 17)
+unstable = np.log(sigmoid_forward(moderate)[0])  # finite on -8..8
+assert np.allclose(stable_log_sigmoid(moderate), unstable), (
+    "stable_log_sigmoid disagrees with log(sigmoid(l)) on -8..8, where both are finite")
 
 # %% [markdown]
 # ## What to look at
@@ -156,6 +218,6 @@ print("stable_log_sigmoid(-120) =", stable_log_sigmoid(np.float32(-120.0)))
 #   shifted by the largest log-weight first, the same average is exact.
 
 # %%
-print("Look at: the inf in part 2's textbook softplus, in part 3 where log(sigmoid(l)) "
-      "becomes -inf while the logit form stays finite, and in part 4 the -inf of the naive "
-      "average against log-sum-exp.")
+print("Look at: the inf in part 2's textbook softplus, in part 3 where "
+      "log(sigmoid(l)) becomes -inf while the logit form stays finite, and in "
+      "part 4 the -inf of the naive average against log-sum-exp.")

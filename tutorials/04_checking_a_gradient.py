@@ -33,16 +33,37 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from scratchvae.lecture.gaussian import kl_standard_normal_backward, kl_standard_normal_forward
+from scratchvae.classroom.selfcheck import check
+from scratchvae.lecture.gaussian import (
+    kl_standard_normal_backward,
+    kl_standard_normal_forward,
+)
 from scratchvae.lecture.gradcheck import check_op, numerical_gradient
 from scratchvae.tools.plots import show
 
-QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
+# this lesson is quick anyway
+QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")
 OUT = Path("04_checking_a_gradient")  # where a script run saves its figures
 
 
 np.set_printoptions(precision=6, suppress=True)
 rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## Your turn — task `kl_standard_normal`: the KL divergence to N(0, I)
+# Write `kl_standard_normal_forward` and `kl_standard_normal_backward` in
+# `studentvae/gaussian.py`: the docstring above each stub says what it takes and returns;
+# [gaussian: kl-standard-normal](../docs/gaussian.md#kl-standard-normal) derives it. The cell
+# below checks your code as the marker will: "ok", or the first wrong element and the section to
+# reread.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("kl_standard_normal")  # the lecture's code for this task
+
+# %%
+check("kl_standard_normal", answer)
 
 # %% [markdown]
 # ## 1. The forward
@@ -69,7 +90,8 @@ print(f"   row 0 from the formula:         {row0:.6f}   <- the same")
 dkl = np.array([1.0, -2.0])  # (2,) an upstream gradient, as if from a loss downstream
 dmu, dlog_var = kl_standard_normal_backward(dkl, cache)  # (2, 3) each
 print("2. Backward: dlog_var from the package:\n", dlog_var)
-print("   dlog_var from the formula above:\n", dkl[:, None] * 0.5 * (np.exp(log_var) - 1))
+dlog_var_by_formula = dkl[:, None] * 0.5 * (np.exp(log_var) - 1)
+print("   dlog_var from the formula above:\n", dlog_var_by_formula)
 
 # %% [markdown]
 # ## 3. Finite differences: the derivative measured, not derived
@@ -87,12 +109,13 @@ def central_difference(h):
 
 
 exact = 0.5 * np.expm1(log_var[0, 1])
-print(f"3. dKL_0/dlog_var_01 measured by central difference: {central_difference(1e-5):.10f}")
+print("3. dKL_0/dlog_var_01 measured by central difference: "
+      f"{central_difference(1e-5):.10f}")
 print(f"   derived by hand, (exp(log_var_01) - 1) / 2:        {exact:.10f}")
 # numerical_gradient does this for every element (with a more accurate 4-point stencil),
 # weighting the outputs by dout: it measures the gradient of L = sum(dkl * KL).
-measured = numerical_gradient(lambda lv: kl_standard_normal_forward(mu, lv)[0], log_var.copy(),
-                              dout=dkl)
+measured = numerical_gradient(lambda lv: kl_standard_normal_forward(mu, lv)[0],
+                              log_var.copy(), dout=dkl)
 print("   numerical_gradient for all of dlog_var:\n", measured)
 
 # %% [markdown]
@@ -117,7 +140,8 @@ ax.loglog(hs, errors, "o-", markersize=3, label="measured error")
 third = 0.5 * np.exp(log_var[0, 1])  # d^3 KL / d log_var^3 = exp(log_var) / 2
 f_value = kl_standard_normal_forward(mu, log_var)[0][0]
 ax.loglog(hs, hs**2 / 6 * third, "--", label="truncation, h^2/6 f'''")
-ax.loglog(hs, np.finfo(float).eps * f_value / hs, ":", label="round-off, eps_mach |f| / h")
+ax.loglog(hs, np.finfo(float).eps * f_value / hs, ":",
+          label="round-off, eps_mach |f| / h")
 ax.set_ylim(1e-17, 1)
 ax.set_xlabel("step h")
 ax.set_ylabel("|central difference - derivative|")
@@ -130,7 +154,7 @@ print(f"   the smallest error, {min(errors):.1e}, is at h = {best:.0e}; "
 # %% [markdown]
 # ## 4. `check_op`: backward against differences, for every input
 # It draws a random `dout`, runs forward and backward, measures every element, and reports
-# the worst relative error $|a - n| / (|a| + |n|)$ per input. A correct op stays below 1e-7.
+# the worst relative error $|a - n| / (|a| + |n|)$ (`relative_error`) per input. A correct op stays below 1e-7.
 
 # %%
 print("4. check_op on the package's KL:")
@@ -179,14 +203,16 @@ for result in check_op(kl_without_the_half, kl_without_the_half_backward,
 # A test of the value against something independent catches it: one coordinate with
 # mu = 0, log_var = 0 is q = N(0, 1) = the prior, and KL(q || q) = 0; mu = 1 adds 1/2.
 one = np.array([[1.0]]), np.array([[0.0]])
-print(f"   KL(N(1, 1) || N(0, 1)) should be 0.5: package {kl_standard_normal_forward(*one)[0][0]}, "
+print("   KL(N(1, 1) || N(0, 1)) should be 0.5: "
+      f"package {kl_standard_normal_forward(*one)[0][0]}, "
       f"without the half {kl_without_the_half(*one)[0][0]}")
 
 # %% [markdown]
 # ## Your turn
 # Write `backward_wrong_sign`, a backward that gets the sign of `dmu` wrong. **Before you
 # run it, predict** the relative error `check_op` will report for `mu`. (The cell below runs
-# as it is, with the correct backward; change it.)
+# as it is, with the correct backward; change it.) You got it right when the cell after the
+# answer prints a relative error of 1.00 for `mu`; the stub stops there.
 
 
 # %%
@@ -195,16 +221,23 @@ def backward_wrong_sign(dkl, cache):
     return dmu, dlog_var  # change one sign here
 
 
-# %% tags=["hide-cell"]
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
 # One answer: flip dmu. |(-a) - a| / (|-a| + |a|) = 1: a wrong sign always shows as 1.
 def backward_wrong_sign(dkl, cache):
     dmu, dlog_var = kl_standard_normal_backward(dkl, cache)
     return -dmu, dlog_var
 
 
-for result in check_op(kl_standard_normal_forward, backward_wrong_sign,
-                       {"mu": mu, "log_var": log_var}, rng=rng):
+# %%
+results = check_op(kl_standard_normal_forward, backward_wrong_sign,
+                   {"mu": mu, "log_var": log_var}, rng=rng)
+for result in results:
     print("  ", result.message())
+error_mu = next(r.max_rel_error for r in results if r.name == "mu")
+print(f"relative error for mu: {error_mu:.2f}; right if 1.00, "
+      "since |(-a) - a| / (|-a| + |a|) = 1")
+assert abs(error_mu - 1) < 1e-6, (
+    f"the relative error for mu is {error_mu:.2e}, not 1: flip the sign of dmu")
 
 # %% [markdown]
 # ## What to look at
@@ -220,6 +253,6 @@ for result in check_op(kl_standard_normal_forward, backward_wrong_sign,
 #   Lesson 5 shows such a bug in the sampler, and the moment test that catches it.
 
 # %%
-print("Look at: the V of the error against h, bottom near h = 1e-5; the 'ok' lines in 4; in 5 "
-      "the FAILED line for 'log_var' at 3.33e-01, a factor of 2; in 6 a wrong KL passing the "
-      "check.")
+print("Look at: the V of the error against h, bottom near h = 1e-5; the 'ok' lines "
+      "in 4; in 5 the FAILED line for 'log_var' at 3.33e-01, a factor of 2; in 6 a "
+      "wrong KL passing the check.")

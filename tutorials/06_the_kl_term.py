@@ -30,15 +30,32 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from scratchvae.classroom.selfcheck import check
 from scratchvae.lecture.gaussian import kl_standard_normal_forward
 from scratchvae.lecture.gaussian_density import kl_diagonal_forward
 from scratchvae.lecture.gaussian_full import kl_full_covariance_forward, solve_lower
 from scratchvae.tools.plots import show
 
-QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # fewer Monte Carlo samples
+# fewer Monte Carlo samples
+QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")
 OUT = Path("06_the_kl_term")  # where a script run saves its figures
 np.set_printoptions(precision=5, suppress=True)
 rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## Your turn — task `kl_diagonal`: the KL divergence between diagonal Gaussians
+# Write `kl_diagonal_forward` and `kl_diagonal_backward` in `studentvae/gaussian_density.py`: the
+# docstring above each stub says what it takes and returns; [gaussian:
+# kl-diagonal](../docs/gaussian.md#kl-diagonal) derives it. The cell below checks your code as the
+# marker will: "ok", or the first wrong element and the section to reread.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("kl_diagonal")  # the lecture's code for this task
+
+# %%
+check("kl_diagonal", answer)
 
 # %% [markdown]
 # ## 1. One dimension: integrate the definition
@@ -68,7 +85,8 @@ integrand = np.exp(log_normal(grid, mu0, log_var0)) * (
 by_quadrature = np.trapezoid(integrand, grid)
 rho, delta = np.exp(log_var0 - log_var1), mu1 - mu0
 by_hand = 0.5 * (rho - 1 - np.log(rho) + delta**2 / np.exp(log_var1))
-package = kl_diagonal_forward(*(np.array([[v]]) for v in (mu0, log_var0, mu1, log_var1)))[0][0]
+package = kl_diagonal_forward(
+    *(np.array([[v]]) for v in (mu0, log_var0, mu1, log_var1)))[0][0]
 print(f"1. 1-D KL: quadrature {by_quadrature:.10f}, closed form {by_hand:.10f}, "
       f"kl_diagonal_forward {package:.10f}")
 
@@ -85,11 +103,14 @@ print(f"1. 1-D KL: quadrature {by_quadrature:.10f}, closed form {by_hand:.10f}, 
 mu = rng.standard_normal((1, 3))  # (1, D_z): one example, D_z = 3
 log_var = 0.5 * rng.standard_normal((1, 3))  # (1, 3)
 zero = np.zeros((1, 3))
-per_coordinate = [kl_diagonal_forward(mu[:, [j]], log_var[:, [j]], zero[:, [j]], zero[:, [j]])[0][0]
-                  for j in range(3)]
+per_coordinate = [
+    kl_diagonal_forward(mu[:, [j]], log_var[:, [j]], zero[:, [j]], zero[:, [j]])[0][0]
+    for j in range(3)]
 print(f"2. three 1-D KLs {np.array(per_coordinate)} sum to {sum(per_coordinate):.10f}")
-print(f"   kl_diagonal_forward against N(0, I):  {kl_diagonal_forward(mu, log_var, zero, zero)[0][0]:.10f}")
-print(f"   kl_standard_normal_forward:           {kl_standard_normal_forward(mu, log_var)[0][0]:.10f}")
+diagonal_kl = kl_diagonal_forward(mu, log_var, zero, zero)[0][0]
+standard_normal_kl = kl_standard_normal_forward(mu, log_var)[0][0]
+print(f"   kl_diagonal_forward against N(0, I):  {diagonal_kl:.10f}")
+print(f"   kl_standard_normal_forward:           {standard_normal_kl:.10f}")
 
 # %% [markdown]
 # ## 3. Full covariances, through Cholesky factors
@@ -105,8 +126,10 @@ print(f"   kl_standard_normal_forward:           {kl_standard_normal_forward(mu,
 # covariances it must give part 2's number.
 
 # %%
-diagonal = kl_full_covariance_forward(mu[0], np.diag(np.exp(log_var[0])), np.zeros(3), np.eye(3))[0]
-print(f"3. kl_full_covariance_forward with Sigma_0 = diag(sigma^2), Sigma_1 = I: {float(diagonal):.10f}")
+diagonal = kl_full_covariance_forward(mu[0], np.diag(np.exp(log_var[0])),
+                                      np.zeros(3), np.eye(3))[0]
+print("3. kl_full_covariance_forward with Sigma_0 = diag(sigma^2), Sigma_1 = I: "
+      f"{float(diagonal):.10f}")
 
 A0, A1 = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
 cov0 = A0 @ A0.T + 0.5 * np.eye(3)  # (3, 3) symmetric positive-definite
@@ -118,7 +141,8 @@ inv1 = np.linalg.inv(cov1)
 d = m1 - m0
 with_inverses = 0.5 * (np.trace(inv1 @ cov0) + d @ inv1 @ d - 3
                        + np.log(np.linalg.det(cov1) / np.linalg.det(cov0)))
-print(f"   full covariances: Cholesky route {closed:.10f}, with inverses {with_inverses:.10f}")
+print(f"   full covariances: Cholesky route {closed:.10f}, "
+      f"with inverses {with_inverses:.10f}")
 
 # %% [markdown]
 # ## 4. Closed form against Monte Carlo
@@ -137,14 +161,16 @@ C0, C1 = np.linalg.cholesky(cov0), np.linalg.cholesky(cov1)  # (3, 3) lower tria
 def log_density(z, m, C):
     """log N(z; m, C C^T) for each row of z (L, D_z)."""
     a = solve_lower(C[None], (z - m).T[None])[0]  # (D_z, L): C a = z - m
-    return -0.5 * (len(m) * np.log(2 * np.pi) + 2 * np.sum(np.log(np.diag(C))) + np.sum(a**2, axis=0))
+    log_det = 2 * np.sum(np.log(np.diag(C)))  # log det(C C^T)
+    return -0.5 * (len(m) * np.log(2 * np.pi) + log_det + np.sum(a**2, axis=0))
 
 
 z = m0 + rng.standard_normal((L, 3)) @ C0.T  # (L, 3): rows ~ N(m0, cov0)
 terms = log_density(z, m0, C0) - log_density(z, m1, C1)  # (L,)
 estimate, standard_error = terms.mean(), terms.std() / np.sqrt(L)
-print(f"4. Monte Carlo with L = {L}: {estimate:.4f} +- {standard_error:.4f} (one standard error); "
-      f"closed form {closed:.4f}; {abs(estimate - closed) / standard_error:.1f} standard errors apart")
+print(f"4. Monte Carlo with L = {L}: {estimate:.4f} +- {standard_error:.4f} "
+      f"(one standard error); closed form {closed:.4f}; "
+      f"{abs(estimate - closed) / standard_error:.1f} standard errors apart")
 
 # %% [markdown]
 # How does the estimate settle as $L$ grows? The running mean, with a band of two standard
@@ -172,16 +198,25 @@ show(fig, "kl_monte_carlo.png", OUT)
 # The KL is not a distance: swap the two distributions of part 1. **Predict** first: is
 # $\mathrm{KL}(p \,\Vert\, q)$ larger or smaller than $\mathrm{KL}(q \,\Vert\, p)$ = 1.1? (Here $q$ is narrow,
 # $\sigma_0^2 = 0.3$, and $p$ wide, $\sigma_1^2 = 2$.) Then compute it, by quadrature or with
-# `kl_diagonal_forward`. (The stub copies part 1.)
+# `kl_diagonal_forward`. (The stub copies part 1.) You got it right when the cell after the
+# answer prints your value equal to the closed form beside it; the stub stops there.
 
 # %%
 swapped = by_hand  # replace
 
-# %% tags=["hide-cell"]
-# One answer. KL(p || q) weighs log(p / q) by the wide p, which puts mass where the narrow q
-# is tiny, and log(p / q) is large there: the swapped KL is much larger.
-swapped = kl_diagonal_forward(*(np.array([[v]]) for v in (mu1, log_var1, mu0, log_var0)))[0][0]
-print(f"KL(q || p) = {by_hand:.4f}, KL(p || q) = {swapped:.4f}")
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+# One answer. KL(p || q) weighs log(p / q) by the wide p, which puts mass where the
+# narrow q is tiny, and log(p / q) is large there: the swapped KL is much larger.
+swapped = kl_diagonal_forward(
+    *(np.array([[v]]) for v in (mu1, log_var1, mu0, log_var0)))[0][0]
+
+# %%
+# part 1's closed form with q and p exchanged: rho -> 1 / rho, over q's variance
+expected = 0.5 * (1 / rho - 1 + np.log(rho) + delta**2 / np.exp(log_var0))
+print(f"KL(q || p) = {by_hand:.4f}, KL(p || q) = {swapped:.4f}; "
+      f"right if KL(p || q) = {expected:.4f}")
+assert abs(swapped - expected) < 1e-6, (
+    f"KL(p || q) = {expected:.4f}, not {swapped:.4f}: swap both means and variances")
 
 # %% [markdown]
 # ## What to look at
@@ -194,5 +229,6 @@ print(f"KL(q || p) = {by_hand:.4f}, KL(p || q) = {swapped:.4f}")
 #   the KL term in closed form ($\mathcal{L}^B$); lesson 10 measures when that helps, and when not.
 
 # %%
-print("Look at: the three equal numbers in 1, the sum in 2, the two routes in 3, and in 4 the "
-      "Monte Carlo estimate within a few standard errors of the closed form.")
+print("Look at: the three equal numbers in 1, the sum in 2, the two routes in 3, "
+      "and in 4 the Monte Carlo estimate within a few standard errors of the closed "
+      "form.")

@@ -17,27 +17,40 @@
 # is a modelling choice. This lesson compares the two the package offers.
 
 # %%
-import os
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from scratchvae.classroom.selfcheck import check
 from scratchvae.lecture.gradcheck import check_op
 from scratchvae.lecture.likelihoods import (
     bernoulli_log_likelihood_backward,
     bernoulli_log_likelihood_forward,
+    gaussian_log_likelihood_backward,
     gaussian_log_likelihood_forward,
 )
-from scratchvae.lecture.optim import Adam
-from scratchvae.lecture.vae import VAE
 from scratchvae.tools.data import load_mnist
 from scratchvae.tools.plots import show
 
-QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a short run
 OUT = Path("07_likelihoods")  # where a script run saves its figures
 np.set_printoptions(precision=4, suppress=True)
 rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## Your turn — task `bernoulli_log_likelihood`: the Bernoulli log-likelihood, from logits
+# Write `bernoulli_log_likelihood_forward` and `bernoulli_log_likelihood_backward` in
+# `studentvae/likelihoods.py`: the docstring above each stub says what it takes and returns;
+# [likelihoods: bernoulli](../docs/likelihoods.md#bernoulli) derives it. The cell below checks
+# your code as the marker will: "ok", or the first wrong element and the section to reread.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("bernoulli_log_likelihood")  # the lecture's code for this task
+
+# %%
+check("bernoulli_log_likelihood", answer)
 
 # %% [markdown]
 # ## 1. Bernoulli pixels, from logits
@@ -52,7 +65,8 @@ rng = np.random.default_rng(0)
 
 # %%
 x = np.array([[1.0, 0.0, 1.0, 0.0]], dtype=np.float32)  # (1, 4)
-logits = np.array([[2.0, -1.0, -40.0, 40.0]], dtype=np.float32)  # the last two: badly wrong
+# the last two: badly wrong
+logits = np.array([[2.0, -1.0, -40.0, 40.0]], dtype=np.float32)
 p = 1 / (1 + np.exp(-logits))
 with np.errstate(divide="ignore"):
     via_probabilities = np.sum(x * np.log(p) + (1 - x) * np.log(1 - p))
@@ -71,6 +85,21 @@ for result in check_op(lambda lg: bernoulli_log_likelihood_forward(x64, lg),
                        lambda dll, c: (bernoulli_log_likelihood_backward(dll, c),),
                        {"logits": l64}, rng=rng):
     print("  ", result.message())
+
+# %% [markdown]
+# ## Your turn — task `gaussian_log_likelihood`: the Gaussian log-likelihood
+# Write `gaussian_log_likelihood_forward` and `gaussian_log_likelihood_backward` in
+# `studentvae/likelihoods.py`: the docstring above each stub says what it takes and returns;
+# [likelihoods: gaussian](../docs/likelihoods.md#gaussian) derives it. The cell below checks your
+# code as the marker will: "ok", or the first wrong element and the section to reread.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("gaussian_log_likelihood")  # the lecture's code for this task
+
+# %%
+check("gaussian_log_likelihood", answer)
 
 # %% [markdown]
 # ## 2. Gaussian pixels, with a learned variance
@@ -101,35 +130,39 @@ show(fig, "gaussian_term_against_log_var.png", OUT)
 # %% [markdown]
 # ## 3. On MNIST: the variance runs away on always-black pixels
 # About one MNIST pixel in six is 0 in every training image (the border). A decoder learns
-# $\mu_j = 0$ there quickly; then $r_j \approx 0$, the gradient on $\log\sigma_j^2$ stays near $-\tfrac12$,
-# and $\log\sigma_j^2$ runs down without end. Watch it in a short run: a VAE with the Gaussian
-# decoder, on the grey levels (not binarised), Adam.
+# $\mu_j = 0$ there quickly; then $r_j = 0$, the gradient of the loss on $\log\sigma_j^2$ stays at
+# $+\tfrac12$, and $\log\sigma_j^2$ runs down without end. Watch it without a network: give every
+# image the same decoder output, the mean fixed at each pixel's average grey level (what a
+# decoder learns first) and a log-variance per pixel, and take plain gradient steps on the
+# log-variances, on batches of the grey levels (not binarised), with
+# `gaussian_log_likelihood_backward`.
 
 # %%
+# `load_mnist`: MNIST as arrays, grey levels in [0, 1] (docs/data.md)
 mnist = load_mnist()
 images = mnist.x_train[:5000]  # (5000, 784) grey levels in [0, 1]
 black = np.flatnonzero(images.max(axis=0) == 0)  # pixels 0 in all 5000 images
 ink = np.flatnonzero(images.mean(axis=0) > 0.3)  # pixels usually inked
-print(f"3. {len(black)} of 784 pixels are 0 in all 5000 images; {len(ink)} are inked on average > 0.3")
-D, B = 784, 32
-steps = 200 if QUICK else 2000
-model = VAE(D, hidden=(64,), latent_dim=2, likelihood="gaussian", seed=0)
-optimizer = Adam(model, lr=3e-3)
+print(f"3. {len(black)} of 784 pixels are 0 in all 5000 images; "
+      f"{len(ink)} are inked on average > 0.3")
+B, steps, lr = 100, 200, 0.1
+# (B, 784): every image gets the pixels' average
+mean = np.tile(images.mean(axis=0), (B, 1))
+log_var = np.zeros(784)  # (784,) the one parameter per pixel
 history = []  # (step, loss, mean log sigma^2 on black pixels, on inked pixels)
 for step in range(steps):
     xb = images[rng.integers(0, len(images), B)]  # (B, 784)
-    eps = rng.standard_normal((B, 2)).astype(np.float32)
-    loss, cache = model.negative_elbo_forward(xb, eps)
-    model.zero_grad()
-    model.negative_elbo_backward(1.0, cache)
-    optimizer.step()
-    if step % 10 == 0 or step == steps - 1:
-        log_var = model.decoder_output(model.encode(xb)[0])[:, D:]  # (B, 784) the decoder's log sigma^2
-        history.append((step, loss, log_var[:, black].mean(), log_var[:, ink].mean()))
+    # (B,)
+    ll, cache = gaussian_log_likelihood_forward(xb, mean, np.tile(log_var, (B, 1)))
+    # loss = -mean(ll)
+    _, dlog_var = gaussian_log_likelihood_backward(np.full(B, -1.0 / B), cache)
+    # (784,): each pixel's gradient, summed over the batch
+    log_var -= lr * dlog_var.sum(axis=0)
+    history.append((step, -ll.mean(), log_var[black].mean(), log_var[ink].mean()))
 history = np.array(history)
-print(f"   after {steps} steps: mean log sigma^2 on the black pixels {history[-1, 2]:.2f}, "
-      f"on the inked pixels {history[-1, 3]:.2f}; the loss is {history[-1, 1]:.0f} nats, "
-      "below zero")
+print(f"   after {steps} steps: mean log sigma^2 on the black pixels "
+      f"{history[-1, 2]:.2f}, on the inked pixels {history[-1, 3]:.2f}; "
+      f"the loss is {history[-1, 1]:.0f} nats, below zero")
 
 # %%
 fig = Figure(figsize=(10, 3.6), layout="constrained")
@@ -149,19 +182,25 @@ show(fig, "gaussian_decoder_collapse.png", OUT)
 # ## Your turn
 # Part 2 claims the best variance for a pixel is the squared residual. Check it numerically:
 # for $r = 0.2$, find the log-variance in `log_vars` that maximises the Gaussian term, and compare
-# it with $\log r^2$. (The stub returns 0.)
+# it with $\log r^2$. (The stub returns 0.) You got it right when the cell after the answer
+# prints the two within the grid's spacing; the stub stops there.
 
 # %%
+r = 0.2  # the residual, x - mean
 best_log_var = 0.0  # replace
 
-# %% tags=["hide-cell"]
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
 # One answer.
-r = 0.2
-terms = gaussian_log_likelihood_forward(np.full((200, 1), r), np.zeros((200, 1)),
-                                        log_vars[:, None])[0]
+terms = gaussian_log_likelihood_forward(
+    np.full((200, 1), r), np.zeros((200, 1)), log_vars[:, None])[0]
 best_log_var = log_vars[np.argmax(terms)]
+
+# %%
+spacing = log_vars[1] - log_vars[0]
 print(f"best log sigma^2 on the grid {best_log_var:.3f}; log r^2 = {np.log(r**2):.3f} "
-      f"(the grid's spacing is {log_vars[1] - log_vars[0]:.3f})")
+      f"(the grid's spacing is {spacing:.3f}): right if they differ by less than it")
+assert abs(best_log_var - np.log(r**2)) < spacing, (
+    f"best_log_var {best_log_var:.3f} is not within {spacing:.3f} of log r^2")
 
 # %% [markdown]
 # ## What to look at
@@ -170,13 +209,15 @@ print(f"best log sigma^2 on the grid {best_log_var:.3f}; log r^2 = {np.log(r**2)
 # * The figure of part 2: each curve peaks at $\log\sigma^2 = \log r^2$, higher as $r$ shrinks; the
 #   $r = 0$ curve climbs forever to the left.
 # * Part 3: $\log\sigma^2$ on the always-black pixels keeps falling while on inked pixels it settles,
-#   and the loss goes below zero: a density can exceed 1. The spikes are the runaway's other
-#   face: $\partial / \partial\mu_j = r_j / \sigma_j^2$ grows as the variances shrink, and a step jumps.
+#   and the loss goes below zero: a density can exceed 1. Run more steps (say 2000) and it turns
+#   wild: a pixel inked in a few images only has a tiny variance by the time the ink comes, and
+#   its gradient $-\tfrac12 (r_j^2 / \sigma_j^2 - 1)$ throws it up by hundreds; a decoder's mean,
+#   with gradient $r_j / \sigma_j^2$, jumps the same way.
 # The ELBO is then a statement about how
 #   sure the decoder is of zeros, not about digits. The cures (a floor on the variance, a fixed
 #   variance, or a discrete decoder) are in [likelihoods](../docs/likelihoods.md#gaussian); this
 #   course uses the Bernoulli decoder on binarised pixels.
 
 # %%
-print("Look at: -inf against a finite value in 1, the peaks at log r^2 in the first figure, and "
-      "log sigma^2 on the black pixels running down in the second.")
+print("Look at: -inf against a finite value in 1, the peaks at log r^2 in the first "
+      "figure, and log sigma^2 on the black pixels running down in the second.")

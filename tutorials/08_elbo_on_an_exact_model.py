@@ -38,7 +38,8 @@ from scratchvae.lecture.linear_gaussian import (
 )
 from scratchvae.tools.plots import show
 
-QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
+# this lesson is quick anyway
+QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")
 OUT = Path("08_elbo_on_an_exact_model")  # where a script run saves its figures
 
 
@@ -53,9 +54,11 @@ D_z, D, noise_var = 2, 5, 0.3
 W = rng.standard_normal((D_z, D))  # (D_z, D): rows, as everywhere in scratchvae
 b = rng.standard_normal(D)  # (D,)
 z_true = rng.standard_normal((1, D_z))  # (1, D_z)
-x = z_true @ W + b + np.sqrt(noise_var) * rng.standard_normal((1, D))  # (1, D), ancestral sampling
+# (1, D), ancestral sampling
+x = z_true @ W + b + np.sqrt(noise_var) * rng.standard_normal((1, D))
 log_px = linear_gaussian_log_marginal(x, W, b, noise_var)[0]
-mu_post, Sigma_post = linear_gaussian_posterior(x, W, b, noise_var)  # (1, D_z), (D_z, D_z)
+# (1, D_z), (D_z, D_z)
+mu_post, Sigma_post = linear_gaussian_posterior(x, W, b, noise_var)
 print(f"1. log p(x) = {log_px:.6f}, exactly.")
 print(f"   the posterior p(z | x): mean {mu_post[0]}, covariance\n{Sigma_post}")
 print("   (not diagonal: the two latent coordinates are correlated given x)")
@@ -71,17 +74,20 @@ Lambda = np.linalg.inv(Sigma_post)  # (D_z, D_z): the posterior precision
 candidates = {
     "the prior N(0, I)": (np.zeros(D_z), np.zeros(D_z)),
     "posterior mean, variances 1": (mu_post[0], np.zeros(D_z)),
-    "posterior mean, variances diag(Sigma_post)": (mu_post[0], np.log(np.diag(Sigma_post))),
+    "posterior mean, variances diag(Sigma_post)":
+        (mu_post[0], np.log(np.diag(Sigma_post))),
     # The best diagonal q for KL(q || posterior) has variances 1 / diag(Lambda), which
-    # are *smaller* than the marginal variances diag(Sigma_post): q(z) = q1(z1) q2(z2) cannot
-    # hold the correlation, and KL(q || p) punishes mass where p has little.
+    # are *smaller* than the marginal variances diag(Sigma_post): q(z) = q1(z1) q2(z2)
+    # cannot hold the correlation, and KL(q || p) punishes mass where p has little.
     "posterior mean, variances 1/diag(Lambda)": (mu_post[0], -np.log(np.diag(Lambda))),
 }
 elbos = {}
-print(f"2. {'q':<42}  {'ELBO':>10}  {'log p(x) - ELBO':>15}  {'KL(q || posterior)':>18}")
+print(f"2. {'q':<42}  {'ELBO':>10}  "
+      f"{'log p(x) - ELBO':>15}  {'KL(q || posterior)':>18}")
 for name, (mu, log_var) in candidates.items():
     elbo = linear_gaussian_elbo(x, W, b, noise_var, mu[None], log_var[None])[0]
-    kl, _ = kl_full_covariance_forward(mu, np.diag(np.exp(log_var)), mu_post[0], Sigma_post)
+    kl, _ = kl_full_covariance_forward(mu, np.diag(np.exp(log_var)),
+                                       mu_post[0], Sigma_post)
     elbos[name] = elbo
     print(f"   {name:<42}  {elbo:10.6f}  {log_px - elbo:15.10f}  {float(kl):18.10f}")
 
@@ -107,7 +113,8 @@ show(fig, "elbo_gaps.png", OUT)
 Q, _ = np.linalg.qr(rng.standard_normal((D, D_z)))  # (D, D_z), orthonormal columns
 W_orth = (Q * np.array([2.0, 0.7])).T  # (D_z, D): orthogonal rows of different lengths
 mu_post_orth, Sigma_post_orth = linear_gaussian_posterior(x, W_orth, b, noise_var)
-print(f"3. With orthogonal rows of W the posterior covariance is diagonal:\n{Sigma_post_orth}")
+print("3. With orthogonal rows of W the posterior covariance is diagonal:\n"
+      f"{Sigma_post_orth}")
 elbo = linear_gaussian_elbo(x, W_orth, b, noise_var, mu_post_orth,
                             np.log(np.diag(Sigma_post_orth))[None])[0]
 log_px_orth = linear_gaussian_log_marginal(x, W_orth, b, noise_var)[0]
@@ -123,11 +130,13 @@ print(f"   q = the posterior: ELBO {elbo:.10f}, log p(x) {log_px_orth:.10f}, "
 # %%
 best_log_var = np.zeros(D_z)  # replace with your grid search
 
-# %% tags=["hide-cell"]
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
 # One answer: a 61 x 61 grid around the answer of part 2.
 grid = np.linspace(-6, 0, 61)
-scores = np.array([[linear_gaussian_elbo(x, W, b, noise_var, mu_post, np.array([[lv1, lv2]]))[0]
-                    for lv2 in grid] for lv1 in grid])  # lv: a log-variance of q
+scores = np.array([  # lv: a log-variance of q
+    [linear_gaussian_elbo(x, W, b, noise_var, mu_post, np.array([[lv1, lv2]]))[0]
+     for lv2 in grid]
+    for lv1 in grid])
 i, j = np.unravel_index(np.argmax(scores), scores.shape)
 best_log_var = np.array([grid[i], grid[j]])
 print("grid search:", best_log_var, " -log diag(Lambda):", -np.log(np.diag(Lambda)))
@@ -142,4 +151,5 @@ print("grid search:", best_log_var, " -log diag(Lambda):", -np.log(np.diag(Lambd
 # * Part 3: when the family can hold the posterior, the gap is zero up to rounding (~1e-15).
 
 # %%
-print("Look at: the last two columns of part 2 (equal), and part 3's gap: zero, up to rounding.")
+print("Look at: the last two columns of part 2 (equal), "
+      "and part 3's gap: zero, up to rounding.")

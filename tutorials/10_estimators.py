@@ -55,15 +55,21 @@ rng = np.random.default_rng(0)
 
 # %%
 mnist = load_mnist()
-train = mnist.x_train[:5000]  # (5000, 784) grey levels: a subset, binarised batch by batch
-x_test = binarize(mnist.x_test[:20], np.random.default_rng(1))  # (20, 784): twenty test images
+# (5000, 784) grey levels: a subset, binarised batch by batch
+train = mnist.x_train[:5000]
+# (20, 784): twenty test images
+x_test = binarize(mnist.x_test[:20], np.random.default_rng(1))
 D, B, D_z, R = 784, 64, 8, 500
 model = VAE(D, hidden=(64,), latent_dim=D_z, seed=0)
 
 
 def spreads(model):
-    """R one-sample estimates of each test image's ELBO by L^A and by L^B: two (20, R) arrays."""
-    x_rep = np.repeat(x_test, R, axis=0)  # (20 R, 784): image n is rows n R ... n R + R - 1
+    """R one-sample estimates of each test image's ELBO by L^A and by L^B.
+
+    Two (20, R) arrays.
+    """
+    # (20 R, 784): image n is rows n R ... n R + R - 1
+    x_rep = np.repeat(x_test, R, axis=0)
     la = elbo_la(model, x_rep, 1, np.random.default_rng(2))[0].reshape(20, R)
     lb = elbo_lb(model, x_rep, 1, np.random.default_rng(2))[0].reshape(20, R)
     return la, lb
@@ -71,8 +77,10 @@ def spreads(model):
 
 def report(when, la, lb):
     ratio = la.var(axis=1) / lb.var(axis=1)  # (20,) one variance ratio per image
-    print(f"   {when}: image 0's L^A {la[0].mean():.2f} +- {la[0].std() / np.sqrt(R):.2f}, "
-          f"L^B {lb[0].mean():.2f} +- {lb[0].std() / np.sqrt(R):.2f}; variance ratio "
+    # image 0's standard errors
+    error_a, error_b = la[0].std() / np.sqrt(R), lb[0].std() / np.sqrt(R)
+    print(f"   {when}: image 0's L^A {la[0].mean():.2f} +- {error_a:.2f}, "
+          f"L^B {lb[0].mean():.2f} +- {error_b:.2f}; variance ratio "
           f"var(L^A) / var(L^B): median {np.median(ratio):.2f} over the 20 images")
 
 
@@ -85,9 +93,10 @@ report("untrained   ", la0, lb0)
 
 # %%
 steps = 150 if QUICK else 3000
-optimizer = Adam(model, lr=1e-3)
+optimizer = Adam(model, lr=1e-3)  # `Adam`: taken on trust until lesson 11
 for step in range(steps):
     # the lecture's step: binarise, draw eps, forward, backward, update
+    # (`train_step`: taken on trust until lesson 12)
     train_step(model, optimizer, train, rng.integers(0, len(train), B), rng)
 la, lb = spreads(model)
 report(f"{steps} steps", la, lb)
@@ -148,7 +157,8 @@ reparam, _ = reparameterized_gradient(lambda z: 2 * z, mu, log_var, eps)  # (S, 
 for name, g in (("score function", score), ("reparameterisation", reparam)):
     print(f"3. {name:<19} mean {g.mean():.3f} +- {g.std() / np.sqrt(S):.3f}, "
           f"variance per sample {g.var():.2f}")
-print(f"   variance ratio score / reparameterisation: {score.var() / reparam.var():.1f}")
+print("   variance ratio score / reparameterisation: "
+      f"{score.var() / reparam.var():.1f}")
 
 # %% [markdown]
 # The two figures: on the left the spread of $\mathcal{L}^A$ and $\mathcal{L}^B$ for image 0 (trained), on
@@ -168,7 +178,8 @@ left.hist(lb[0], bins=bins, alpha=0.6, label="L^B (KL exact)")
 left.set_xlabel("one-sample estimate of image 0's ELBO (nats)")
 left.legend()
 both = np.concatenate([score[:, 0], reparam[:, 0]])
-bins = np.linspace(both.min(), both.max(), 120)  # every estimate of both estimators falls in a bin
+# every estimate of both estimators falls in a bin
+bins = np.linspace(both.min(), both.max(), 120)
 for name, g in (("score function", score), ("reparameterisation", reparam)):
     right.hist(g[:, 0], bins=bins, alpha=0.6, label=f"{name} (std {g.std():.1f})")
 right.set_yscale("log")  # the tails, where the variance is, stay visible
@@ -178,8 +189,9 @@ right.set_ylabel(f"count of {S}")
 right.legend()
 show(fig, "estimator_spreads.png", OUT)
 held = [int(np.sum((g >= bins[0]) & (g <= bins[-1]))) for g in (score, reparam)]
-print(f"   right panel: bins from {bins[0]:.1f} to {bins[-1]:.1f} hold {held[0]} of {S} score-function "
-      f"estimates and {held[1]} of {S} reparameterisation ones")
+print(f"   right panel: bins from {bins[0]:.1f} to {bins[-1]:.1f} "
+      f"hold {held[0]} of {S} score-function estimates "
+      f"and {held[1]} of {S} reparameterisation ones")
 
 # %% [markdown]
 # ## Your turn
@@ -195,15 +207,23 @@ print(f"   right panel: bins from {bins[0]:.1f} to {bins[-1]:.1f} hold {held[0]}
 # $f$ is weighted by $\varepsilon^2$, which favours the tails, where $f$ is large. Compute the
 # score-function estimates with $f_0 = 2$ and with $f_0^\ast$ (estimated from the samples), and
 # their variances. **Predict** first: how far does each baseline bring the variance down, and does
-# either reach the reparameterised estimator's? (The stub uses no baseline.)
+# either reach the reparameterised estimator's? (The stub uses no baseline.) You got it right
+# when the cell after the answer prints three rows, each variance within a few standard errors
+# of the exact one printed beside it; it stops while `baselines` has fewer than three.
 
 # %%
-baseline = 0.0  # replace with 2.0, then with f0*
-with_baseline = score_function_gradient(lambda z: z[:, 0] ** 2 - baseline, mu, log_var, eps)[0]
+z = mu + np.exp(log_var / 2) * eps  # (S, 1): the samples the estimates above used
+baselines = {"none": 0.0}  # add "E[f] = 2" and f0*, estimated from z and eps
 
-# %% tags=["hide-cell"]
-# One answer. A sample variance is itself an estimate: print its standard error,
-# sqrt((m4 - var^2) / S) with m4 the fourth central moment.
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+# One answer.
+f0_star = np.mean(z**2 * eps**2) / np.mean(eps**2)  # the variance-minimising baseline
+baselines = {"none": 0.0, "E[f] = 2": 2.0,
+             f"f0* = E[f eps^2] / E[eps^2] = {f0_star:.2f}": f0_star}
+
+# %%
+# A sample variance is itself an estimate: its standard error is
+# sqrt((m4 - var^2) / S), with m4 the fourth central moment.
 
 
 def variance_and_se(g):
@@ -211,14 +231,21 @@ def variance_and_se(g):
     return np.mean(d**2), np.sqrt((np.mean(d**4) - np.mean(d**2) ** 2) / len(g))
 
 
-z = mu + np.exp(log_var / 2) * eps  # (S, 1): the samples the estimates above used
-f0_star = np.mean(z**2 * eps**2) / np.mean(eps**2)  # the variance-minimising baseline
-for label, baseline in (("none", 0.0), ("E[f] = 2", 2.0),
-                        (f"f0* = E[f eps^2] / E[eps^2] = {f0_star:.2f}", f0_star)):
-    with_baseline = score_function_gradient(lambda z: z[:, 0] ** 2 - baseline, mu, log_var, eps)[0]
+def exact_variance(f0):
+    """E[((1 + eps)^2 - f0)^2 eps^2] - 2^2, from E[eps^n] = (n - 1)!! (n even)."""
+    # ((1 + eps)^2 - f0)^2
+    terms = np.polynomial.polynomial.polypow([1.0 - f0, 2.0, 1.0], 2)
+    moments = [0 if n % 2 else np.prod(np.arange(n - 1, 0, -2)) for n in range(2, 7)]
+    return terms @ moments - 2**2  # the eps^2 shifts each power by two
+
+
+assert len(baselines) == 3, "add the baselines E[f] = 2 and f0* to `baselines`"
+for label, baseline in baselines.items():
+    with_baseline = score_function_gradient(
+        lambda z: z[:, 0] ** 2 - baseline, mu, log_var, eps)[0]
     var, se = variance_and_se(with_baseline)
     print(f"score function, baseline {label}: mean {with_baseline.mean():.3f}, "
-          f"variance {var:.1f} +- {se:.1f}")
+          f"variance {var:.1f} +- {se:.1f} (exact: {exact_variance(baseline):.1f})")
 var, se = variance_and_se(reparam)
 print(f"reparameterisation: mean {reparam.mean():.3f}, variance {var:.1f} +- {se:.1f}")
 
@@ -242,5 +269,6 @@ print(f"reparameterisation: mean {reparam.mean():.3f}, variance {var:.1f} +- {se
 #   the gap; the best constant one does not close it.
 
 # %%
-print("Look at: the variance ratio falling as the model trains in 1, the minibatch means on the full sum in 2, "
+print("Look at: the variance ratio falling as the model trains in 1, "
+      "the minibatch means on the full sum in 2, "
       "and the score function's much larger variance in 3.")

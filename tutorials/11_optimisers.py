@@ -26,7 +26,8 @@ from matplotlib.figure import Figure
 from scratchvae.lecture.optim import SGD, Adagrad, Adam
 from scratchvae.tools.plots import show
 
-QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # this lesson is quick anyway
+# this lesson is quick anyway
+QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")
 OUT = Path("11_optimisers")  # where a script run saves its figures
 
 # %% [markdown]
@@ -104,9 +105,25 @@ def adagrad(lr, eps=1e-10):
 # \vartheta_t = \vartheta_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}.$$
 #
 # ($v$ here is Adam's second moment, and nothing else: the glossary keeps the letter for it.)
+#
+# Your turn: you wrote `Adam.update` for a model's arrays in lesson 9; write the same rule here
+# for the two-coordinate $\vartheta$, in the loop below, from the formulas above. You got it right
+# when section 4 prints `|hand - package| 0e+00` on the Adam line: your loop and your `Adam` class
+# take the same steps. (The stub never moves $\vartheta$.)
 
 
 # %%
+def adam(lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    theta, losses = start.copy(), []
+    for t in range(1, T + 1):
+        g = grad(theta)
+        # replace: m and v (5), their corrections (7), the step (8)
+        theta = theta - 0 * g
+        losses.append(loss(theta))
+    return theta, losses
+
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
 def adam(lr, beta1=0.9, beta2=0.999, eps=1e-8):
     theta, m, v, losses = start.copy(), np.zeros(2), np.zeros(2), []
     for t in range(1, T + 1):
@@ -137,7 +154,8 @@ def with_the_package(make):
 
 runs = {  # name: (by hand, the package's class), each with the learning rate used below
     "SGD, lr 0.019": (lambda: sgd(0.019), lambda p: SGD(p, lr=0.019)),
-    "SGD + momentum 0.9, lr 0.005": (lambda: sgd(0.005, 0.9), lambda p: SGD(p, lr=0.005, momentum=0.9)),
+    "SGD + momentum 0.9, lr 0.005": (lambda: sgd(0.005, 0.9),
+                                     lambda p: SGD(p, lr=0.005, momentum=0.9)),
     "Adagrad, lr 0.5": (lambda: adagrad(0.5), lambda p: Adagrad(p, lr=0.5)),
     "Adam, lr 0.1": (lambda: adam(0.1), lambda p: Adam(p, lr=0.1)),
 }
@@ -146,7 +164,8 @@ print(f"4. after {T} steps from (1, 1):")
 for name, (by_hand, package) in runs.items():
     theta, curves[name] = by_hand()
     difference = np.max(np.abs(theta - with_the_package(package)))
-    print(f"   {name:<29} loss {curves[name][-1]:9.2e}   theta {np.array2string(theta, precision=4)}"
+    theta_text = np.array2string(theta, precision=4)
+    print(f"   {name:<29} loss {curves[name][-1]:9.2e}   theta {theta_text}"
           f"   |hand - package| {difference:.0e}")
 
 # %%
@@ -171,17 +190,18 @@ show(fig, "loss_curves.png", OUT)
 # is steep. Start from $\vartheta = (1, 0)$, which has a component along both. (Not from $(1, 1)$: that
 # lies on the shallow eigenvector, every optimiser's iterates stay on that line, and the problem
 # is one-dimensional again.) **Predict**: does Adam keep its lead over SGD? (The stub leaves the
-# problem as it is.)
+# problem as it is.) You got it right when the cell after the answer accepts your `H`, `loss`
+# and `grad` and ranks the four optimisers; the stub stops there.
 
 # %%
 H = np.diag(a)  # replace with the rotated matrix
 start = np.array([1.0, 0.0])  # on neither eigenvector of the rotated H
 
-# %% tags=["hide-cell"]
-# One answer. The per-coordinate scaling no longer lines up with the curvature: Adam and Adagrad
-# fall behind SGD with momentum, and even behind plain SGD. (From (1, 0) the result is the same
-# whichever of the two 45-degree rotations you wrote: (1, 0) has equal components along both
-# eigenvectors.)
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+# One answer. The per-coordinate scaling no longer lines up with the curvature: Adam
+# and Adagrad fall behind SGD with momentum, and even behind plain SGD. (From (1, 0)
+# the result is the same whichever of the two 45-degree rotations you wrote: (1, 0) has
+# equal components along both eigenvectors.)
 R = np.array([[1.0, -1.0], [1.0, 1.0]]) / np.sqrt(2)
 H = R @ np.diag(a) @ R.T
 
@@ -194,10 +214,19 @@ def grad(theta):
     return H @ theta
 
 
+# %%
+assert H[0, 1] != 0 and np.allclose(np.linalg.eigvalsh(H), np.sort(a)), (
+    "H is still diagonal, or its curvatures are not a's: H = R diag(a) R'")
+probe = np.array([0.3, -0.7])
+same_loss = np.isclose(loss(probe), 0.5 * probe @ H @ probe)
+assert same_loss and np.allclose(grad(probe), H @ probe), (
+    "loss and grad are still the diagonal problem's: write them with the rotated H")
 rotated = {name: by_hand()[1][-1] for name, (by_hand, _) in runs.items()}
 for name, final in rotated.items():
     print(f"rotated, from (1, 0): {name:<29} loss after {T} steps {final:9.2e}")
 print("rotated, best to worst:", " < ".join(sorted(rotated, key=rotated.get)))
+print("  right if Adam no longer leads: "
+      "the per-coordinate scaling misses a rotated valley")
 
 # %% [markdown]
 # ## What to look at
@@ -216,5 +245,5 @@ print("rotated, best to worst:", " < ".join(sorted(rotated, key=rotated.get)))
 #   differ by orders of magnitude, and Adam with one learning rate, $10^{-3}$, is the usual choice.
 
 # %%
-print("Look at: the zeros in the |hand - package| column, and in the figure SGD crawling while "
-      "momentum, Adam and Adagrad drop by many orders of magnitude.")
+print("Look at: the zeros in the |hand - package| column, and in the figure SGD "
+      "crawling while momentum, Adam and Adagrad drop by many orders of magnitude.")

@@ -24,38 +24,63 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from scratchvae.classroom.selfcheck import check
 from scratchvae.lecture.estimators import elbo_lb, importance_weighted_bound
 from scratchvae.lecture.optim import Adam
 from scratchvae.lecture.training import binarize, train_step
 from scratchvae.lecture.vae import VAE
+from scratchvae.tools.checkpoints import load_model
 from scratchvae.tools.data import load_mnist
 from scratchvae.tools.plots import show
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # small k, few images
 OUT = Path("13_evaluating_honestly")  # where a script run saves its figures
+MY_VAE = Path("runs", "my_vae.npz")  # the model lesson 12 trained and saved
 rng = np.random.default_rng(0)
 
 # %% [markdown]
 # ## A model to evaluate
-# A small VAE trained briefly on the lecture's plain-NumPy ops (`SCRATCHVAE_QUICK=1`: a few seconds;
-# lesson 12 trains a real one). The test images are binarised once, with a fixed seed, so that
-# every number below is about the same 0/1 images.
+# Yours: the model lesson 12 trained and saved in `runs/my_vae.npz`, when it is there. Otherwise
+# (lesson 12 not run in this folder) a small VAE trained here briefly on the lecture's plain-NumPy
+# ops (`SCRATCHVAE_QUICK=1`: a few seconds), and the lesson says so. The test images are binarised
+# once, with a fixed seed, so that every number below is about the same 0/1 images.
 
 # %%
 mnist = load_mnist()
-train = mnist.x_train[:10000]  # (10000, 784) grey levels
-D, B, D_z = 784, 64, 8
-steps = 200 if QUICK else 5000
 n_images = 10 if QUICK else 200
 KS = (1, 10, 100, 1000) if QUICK else (1, 10, 100, 1000, 5000)
-model = VAE(D, hidden=(64,) if QUICK else (200,), latent_dim=D_z, seed=0)
-optimizer = Adam(model, lr=1e-3)
-for step in range(steps):
-    # the lecture's step: binarise, draw eps, forward, backward, update
-    train_step(model, optimizer, train, rng.integers(0, len(train), B), rng)
+if MY_VAE.exists():
+    model = load_model(MY_VAE)
+    print(f"Your model from lesson 12, {MY_VAE}:", end=" ")
+else:
+    train = mnist.x_train[:10000]  # (10000, 784) grey levels
+    D, B, D_z = 784, 64, 8
+    steps = 200 if QUICK else 5000
+    model = VAE(D, hidden=(64,) if QUICK else (200,), latent_dim=D_z, seed=0)
+    optimizer = Adam(model, lr=1e-3)
+    for step in range(steps):
+        # the lecture's step: binarise, draw eps, forward, backward, update
+        train_step(model, optimizer, train, rng.integers(0, len(train), B), rng)
+    print(f"No model from lesson 12 at {MY_VAE}: trained one here for {steps} steps.",
+          end=" ")
 x_test = binarize(mnist.x_test[:n_images], np.random.default_rng(1))  # (n_images, 784)
-print(f"A 784-{model.encoder.modules[0].params['W'].shape[1]}-{D_z} VAE after {steps} steps; "
-      f"{n_images} test images")
+hidden, D_z = model.config["hidden"][0], model.config["latent_dim"]
+print(f"A 784-{hidden}-{D_z} VAE; {n_images} test images")
+
+# %% [markdown]
+# ## Your turn — task `importance_weighted`: the importance-weighted bound
+# Write `importance_weighted_bound` in `studentvae/estimators.py`: the docstring above each stub
+# says what it takes and returns; [estimators:
+# importance-weighted](../docs/estimators.md#importance-weighted) derives it. The cell below
+# checks your code as the marker will: "ok", or the first wrong element and the section to reread.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("importance_weighted")  # the lecture's code for this task
+
+# %%
+check("importance_weighted", answer)
 
 # %% [markdown]
 # ## 1. The bound
@@ -72,22 +97,25 @@ print(f"A 784-{model.encoder.modules[0].params['W'].shape[1]}-{D_z} VAE after {s
 # $\log \frac1k \sum_i w_i$ per image.
 
 # %%
-elbo = elbo_lb(model, x_test, 1000, np.random.default_rng(2))[0]  # (n_images,) the ELBO, L = 1000
-# One image at a time: the lecture's bound holds all k samples of its images at once (k = 5000
-# samples of 784 pixels is 31 MB per image); one generator per k, so the numbers are those of one call.
+# (n_images,) the ELBO, L = 1000
+elbo = elbo_lb(model, x_test, 1000, np.random.default_rng(2))[0]
+# One image at a time: the lecture's bound holds all k samples of its images at once
+# (k = 5000 samples of 784 pixels is 31 MB per image); one generator per k, so the
+# numbers are those of one call.
 bounds = {}  # k -> (n_images,)
 for k in KS:
     rng_k = np.random.default_rng(3 + k)
-    bounds[k] = np.concatenate([importance_weighted_bound(model, x_test[i:i + 1], k, rng_k)
-                                for i in range(len(x_test))])
+    bounds[k] = np.concatenate([
+        importance_weighted_bound(model, x_test[i:i + 1], k, rng_k)
+        for i in range(len(x_test))])
 
 
 def mean_and_se(values):
     return values.mean(), values.std(ddof=1) / np.sqrt(len(values))
 
 
-print("1. mean over the test images, +- one standard error; the gain over the ELBO is paired, "
-      "image by image:")
+print("1. mean over the test images, +- one standard error; "
+      "the gain over the ELBO is paired, image by image:")
 m, se = mean_and_se(elbo)
 print(f"   ELBO (L^B, L = 1000)   {m:9.2f} +- {se:.2f}")
 gains = {}
@@ -110,7 +138,8 @@ means = np.array([gains[k][0] for k in KS])
 errors = np.array([gains[k][1] for k in KS])
 fig = Figure(figsize=(6.4, 3.8), layout="constrained")
 ax = fig.subplots()
-ax.errorbar(ks, means, yerr=2 * errors, fmt="o-", capsize=3, label="mean of L_k - ELBO, +- 2 SE")
+ax.errorbar(ks, means, yerr=2 * errors, fmt="o-", capsize=3,
+            label="mean of L_k - ELBO, +- 2 SE")
 ax.axhline(0, color="k", lw=0.5)
 ax.set_xscale("log")
 ax.set_xlabel("number of importance samples k")
@@ -123,18 +152,33 @@ show(fig, "bound_against_k.png", OUT)
 # $\mathcal{L}_k$ is computed from random samples, so the number for one image is itself noisy.
 # Compute $\log \frac1k \sum_i w_i$ for image 0 twenty times (twenty seeds) with $k = 10$ and with
 # $k = 100$. **Predict** first: which has the larger spread? Is the spread at $k = 100$ smaller than
-# the gain from 10 to 100? (The stub has no repeats.)
+# the gain from 10 to 100? (The stub has no repeats.) You got it right when the cell after the
+# answer prints both spreads and the gain; it stops while a list holds fewer than twenty values.
 
 # %%
 repeats = {10: [], 100: []}  # fill: k -> twenty values for image 0
 
-# %% tags=["hide-cell"]
-# One answer. The spread shrinks with k (roughly like 1/sqrt(k) once k is large), and the
-# mean keeps rising: both reasons to use a large k for the reported number.
-repeats = {k: np.array([importance_weighted_bound(model, x_test[:1], k, np.random.default_rng(s))[0]
-                        for s in range(20)]) for k in (10, 100)}
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+# One answer. The spread shrinks with k (roughly like 1/sqrt(k) once k is large), and
+# the mean keeps rising: both reasons to use a large k for the reported number.
+repeats = {}
+for k in (10, 100):
+    seeds = [np.random.default_rng(s) for s in range(20)]
+    repeats[k] = [importance_weighted_bound(model, x_test[:1], k, rng)[0]
+                  for rng in seeds]
+
+# %%
+assert all(len(repeats[k]) == 20 for k in (10, 100)), (
+    f"repeats holds {[len(repeats[k]) for k in (10, 100)]} values for k = 10, 100: "
+    "compute twenty for each")
 for k, values in repeats.items():
-    print(f"image 0, k = {k:>3}: mean {values.mean():.2f}, std over 20 seeds {values.std(ddof=1):.2f}")
+    values = np.asarray(values)
+    print(f"image 0, k = {k:>3}: mean {values.mean():.2f}, "
+          f"std over 20 seeds {values.std(ddof=1):.2f}")
+spreads = {k: np.std(values, ddof=1) for k, values in repeats.items()}
+gain = np.mean(repeats[100]) - np.mean(repeats[10])
+print(f"right if the spread shrinks with k: {spreads[10]:.2f} at k = 10, "
+      f"{spreads[100]:.2f} at k = 100; the gain from 10 to 100 is {gain:.2f}")
 
 # %% [markdown]
 # ## What to look at
@@ -148,5 +192,5 @@ for k, values in repeats.items():
 #   for $q$ to cover needs a larger $k$ before its bound is near its $\log p(x)$.
 
 # %%
-print("Look at: L_1 beside the ELBO, the gains growing with k with their small paired standard "
-      "errors, and the figure's curve flattening.")
+print("Look at: L_1 beside the ELBO, the gains growing with k with their small paired "
+      "standard errors, and the figure's curve flattening.")

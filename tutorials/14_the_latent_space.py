@@ -40,6 +40,7 @@ from scratchvae.lecture import estimators
 from scratchvae.lecture.collapse import active_units, encode_all, kl_per_dimension
 from scratchvae.lecture.optim import Adam
 from scratchvae.lecture.vae import VAE
+from scratchvae.tools.checkpoints import load_model
 from scratchvae.tools.data import load_mnist
 from scratchvae.tools.evaluation import prepare_test_set
 from scratchvae.tools.latent_plots import plot_latent_manifold
@@ -48,16 +49,19 @@ from scratchvae.tools.train import fit
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a subset, 3 epochs
 OUT = Path("14_the_latent_space")  # where a script run saves its figures
+MY_VAE = Path("runs", "my_vae.npz")  # the model lesson 12 trained and saved
 
 
 EPOCHS = 3 if QUICK else 8  # epochs per model
 n_train, n_test, hidden = (10000, 1000, 128) if QUICK else (15000, 2000, 400)
-batch_size, lr = (64, 2e-3) if QUICK else (128, 1e-3)  # quick: more steps per image, larger ones
+# quick: more steps per image, larger ones
+batch_size, lr = (64, 2e-3) if QUICK else (128, 1e-3)
 BETAS = (0.2, 1.0, 4.0)
 if QUICK:
-    print(f"Quick mode: {n_train} training images, {EPOCHS} epochs, batches of {batch_size}, lr {lr:g}, "
-          f"{hidden} hidden units for each model; the full run: 15000 images, 8 epochs, batches of 128, "
-          "lr 0.001, 400 hidden units.")
+    print(f"Quick mode: {n_train} training images, {EPOCHS} epochs, "
+          f"batches of {batch_size}, lr {lr:g}, {hidden} hidden units for each model; "
+          "the full run: 15000 images, 8 epochs, batches of 128, lr 0.001, "
+          "400 hidden units.")
 
 # %% [markdown]
 # ## Three models, one table
@@ -70,20 +74,30 @@ x_test = prepare_test_set(mnist.x_test[:n_test], "dynamic")  # (n_test, 784), 0/
 y_test = mnist.y_test[:n_test]
 models = {}
 trained = {}  # beta -> the model
+
+
+def train_model(model):
+    """Fit model to the training images, silently: the same run for every model."""
+    fit(model, mnist.x_train[:n_train], EPOCHS, batch_size=batch_size,
+        optimizer=Adam(model, lr=lr), seed=0, progress=False, log=lambda line: None)
+
+
 print(f"Three 784-{hidden}-2 VAEs, {n_train} training images, {EPOCHS} epoch(s) each; "
       f"measured on {n_test} test images (ELBO with weight 1, in nats):")
-print(f"{'beta':>6}  {'ELBO':>8}  {'rec':>8}  {'KL':>6}  active   std of the means   mean sigma of q")
+print(f"{'beta':>6}  {'ELBO':>8}  {'rec':>8}  {'KL':>6}  "
+      "active   std of the means   mean sigma of q")
 for beta in BETAS:
     model = VAE(784, hidden=(hidden,), latent_dim=2, beta=beta, seed=0, ops=engine_ops)
-    fit(model, mnist.x_train[:n_train], EPOCHS, batch_size=batch_size, optimizer=Adam(model, lr=lr),
-        seed=0, progress=False, log=lambda line: None)
-    elbo, rec, kl = estimators.elbo_lb(model, x_test, 1, np.random.default_rng(0))  # (n_test,)
+    train_model(model)
+    # (n_test,)
+    elbo, rec, kl = estimators.elbo_lb(model, x_test, 1, np.random.default_rng(0))
     mu, log_var = model.encode(x_test)  # (n_test, 2) each
     sigma = np.exp(0.5 * log_var)  # (n_test, 2)
     models[beta] = (mu, rec.mean(), kl.mean())
     trained[beta] = model
+    std_of_means = np.array2string(mu.std(axis=0), precision=2)
     print(f"{beta:>6}  {elbo.mean():8.2f}  {rec.mean():8.2f}  {kl.mean():6.2f}  "
-          f"{active_units(mu)[0]:>4}/2   {np.array2string(mu.std(axis=0), precision=2):<17}  "
+          f"{active_units(mu)[0]:>4}/2   {std_of_means:<17}  "
           f"{np.array2string(sigma.mean(axis=0), precision=2)}")
 
 # %% [markdown]
@@ -94,8 +108,8 @@ for beta in BETAS:
 fig = Figure(figsize=(15, 5.2), layout="constrained")
 axes = fig.subplots(1, len(BETAS), sharex=True, sharey=True)
 for ax, (beta, (mu, rec, kl)) in zip(axes, models.items()):
-    dots = ax.scatter(mu[:, 0], mu[:, 1], c=y_test, cmap="tab10", vmin=-0.5, vmax=9.5, s=5,
-                      alpha=0.7)
+    dots = ax.scatter(mu[:, 0], mu[:, 1], c=y_test, cmap="tab10", vmin=-0.5, vmax=9.5,
+                      s=5, alpha=0.7)
     ax.add_patch(Circle((0, 0), 2.0, fill=False, linestyle="--", color="black"))
     ax.set_title(f"beta = {beta}: KL {kl:.1f}, reconstruction {rec:.1f}")
     ax.set_xlabel("$z_1$ (mean of q)")
@@ -106,16 +120,23 @@ show(fig, "beta_latents.png", OUT)
 
 # %% [markdown]
 # ## Walking the latent space
-# With $\beta = 1$: decode a grid of codes that covers the prior evenly
+# Your model from lesson 12 (`runs/my_vae.npz`) when it is there and has a 2-D code, else the
+# $\beta = 1$ model above: decode a grid of codes that covers the prior evenly
 # ([figures (6)](../docs/figures.md#manifold): the grid's points are equally spaced in
 # probability, $\Phi^{-1}$ of an even grid in $(0, 1)$), then decode the straight line between the
 # codes of two test digits, $z(\lambda) = (1 - \lambda)\mu_a + \lambda \mu_b$
 # ([figures (7)](../docs/figures.md#interpolation)).
 
 # %%
-show(plot_latent_manifold(trained[1.0], n=12 if QUICK else 20), "manifold_beta_1.png", OUT)
+walked = load_model(MY_VAE) if MY_VAE.exists() else None
+if walked is None or walked.config["latent_dim"] != 2:
+    print(f"No 2-D model from lesson 12 at {MY_VAE}: walking the beta = 1 model above.")
+    walked = trained[1.0]
+else:
+    print(f"Walking your model from lesson 12, {MY_VAE}.")
+show(plot_latent_manifold(walked, n=12 if QUICK else 20), "manifold.png", OUT)
 first_one, first_seven = np.flatnonzero(y_test == 1)[0], np.flatnonzero(y_test == 7)[0]
-show(plot_interpolation(trained[1.0], x_test[first_one], x_test[first_seven], n=10),
+show(plot_interpolation(walked, x_test[first_one], x_test[first_seven], n=10),
      "interpolation_1_to_7.png", OUT)
 
 # %% [markdown]
@@ -136,16 +157,19 @@ show(plot_interpolation(trained[1.0], x_test[first_one], x_test[first_seven], n=
 wide = {}
 for beta in (1.0, 4.0):
     model = VAE(784, hidden=(hidden,), latent_dim=16, beta=beta, seed=0, ops=engine_ops)
-    fit(model, mnist.x_train[:n_train], EPOCHS, batch_size=batch_size, optimizer=Adam(model, lr=lr),
-        seed=0, progress=False, log=lambda line: None)
-    mu, log_var = encode_all(model, x_test)  # (N, 16) each: q(z | x) for every test image
-    per_dimension = kl_per_dimension(mu, log_var)  # (16,) nats, averaged over the test images
+    train_model(model)
+    # (N, 16) each: q(z | x) for every test image
+    mu, log_var = encode_all(model, x_test)
+    # (16,) nats, averaged over the test images
+    per_dimension = kl_per_dimension(mu, log_var)
     count, activity = active_units(mu)
     wide[beta] = per_dimension
-    print(f"D_z = 16, beta {beta}: {count} of 16 units active; KL per dimension sums to "
-          f"{per_dimension.sum():.1f} nats, the largest {per_dimension.max():.2f}, the smallest "
-          f"{per_dimension.min():.2f}; {int(np.sum(per_dimension > 0.1))} dimensions carry more "
-          "than 0.1 nats")
+    carrying = int(np.sum(per_dimension > 0.1))  # dimensions above 0.1 nats
+    print(f"D_z = 16, beta {beta}: {count} of 16 units active; "
+          f"KL per dimension sums to {per_dimension.sum():.1f} nats, "
+          f"the largest {per_dimension.max():.2f}, "
+          f"the smallest {per_dimension.min():.2f}; "
+          f"{carrying} dimensions carry more than 0.1 nats")
 
 # %%
 fig = Figure(figsize=(10, 3.6), layout="constrained")
@@ -161,7 +185,8 @@ show(fig, "kl_per_dimension.png", OUT)
 # ## Your turn
 # Write `fraction_inside(mu)`: the fraction of test codes (rows of `mu`) with $|z| < 2$. Under
 # the prior it would be 0.86. Compute it for each $\beta$: which model fills the prior's
-# region best? (The stub returns 0.)
+# region best? (The stub returns 0.) You got it right when the cell after the answer accepts
+# three test codes, one inside the circle, and prints a fraction per model; the stub stops there.
 
 
 # %%
@@ -169,14 +194,20 @@ def fraction_inside(mu):
     return 0.0  # replace
 
 
-# %% tags=["hide-cell"]
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
 # One answer.
 def fraction_inside(mu):
     return float(np.mean(np.linalg.norm(mu, axis=1) < 2.0))
 
 
+# %%
+# three codes, (0, 0) inside, (3, 3) and (0, 2) outside: right if 1/3
+probe = fraction_inside(np.array([[0.0, 0.0], [3.0, 3.0], [0.0, 2.0]]))
+assert abs(probe - 1 / 3) < 1e-9, (
+    f"fraction_inside of (0, 0), (3, 3), (0, 2) is {probe}, not 1/3")
 for beta, (mu, _, _) in models.items():
-    print(f"beta {beta}: {fraction_inside(mu):.2f} of the codes inside |z| < 2")
+    print(f"beta {beta}: {fraction_inside(mu):.2f} of the codes inside |z| < 2 "
+          f"(the prior: {1 - np.exp(-2):.2f})")
 
 # %% [markdown]
 # ## What to look at
@@ -199,6 +230,24 @@ for beta, (mu, _, _) in models.items():
 #   images that look alike cheap to encode near each other.
 
 # %%
-print("Look at: the std of the means shrinking and sigma growing as beta grows, the clusters "
-      "spreading (beta 0.2) or crowding into the circle (beta 4), and at D_z = 16 the KL "
-      "gathering in fewer dimensions at beta 4.")
+print("Look at: the std of the means shrinking and sigma growing as beta grows, the "
+      "clusters spreading (beta 0.2) or crowding into the circle (beta 4), and at "
+      "D_z = 16 the KL gathering in fewer dimensions at beta 4.")
+
+# %% [markdown]
+# ## Explore your model
+# The pictures above are still. The explorer is the same model as a page that runs in your
+# browser, offline: drag through the latent map and watch the digit change, move one latent
+# dimension at a time, draw a digit and see where its $q(z \mid x)$ lands, walk between two
+# test images ([the explorer](../docs/explorer.md)). The cell writes the page for the model
+# walked above (yours from lesson 12 when there is one) beside it; open `index.html` from
+# your file browser. In a notebook, `explore(walked)` in a cell of its own shows it right
+# here instead.
+
+# %%
+# `explore` is for a cell of your own: explore(walked)
+from scratchvae.tools.explore import explore, page_data, write_page  # noqa: F401
+
+page = write_page(page_data(walked, x_test[:1000], y_test[:1000]),
+                  Path("runs", "explorer"))
+print(f"Explorer written: open {page} in a browser (no server, no network needed).")

@@ -1,16 +1,14 @@
 """The course site builds with warnings as errors, in quick mode, and serves everything itself.
 
-Builds docs/ into a temporary folder with SCRATCHVAE_QUICK=1 (the lessons execute in quick
-mode), then checks: every lesson page exists and shows a figure; the derivations' equations
-are there; no page loads a script (or anything) from a CDN or another site; every lesson can
-be downloaded as .ipynb. Skips without the docs tools (pip install -e ".[docs]") and, since
-several lessons train on it, without MNIST in $SCRATCHVAE_DATA.
+The ``site`` fixture (tests/conftest.py, one build per session) builds docs/ into a temporary
+folder with SCRATCHVAE_QUICK=1 (the lessons execute in quick mode); these tests then check:
+every lesson page exists and shows a figure; the derivations' equations are there, numbered
+equations outside split and linked one by one; no page loads a script (or anything) from a CDN
+or another site; every lesson can be downloaded as .ipynb. Skips without the docs tools
+(pip install -e ".[docs]") and, since several lessons train on it, without MNIST in $SCRATCHVAE_DATA.
 """
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,21 +18,6 @@ LESSONS = sorted(p.stem for p in (ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
 
 pytest.importorskip("sphinx", reason="the site needs the docs tools: pip install -e '.[docs]'")
 pytest.importorskip("myst_nb", reason="the site needs the docs tools: pip install -e '.[docs]'")
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    if not (Path(os.environ.get("SCRATCHVAE_DATA", "")) / "mnist").is_dir():
-        pytest.skip("the MNIST lessons need real MNIST: set SCRATCHVAE_DATA to the folder holding mnist/")
-    out = tmp_path_factory.mktemp("site")
-    env = dict(os.environ, SCRATCHVAE_QUICK="1", MPLBACKEND="Agg",
-               MPLCONFIGDIR=str(out / "mpl"),
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    run = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html",
-                          "-d", str(out / "doctrees"), str(ROOT / "docs"), str(out / "html")],
-                         env=env, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
-    return out / "html"
 
 
 def test_every_lesson_has_a_page_with_a_figure(site):
@@ -71,3 +54,47 @@ def test_derivation_links_resolve(site):
     assert 'id="gaussian-kl-standard-normal"' in (site / "gaussian.html").read_text("utf-8")
     api = (site / "api" / "gaussian.html").read_text(encoding="utf-8")
     assert 'href="../gaussian.html#kl-standard-normal"' in api
+
+
+def test_a_link_to_an_equation_lands_on_it(site):
+    """A link written "[gaussian (14)](gaussian.md#kl-standard-normal)" lands on equation (14), not its section."""
+    gaussian = (site / "gaussian.html").read_text(encoding="utf-8")
+    equation = re.search(r'id="gaussian-eq-14"(.*?)</div>', gaussian, re.S)
+    assert equation and r"\tag{14}" in equation[1], "equation (14) of gaussian has no anchor of its own"
+    assert 'class="eqno"' not in equation[1], "Sphinx numbers equation (14) a second time"
+    lesson = (site / "lessons" / "04_checking_a_gradient.html").read_text(encoding="utf-8")
+    assert re.search(r'href="../gaussian.html#gaussian-eq-14"[^>]*>.*?gaussian \(14\)', lesson, re.S)
+
+
+def test_no_equation_is_numbered_twice(site):
+    """A page's \\tag{n} is the only number an equation shows: Sphinx adds none of its own beside it."""
+    for page in site.rglob("*.html"):
+        for block in re.findall(r'<div class="amsmath[^"]*"[^>]*>(.*?)</div>', page.read_text(encoding="utf-8"), re.S):
+            assert not ("\\tag{" in block and 'class="eqno"' in block), f"{page.name}: {block[:200]}"
+
+
+def test_no_numbered_equation_is_wrapped_in_split(site):
+    """MathJax refuses \\tag inside split, the environment Sphinx wraps a display with \\\\ in."""
+    for page in site.glob("*.html"):
+        for block in re.findall(r'<div class="math[^"]*"[^>]*>(.*?)</div>', page.read_text("utf-8"), re.S):
+            assert not ("split" in block and r"\tag" in block), f"{page.name}: {block[:200]}"
+
+
+def test_no_escaped_underscore_in_the_maths(site):
+    r"""``\text{fan\_in}`` shows its backslash in MathJax: the docstrings write ``\text{fan-in}``."""
+    for page in site.rglob("*.html"):
+        maths = re.findall(r'class="math[^"]*"[^>]*>(.*?)</(?:span|div)>', page.read_text("utf-8"), re.S)
+        assert not [m for m in maths if r"\_" in m], f"{page.relative_to(site)}: \\_ in its maths"
+
+
+def test_the_explorers_of_two_trained_models_are_in_the_site(site):
+    """docs/explorer.md embeds explorer/z2/ and explorer/z20/, which the build trained and exported."""
+    page = (site / "explorer.html").read_text(encoding="utf-8")
+    assert "Built in quick mode" in page, "a quick build's explorers are barely trained: the page must say so"
+    for name, latent_dim in [("z2", 2), ("z20", 20)]:
+        assert f'<iframe class="scratchvae-explorer" src="explorer/{name}/index.html"' in page
+        files = {f.name: f.stat().st_size for f in (site / "explorer" / name).iterdir()}
+        assert set(files) == {"index.html", "explore.js", "data.js"}, files
+        assert sum(files.values()) < 5e6, f"explorer/{name} is {sum(files.values()) / 1e6:.1f} MB"
+        data = (site / "explorer" / name / "data.js").read_text(encoding="utf-8")
+        assert f'"latent_dim":{latent_dim},' in data

@@ -119,7 +119,7 @@ def check_dense_args(x, W, b, finite=True):
 
 
 def he_normal(fan_in, fan_out, rng, dtype=np.float32):
-    r"""He (Kaiming) normal weights, :math:`W_{ik} \sim \mathcal{N}(0,\, 2/\text{fan\_in})`.
+    r"""He (Kaiming) normal weights, :math:`W_{ik} \sim \mathcal{N}(0,\, 2/\text{fan_in})`.
 
     For layers followed by a ReLU-family activation: the ReLU keeps half of
     its input's second moment, and the factor 2 gives that half back, so the
@@ -152,10 +152,10 @@ def he_normal(fan_in, fan_out, rng, dtype=np.float32):
 def glorot_uniform(fan_in, fan_out, rng, dtype=np.float32):
     r"""Glorot (Xavier) uniform weights, :math:`W_{ik} \sim U(-a, a)`.
 
-    With :math:`a = \sqrt{6 / (\text{fan\_in} + \text{fan\_out})}`.
+    With :math:`a = \sqrt{6 / (\text{fan_in} + \text{fan_out})}`.
 
     For layers followed by tanh, sigmoid or nothing (roughly linear near 0):
-    the variance :math:`a^2/3 = 2/(\text{fan\_in} + \text{fan\_out})` balances
+    the variance :math:`a^2/3 = 2/(\text{fan_in} + \text{fan_out})` balances
     keeping the forward signal and the backward gradient at their scale.
 
     Parameters
@@ -183,10 +183,10 @@ def glorot_uniform(fan_in, fan_out, rng, dtype=np.float32):
 
 
 def fan_in_uniform(fan_in, fan_out, rng, dtype=np.float32):
-    r"""Uniform weights scaled by the fan-in alone, :math:`W_{ik} \sim U(-a, a)`, :math:`a = 1/\sqrt{\text{fan\_in}}`.
+    r"""Uniform weights scaled by the fan-in alone, :math:`W_{ik} \sim U(-a, a)`, :math:`a = 1/\sqrt{\text{fan_in}}`.
 
     PyTorch's default for ``nn.Linear`` (its ``kaiming_uniform_`` with
-    ``a=sqrt(5)`` reduces to this). The variance :math:`1/(3\,\text{fan\_in})`
+    ``a=sqrt(5)`` reduces to this). The variance :math:`1/(3\,\text{fan_in})`
     is six times smaller than He's: a network starts closer to linear and
     its outputs closer to zero. :class:`scratchvae.lecture.vae.VAE` uses it,
     because it trained measurably better there (docs/layers.md#initialisation).

@@ -140,7 +140,7 @@ def kl_weight(step, steps_per_epoch, warmup_epochs, beta):
     r"""The KL weight for global step ``step`` (1, 2, ...) under a linear warm-up.
 
     .. math:: \beta_s = \beta \,\min\!\Big(1, \frac{s}{T}\Big),
-              \qquad T = \text{warmup\_epochs} \times \text{steps\_per\_epoch}
+              \qquad T = \text{warmup_epochs} \times \text{steps_per_epoch}
 
     so the weight climbs from about 0 to ``beta`` over the first
     ``warmup_epochs`` epochs and stays there; ``warmup_epochs=0`` is no warm-up.

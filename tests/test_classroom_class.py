@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchvae.classroom import marksheet
+from scratchvae.classroom import marksheet, museum
 from scratchvae.classroom.commands import main
 from scratchvae.classroom.entries import FILE, PROJECT, ZIP, extract_zip, find_entries
-from scratchvae.classroom.judge import PASS
-from scratchvae.classroom.mark import find_submissions, mark_submission, reference_sections
+from scratchvae.classroom.judge import AGREEMENT, PASS
+from scratchvae.classroom.mark import find_submissions, mark_submission, marking_case, reference_sections
 from scratchvae.classroom.sandbox import MAX_FILE, MAX_FILES, MB, Limits, sandbox_problem
 from scratchvae.classroom.tasks import TASKS, select
 
@@ -70,6 +70,23 @@ def test_the_public_draws_are_fixed_and_a_seed_draws_sizes_and_values():
     for bad in (-1, 1.5, "7", True):
         with pytest.raises(ValueError, match="seed: expected an integer >= 0"):
             dense.case(bad)
+
+
+def test_a_seed_draws_the_model_tasks_batch_and_the_museum_scales_by_it():
+    """The tiny VAE's and the VAE's batches are drawn under a seed too, and "a missing 1/B" is still
+    recognised there: the museum multiplies by the batch of the case the student was marked on."""
+    for name, section in (("tiny_vae", "backward"), ("vae", "analytic")):
+        task = TASKS[name]
+        batches = {len(task.case(seed).arrays["x"]) for seed in range(12)}
+        assert len(batches) > 1, (name, batches)
+        seed = next(s for s in range(12) if len(task.case(s).arrays["x"]) != len(task.case().arrays["x"]))
+        case, reference = marking_case(task, seed)
+        batch = len(case.arrays["x"])
+        student = {**reference, section: {k: batch * v for k, v in reference[section].items()}}
+        found = museum.recognise(task, student, reference,
+                                 lambda replace, arrays: reference_sections(task, replace, arrays, case),
+                                 AGREEMENT, case)
+        assert "a missing 1/B" in [bug.name for bug in found], (name, seed, batch)
 
 
 def test_values_replayed_from_the_public_draws_earn_nothing_under_a_secret_seed(tmp_path):

@@ -107,7 +107,7 @@ def mark_task(submission, task, limits=Limits(), sandbox=True, seed=None):
         clean = {s: v for s, v in child.sections.items() if s in reference}
         bugs = museum.recognise(task, clean, reference,
                                 lambda replace, arrays: reference_sections(task, replace, arrays, case),
-                                AGREEMENT)
+                                AGREEMENT, case)
     if child.output.strip():
         printed = f" (it printed: {child.output.strip()[-300:]})"
         outcomes = [o._replace(message=o.message + printed) if o.status == CRASHED else o

@@ -207,16 +207,17 @@ BUGS = [
 """Every exhibit, in course order."""
 
 
-def exhibit_sections(task, bug, run_reference):
-    """The probe's report on ``bug``: the reference with the bug put in (``run_reference(replace, arrays)``)."""
+def exhibit_sections(task, bug, run_reference, case):
+    """The probe's report on ``bug``: the reference with the bug put in (``run_reference(replace, arrays)``),
+    on ``case`` (whose batch a "missing 1/B" multiplies by)."""
     exhibit = run_reference(bug.replace, bug.arrays)
     for section in bug.times_batch:
-        batch = len(task.case().arrays["x"])
+        batch = len(case.arrays["x"])
         exhibit[section] = {k: batch * v for k, v in exhibit[section].items()}
     return exhibit
 
 
-def recognise(task, student, reference, run_reference, tolerance):
+def recognise(task, student, reference, run_reference, tolerance, case):
     """The exhibits of ``task`` whose every difference from the reference the student shares.
 
     Parameters
@@ -230,10 +231,13 @@ def recognise(task, student, reference, run_reference, tolerance):
         reference with ``replace`` put in and the case's ``arrays`` changed.
     tolerance : float
         Relative agreement that counts as the same value.
+    case : scratchvae.classroom.probes.Case
+        The inputs the student's code was probed on.
 
     Returns
     -------
     list of Bug
     """
     return [bug for bug in BUGS if bug.task == task.name
-            and shows_bug(student, reference, exhibit_sections(task, bug, run_reference), bug.sections, tolerance)]
+            and shows_bug(student, reference, exhibit_sections(task, bug, run_reference, case), bug.sections,
+                         tolerance)]

@@ -32,7 +32,7 @@ def record(name):
         return reference_sections(task, replace, arrays)
 
     exhibits = [Exhibit(bug.name, bug.message, bug.reread, bug.sections,
-                        museum.exhibit_sections(task, bug, run_reference))
+                        museum.exhibit_sections(task, bug, run_reference, task.case()))
                 for bug in museum.BUGS if bug.task == name]
     return Record(task, task.case(), reference_sections(task), exhibits)
 

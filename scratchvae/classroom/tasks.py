@@ -171,7 +171,7 @@ def _bernoulli(draws):
 
 def _tiny_vae(draws):
     rng = draws.rng
-    B, D, D_z = 5, draws.size(6, 2, 7), draws.size(2, 1, 3)  # B: see _model_arrays
+    B, D, D_z = draws.size(5, 3, 7), draws.size(6, 2, 7), draws.size(2, 1, 3)
     return {"x": rng.random((B, D)).round(), "eps": rng.standard_normal((B, D_z)),
             "W_enc": 0.5 * rng.standard_normal((D, 2 * D_z)), "b_enc": 0.1 * rng.standard_normal(2 * D_z),
             "W_dec": 0.5 * rng.standard_normal((D_z, D)), "b_dec": 0.1 * rng.standard_normal(D),
@@ -182,10 +182,7 @@ MODEL = {"input_dim": 6, "hidden": [5], "latent_dim": 2}  # the VAE the last two
 
 
 def _model_arrays(draws, batch=4):
-    """A small VAE's parameters (as the lecture initialises them, from the generator), data and noise.
-
-    The batch is not drawn: the museum's "missing 1/B" scales by the public case's batch.
-    """
+    """A small VAE's parameters (as the lecture initialises them, from the generator), data and noise."""
     from scratchvae.lecture.vae import VAE  # the reference's shapes and parameter names
 
     rng = draws.rng
@@ -255,7 +252,7 @@ TASKS = {task.name: task for task in [
         ("x", "eps", "W_enc", "b_enc", "W_dec", "b_dec", "beta"), _tiny_vae, "vae.md#backward",
         wrt=("W_enc", "b_enc", "W_dec", "b_dec"), given_forward=True),
     Task("vae", "the VAE's backward", ("vae.VAE.negative_elbo_backward",), "vae.md#backward", "vae",
-         _model_arrays, {**MODEL, "h": STEP}),
+         lambda draws: _model_arrays(draws, batch=draws.size(4, 2, 6)), {**MODEL, "h": STEP}),
     Task("adam", "an Adam step", ("optim.Adam.update",), "optim.md#adam", "adam", _adam,
          {"hypers": {"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8}}),
     Task("importance_weighted", "the importance-weighted bound",

@@ -24,7 +24,7 @@ turns each lesson into the student's edition by four rewrites, nothing by hand:
 3. imports point at the handout: ``scratchvae.lecture`` and ``scratchvae.engine``
    at ``studentvae`` (the student's ops are the only ops), ``scratchvae.tools``
    at ``coursetools``, ``scratchvae.classroom.selfcheck`` at ``coursetools.selfcheck``;
-4. links stay only where the handout has their target: ``../docs/page.md#anchor``
+4. links stay only where the handout has their target: ``../docs/<page>.md#<anchor>``
    (the handout's ``docs/``, but not the teachers' pages) and the other lessons.
 
 Guide: docs/exercises.md#for-teachers

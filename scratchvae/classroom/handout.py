@@ -170,7 +170,7 @@ def update_handout(folder):
     return folder
 
 
-def _tests(variants=()):
+def _tests(variants):
     tests = [f'''
 
 @pytest.mark.{name}

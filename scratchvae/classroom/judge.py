@@ -255,7 +255,6 @@ def checks_for(task, case):
     }[task.probe]
 
 
-
 # --- Judging a task ---------------------------------------------------------------
 
 
@@ -354,7 +353,7 @@ def shows_bug(student, reference, exhibit, sections=(), tolerance=AGREEMENT):
     bug of the forward is named only when the forward shows it.
     """
     sections = [s for s in (sections or student) if s in student and s in reference]
-    wrong = _wrong(student, reference, AGREEMENT, sections)
+    wrong = _wrong(student, reference, tolerance, sections)
     if not wrong:
         return False
     forward = {(s, n) for s, n in _wrong(exhibit, reference, tolerance, sections) if s in FORWARD_SECTIONS}

@@ -207,12 +207,12 @@ BUGS = [
 """Every exhibit, in course order."""
 
 
-def exhibit_sections(task, bug, run_reference, case):
+def exhibit_sections(bug, run_reference, case):
     """The probe's report on ``bug``: the reference with the bug put in (``run_reference(replace, arrays)``),
     on ``case`` (whose batch a "missing 1/B" multiplies by)."""
     exhibit = run_reference(bug.replace, bug.arrays)
+    batch = len(case.arrays["x"]) if bug.times_batch else None
     for section in bug.times_batch:
-        batch = len(case.arrays["x"])
         exhibit[section] = {k: batch * v for k, v in exhibit[section].items()}
     return exhibit
 
@@ -239,5 +239,5 @@ def recognise(task, student, reference, run_reference, tolerance, case):
     list of Bug
     """
     return [bug for bug in BUGS if bug.task == task.name
-            and shows_bug(student, reference, exhibit_sections(task, bug, run_reference, case), bug.sections,
+            and shows_bug(student, reference, exhibit_sections(bug, run_reference, case), bug.sections,
                          tolerance)]

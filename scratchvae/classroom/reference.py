@@ -11,8 +11,10 @@ by :mod:`scratchvae.classroom.toolkit`) has the same ``TASKS``, ``PACKAGE`` and
 Guide: docs/exercises.md#for-students
 """
 
+import functools
+
 from scratchvae.classroom import museum
-from scratchvae.classroom.mark import reference_sections
+from scratchvae.classroom.mark import marking_case, reference_sections
 from scratchvae.classroom.selfcheck import Exhibit, Record, save_record
 from scratchvae.classroom.tasks import TASKS as _TASKS
 from scratchvae.classroom.variants import VARIANTS
@@ -23,18 +25,20 @@ PACKAGE = "scratchvae.lecture"  # what the self-check runs when it is given no f
 TASKS = tuple(_TASKS)  # every task's name, in course order
 
 
+@functools.cache
 def record(name):
     """The :class:`~scratchvae.classroom.selfcheck.Record` of task (or variant task) ``name``, computed
-    from the lecture (or the variants' reference)."""
+    from the lecture (or the variants' reference) once per process, on the marker's public case."""
     task = {**_TASKS, **VARIANTS}[name]
+    case, reference = marking_case(task)
 
     def run_reference(replace, arrays):
-        return reference_sections(task, replace, arrays)
+        return reference_sections(task, replace, arrays, case)
 
     exhibits = [Exhibit(bug.name, bug.message, bug.reread, bug.sections,
-                        museum.exhibit_sections(task, bug, run_reference, task.case()))
+                        museum.exhibit_sections(bug, run_reference, case))
                 for bug in museum.BUGS if bug.task == name]
-    return Record(task, task.case(), reference_sections(task), exhibits)
+    return Record(task, case, reference, exhibits)
 
 
 def write_records(folder, variants=()):

@@ -237,3 +237,45 @@ def test_the_scratchvae_contender_trains_with_the_engines_optimiser():
 
     _, optimizer = _standard_model(0)
     assert isinstance(optimizer, EngineAdam)
+
+
+def test_bench_steps_times_a_saved_model_beside_a_fresh_one(no_mnist, tmp_path, capsys):
+    from scratchvae.lecture.vae import VAE
+    from scratchvae.tools.checkpoints import save_model
+
+    save_model(VAE(784, hidden=(16,), latent_dim=3, seed=5), tmp_path / "model.npz")
+    path = tmp_path / "steps.json"
+    assert main(["bench", "--quick", "--steps", str(tmp_path / "model.npz"), "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "(784-16-3) beside a fresh model of the same shape: 2 rounds of 2 steps each" in out
+    assert "trained / fresh: step " in out and "subnormal numbers: IEEE" in out  # in-process: IEEE
+    result = json.loads(path.read_text())
+    for model in ("fresh", "trained"):
+        for part in ("step", "forward", "backward"):
+            seconds = result["times"][model][part]
+            assert len(seconds) == 2 * 2 and min(seconds) > 0  # warm-up steps left out
+            assert result["median"][model][part] == statistics.median(seconds)
+        # the parts are timed inside the step
+        assert result["median"][model]["step"] > result["median"][model]["backward"]
+    assert result["ratio"]["backward"] == pytest.approx(
+        result["median"]["trained"]["backward"] / result["median"]["fresh"]["backward"])
+
+
+def test_bench_steps_counts_subnormal_gradient_entries():
+    from scratchvae.tools.bench_steps import subnormal_entries
+
+    tiny = np.finfo(np.float32).tiny
+    grads = [np.array([[tiny / 2, 0.0], [1.0, -tiny / 8]], dtype=np.float32),
+             np.array([np.finfo(np.float64).tiny / 3, tiny / 2], dtype=np.float64)]
+    assert subnormal_entries(grads) == 3  # float64's tiny/3 is subnormal; float32's tiny/2 is not, in float64
+
+
+def test_bench_steps_on_a_missing_or_misshapen_checkpoint_says_so(no_mnist, tmp_path, capsys):
+    from scratchvae.lecture.vae import VAE
+    from scratchvae.tools.checkpoints import save_model
+
+    assert main(["bench", "--quick", "--steps", str(tmp_path / "none.npz")]) == 2
+    assert f"scratchvae bench: error: --steps: {tmp_path / 'none.npz'}: no such file" in capsys.readouterr().err
+    save_model(VAE(10, hidden=(4,), latent_dim=2), tmp_path / "small.npz")
+    assert main(["bench", "--quick", "--steps", str(tmp_path / "small.npz")]) == 2
+    assert "expected 10 pixels per image (the model's input_dim), got 784" in capsys.readouterr().err

@@ -322,8 +322,8 @@ def test_sigterm_stops_the_estimate_like_ctrl_c(run):
 
 
 def test_bad_schedule_flags_are_argparse_errors(capsys):
-    for argv, message in ((["train", "--lr-decay", "1.5"], "expected a factor in (0, 1], got 1.5"),
-                          (["train", "--lr-decay", "0"], "expected a finite number > 0, got 0"),
+    for argv, message in ((["train", "--lr-decay", "1.5"], "expected a number in (0, 1], got 1.5"),
+                          (["train", "--lr-decay", "0"], "expected a number in (0, 1], got 0"),
                           (["train", "--iwae-every", "-2"], "expected an integer >= 0, got -2"),
                           (["train", "--preset", "fast"], "invalid choice: 'fast'")):
         with pytest.raises(SystemExit) as exit_info:

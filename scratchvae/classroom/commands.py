@@ -35,6 +35,7 @@ from scratchvae.classroom.similarity import THRESHOLD, write_class_similarity
 from scratchvae.classroom.summary import marks_from_rows, write_summary
 from scratchvae.classroom.tasks import TASKS, select
 from scratchvae.classroom.variants import VARIANTS, select_variants
+from scratchvae.tools.argtypes import COUNT, FRACTION, POSITIVE_INT
 
 __all__ = ["main", "NOT_SANDBOXED"]
 
@@ -178,17 +179,6 @@ def gradescope(args):
     return 0
 
 
-def _ratio(text):
-    """An argparse type: a number in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
-    return value
-
-
 def tasks_listing(args):
     for k, task in enumerate(TASKS.values(), start=1):
         print(f"{k:2d}. {task.name}: {task.title} ({', '.join(task.functions)}; docs/{task.doc})")
@@ -196,19 +186,6 @@ def tasks_listing(args):
     for task in VARIANTS.values():
         print(f"  - {task.name}: {task.title} ({', '.join(task.functions)}; docs/{task.doc})")
     return 0
-
-
-def _count(least):
-    """An argparse type: an integer >= ``least``."""
-    def count(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < least:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {least}, got {text!r}")
-        return value
-    return count
 
 
 def build_parser(prog):
@@ -239,10 +216,10 @@ def build_parser(prog):
                          help="folder for <student>.txt (default: <out>-feedback beside the CSV)")
     marking.add_argument("--only", **only)
     marking.add_argument("--variant", **{**variant, "help": "mark these variant tasks too (after --only's tasks)"})
-    marking.add_argument("--seed", type=_count(0),
+    marking.add_argument("--seed", type=COUNT,
                          help="the teacher's secret seed (an integer; keep it long and private): every task's inputs, "
                               "sizes included, drawn from it instead of the public draws scratchvae check uses")
-    marking.add_argument("--jobs", type=_count(1), default=1, metavar="N",
+    marking.add_argument("--jobs", type=POSITIVE_INT, default=1, metavar="N",
                          help="mark N submissions at once (default 1); the CSV is the same")
     again = marking.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true",
@@ -275,7 +252,7 @@ def build_parser(prog):
     similar.add_argument("submissions", nargs="+", metavar="SUBMISSION")
     similar.add_argument("--out", default="similarity.md", help="the report to write (default similarity.md)")
     similar.add_argument("--only", **only)
-    similar.add_argument("--threshold", type=_ratio, default=THRESHOLD,
+    similar.add_argument("--threshold", type=FRACTION, default=THRESHOLD,
                          help=f"list pairs whose sequence ratio is at least this (default {THRESHOLD})")
     similar.set_defaults(func=similarity)
 
@@ -285,7 +262,7 @@ def build_parser(prog):
                     "the tasks and seed, and a wheel of this scratchvae.")
     grader.add_argument("--out", default="autograder.zip", help="the zip to write (default autograder.zip)")
     grader.add_argument("--only", **only)
-    grader.add_argument("--seed", type=_count(0),
+    grader.add_argument("--seed", type=COUNT,
                         help="the teacher's secret seed, as for mark (kept in the zip, readable by root only)")
     grader.add_argument("--visibility", choices=autograder.VISIBILITIES, default="after_due_date",
                         help="when students see each task's score and feedback (default after_due_date: the "

@@ -55,7 +55,8 @@ class Code(NamedTuple):
 
 class Findings(NamedTuple):
     """One task's findings: groups of identical code (each a tuple of names, the lecture's
-    solution first if it is in the group), close pairs ``(ratio, a, b)``, and the code's length."""
+    solution first if it is in the group), close pairs ``(ratio, a, b)``, and whether the
+    lecture's solution was too short to compare."""
 
     task: str
     identical: tuple

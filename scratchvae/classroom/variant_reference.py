@@ -440,6 +440,7 @@ def logistic_log_likelihood_forward(x, mean, log_scale):
     """
     mean, log_scale, x = check_gaussian_args({"mean": mean, "log_scale": log_scale}, {"x": x})
     # BEGIN SOLUTION
+    # variants (11): u = (x - mu) / s, the standardised residual, with s = exp(log_scale)
     u = (x - mean) * np.exp(-log_scale)  # (B, D)
     # variants (11): the density is even in u, so -u - 2 log(1 + e^{-u}) = -|u| - 2 log(1 + e^{-|u|}):
     # e^{-|u|} <= 1 never overflows, as e^{-u} does for u < -709

@@ -17,12 +17,12 @@ Examples
 
 import argparse
 import json
-import math
 import signal
 import sys
 from pathlib import Path
 
 from scratchvae import __version__
+from scratchvae.tools.argtypes import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, POSITIVE_INT
 from scratchvae.tools.download import DATASETS, ChecksumError
 from scratchvae.tools.history import TRACK_IWAE_K
 from scratchvae.tools.run_commands import (
@@ -69,13 +69,22 @@ def gradcheck_command(args):
 def bench_command(args):
     """Time one training epoch beside its matrix-product floor, PyTorch and JAX; print the table."""
     from scratchvae.tools import bench
-    repeats = args.repeats or (bench.QUICK_REPEATS if args.quick else 5)
     try:
         images, source = bench.load_images(args.data_dir, not args.no_download, args.quick)
     except (FileNotFoundError, ChecksumError) as err:
         raise CommandError(str(err)) from None
-    result = bench.run(images, repeats, source)
-    print(bench.format_report(result))
+    if args.steps:
+        from scratchvae.tools import bench_steps
+        try:
+            rounds = args.repeats or (bench.QUICK_REPEATS if args.quick else 4)
+            result = bench_steps.step_times(args.steps, images, rounds=rounds,
+                                            steps=bench.QUICK_STEPS if args.quick else 60)
+        except ValueError as err:  # CheckpointError included
+            raise CommandError(f"--steps: {err}") from None
+        print(bench_steps.format_steps(result))
+    else:
+        result = bench.run(images, args.repeats or (bench.QUICK_REPEATS if args.quick else 5), source)
+        print(bench.format_report(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     return 0
@@ -84,32 +93,6 @@ def bench_command(args):
 # --- the parser -----------------------------------------------------------------
 
 
-def _number(kind, minimum, strict=False):
-    """An argparse type: a finite ``kind(text)`` at least ``minimum`` (above it, if ``strict``)."""
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if (value is None or not math.isfinite(value)
-                or not (value > minimum if strict else value >= minimum)):
-            what = "an integer" if kind is int else "a finite number"
-            raise argparse.ArgumentTypeError(
-                f"expected {what} {'>' if strict else '>='} {minimum}, got {text}")
-        return value
-    return parse
-
-
-POSITIVE_INT, COUNT, POSITIVE, NON_NEGATIVE = (
-    _number(int, 1), _number(int, 0), _number(float, 0, strict=True), _number(float, 0))
-
-
-def DECAY(text):
-    """An argparse type: a factor in (0, 1]."""
-    value = POSITIVE(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"expected a factor in (0, 1], got {text}")
-    return value
 
 
 def _describe_preset(preset):
@@ -188,7 +171,7 @@ def build_parser():
     train.add_argument("--beta", type=NON_NEGATIVE, help=f"KL weight (default {d['beta']})")
     train.add_argument("--kl-warmup", type=NON_NEGATIVE, metavar="EPOCHS",
                        help="epochs over which the KL weight rises from 0 to --beta (default 0)")
-    train.add_argument("--lr-decay", type=DECAY, metavar="GAMMA",
+    train.add_argument("--lr-decay", type=FRACTION, metavar="GAMMA",
                        help="the learning rate is multiplied by GAMMA after every epoch "
                             "(default 1: constant)")
     train.add_argument("--iwae-every", type=COUNT, metavar="N",
@@ -266,6 +249,10 @@ def build_parser():
     bench.add_argument("--quick", action="store_true",
                        help="smoke test in seconds: a few steps per epoch, 2 rounds, random "
                             "images if MNIST is absent; the timings mean nothing")
+    bench.add_argument("--steps", metavar="CHECKPOINT",
+                       help="instead, time training steps of the model in CHECKPOINT beside a "
+                            "fresh model of its shape, alternating (a long run's slowdown, "
+                            "docs/performance.md#late-steps); --repeats rounds of 60 steps (default 4)")
     bench.add_argument("--json", metavar="PATH", help="also write every timing to PATH")
     _data_flags(bench)
     bench.set_defaults(func=bench_command)

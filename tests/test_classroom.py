@@ -373,6 +373,19 @@ EXHIBITS = {
     "Adam without bias correction": [
         ("optim.py", "m_hat = m / (1 - beta1**self.t)", "m_hat = m"),
         ("optim.py", "v_hat = v / (1 - beta2**self.t)", "v_hat = v")],
+    "eps drawn before the binarisation": [
+        ("training.py", '    if pixels == "dynamic":\n',
+         '    early = rng.standard_normal((len(rows), model.latent_dim), dtype=model.dtype)\n'
+         '    if pixels == "dynamic":\n'),
+        ("training.py", "eps = rng.standard_normal((len(x), model.latent_dim), dtype=model.dtype)", "eps = early")],
+    "gradients accumulated across steps (accumulate=True)": [
+        ("training.py", "model.negative_elbo_backward(1.0, cache, accumulate=False)\n",
+         "model.negative_elbo_backward(1.0, cache)\n")],
+    "the update before the backward": [
+        ("training.py", "    model.negative_elbo_backward(1.0, cache, accumulate=False)\n    optimizer.step()",
+         "    optimizer.step()\n    model.negative_elbo_backward(1.0, cache, accumulate=False)")],
+    "an update made on a NaN or infinite loss": [
+        ("training.py", "    if not np.isfinite(loss):", "    if np.isnan(loss) and np.isinf(loss):")],  # never true
     "a forgotten path": [
         ("tiny_vae.py", "[dmu + dmu_kl, dlog_var + dlog_var_kl]", "[dmu, dlog_var]"),
         ("vae.py", "[dmu + dmu_kl, dlog_var + dlog_var_kl]", "[dmu, dlog_var]")],

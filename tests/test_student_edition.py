@@ -32,6 +32,7 @@ OWN_CHECK = {
     "05_reparameterisation.py": "moment_test passes buggy_forward",
     "06_the_kl_term.py": "swap both means and variances",
     "07_likelihoods.py": "best_log_var 0.000 is not within",
+    "08_elbo_on_an_exact_model.py": "is not within 0.1 of -log diag(Lambda)",
     "09_the_whole_chain.py": "is not the KL path's gradient",
     "10_estimators.py": "add the baselines E[f] = 2 and f0*",
     "11_optimisers.py": "H is still diagonal",
@@ -49,6 +50,7 @@ sys.meta_path.insert(0, NoScratchvae())
 runpy.run_path(sys.argv[1], run_name='__main__')
 import builtins
 print('samples drawn by your reparameterize_forward:', getattr(builtins, 'student_samples', 0), file=sys.stderr)
+print('steps taken by your train_step:', getattr(builtins, 'student_steps', 0), file=sys.stderr)
 """
 # Appended to the student's gaussian.py: counts the rows their reparameterize_forward samples (in
 # builtins, which the check cells' reloads leave alone), so that a test sees whose op trained the model.
@@ -61,6 +63,18 @@ _reparameterize_forward = reparameterize_forward
 def reparameterize_forward(mu, log_var, eps):
     _builtins.student_samples = getattr(_builtins, "student_samples", 0) + len(mu)
     return _reparameterize_forward(mu, log_var, eps)
+"""
+# Appended to the student's training.py: counts the calls of their train_step, which the tool kit's fit
+# imports from it, so that a test sees whose step trained the model.
+STEP_COUNTER = """
+import builtins as _builtins
+
+_train_step = train_step
+
+
+def train_step(*args, **kwargs):
+    _builtins.student_steps = getattr(_builtins, "student_steps", 0) + 1
+    return _train_step(*args, **kwargs)
 """
 
 
@@ -143,13 +157,17 @@ def test_the_training_lesson_trains_on_the_students_ops_and_the_next_lesson_eval
     if not os.environ.get("SCRATCHVAE_DATA"):
         pytest.skip("needs MNIST: set SCRATCHVAE_DATA")
     project = _at(handout, tmp_path, "13_evaluating_honestly.py", stub_own=False)
-    with open(project / PACKAGE / "gaussian.py", "a") as module:
-        module.write(COUNTER)
+    for name, counter in (("gaussian.py", COUNTER), ("training.py", STEP_COUNTER)):
+        with open(project / PACKAGE / name, "a") as module:
+            module.write(counter)
     trained = _run(project, TRAINING, tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
-    # quick mode: 20000 images, 3 epochs, every image sampled once an epoch by the student's op
+    # quick mode: 20000 images, 3 epochs, every image sampled once an epoch by the student's op ...
     samples = int(re.search(r"samples drawn by your reparameterize_forward: (\d+)", trained.stderr)[1])
     assert samples >= 3 * 20000, samples
+    # ... in 3 epochs of ceil(20000 / 64) = 313 steps, each the student's train_step (and the check's runs)
+    steps = int(re.search(r"steps taken by your train_step: (\d+)", trained.stderr)[1])
+    assert steps >= 3 * 313, steps
     assert "Saved to runs/my_vae.npz" in trained.stdout and (tmp_path / "work" / "runs" / "my_vae.npz").is_file()
     evaluated = _run(project, "13_evaluating_honestly.py", tmp_path)
     # it loads the model, then stops at the lesson's own your-turn, which the student has not written

@@ -212,6 +212,8 @@ def test_lesson_runs_as_a_script(lesson, tmp_path):
     assert run.returncode == 0, run.stderr
     for fragment in EXPECTED[lesson][1]:
         assert fragment in run.stdout, f"{fragment!r} not in the output:\n{run.stdout}"
+    if lesson in CLAIMS:  # what the lesson's text says about these numbers
+        CLAIMS[lesson](run.stdout)
     assert "Look at:" in run.stdout
     figures = list((tmp_path / Path(lesson).stem).glob("*.png"))
     assert figures, f"no figure saved under {Path(lesson).stem}/"
@@ -241,6 +243,8 @@ def test_lesson_runs_as_a_notebook(lesson, tmp_path, monkeypatch):
     text = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
     for fragment in EXPECTED[lesson][1]:
         assert fragment in text, f"{fragment!r} not in the notebook's output:\n{text}"
+    if lesson in CLAIMS:
+        CLAIMS[lesson](text)
     assert "Look at:" in text
     assert any("image/png" in out.get("data", {}) for out in outputs), "no figure shown inline"
     assert not list(tmp_path.glob("0*/*.png")), "a notebook shows its figures, saves none"
@@ -367,14 +371,19 @@ def _quick_output(lesson, tmp_path):
     only, far inside the margins below.
     """
     _mnist_or_skip(lesson)
-    env = dict(os.environ, MPLBACKEND="Agg", MPLCONFIGDIR=str(tmp_path / "mpl"),
-               SCRATCHVAE_QUICK="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-               MKL_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    run = subprocess.run([sys.executable, str(TUTORIALS / lesson)], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, timeout=300)
+    run = _run_lesson(TUTORIALS / lesson, tmp_path)
     assert run.returncode == 0, run.stderr
     return run.stdout
+
+
+def _run_lesson(script, tmp_path, quick=True, timeout=300):
+    """Run the percent script ``script`` from ``tmp_path`` on one BLAS thread (see above)."""
+    env = dict(os.environ, MPLBACKEND="Agg", MPLCONFIGDIR=str(tmp_path / "mpl"),
+               SCRATCHVAE_QUICK="1" if quick else "0", OPENBLAS_NUM_THREADS="1",
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, str(script)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def _search(pattern, text):
@@ -504,3 +513,232 @@ def test_lesson_00_check_fails_the_stub_and_wrong_answers(answer, message, tmp_p
     assert run.returncode != 0 and "ok: negative_elbo" not in run.stdout
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("AssertionError: ") and message in last, run.stderr
+
+
+# --- lessons 1-4, 6-9 and 13: every comparison their text makes, on their printed output ----
+# Each function below reads one lesson's printed output and asserts what the lesson's text says
+# about it. test_lesson_runs_as_a_script and test_lesson_runs_as_a_notebook call it on the quick
+# run they make anyway; test_lesson_text_holds_in_the_full_run on the full run (marked slow).
+
+
+def _lines_after(marker, text, n):
+    """The ``n`` lines after the first line of ``text`` that holds ``marker``, as one string."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if marker in line]
+    assert starts, f"{marker!r} is in no line of the output:\n{text}"
+    return "\n".join(lines[starts[0] + 1:starts[0] + 1 + n])
+
+
+def _verdicts(text):
+    """check_op's lines in ``text``: [(input name, relative error, "ok" or "FAILED")]."""
+    return [(name, float(error), verdict) for name, error, verdict in re.findall(
+        r"input '(\w+)', element .*\(relative error ([\d.e+-]+), (ok|FAILED)\)", text)]
+
+
+def _lesson_01_claims(out):
+    import math
+
+    # "about 11 nats here (fair coins: 16 log 2 = 11.09, plus a small KL)"
+    loss, rec, kl = map(float, _search(r"^loss by hand: ([\d.]+) nats per image \(reconstruction "
+                                       r"([\d.]+) \+ KL ([\d.]+)\)", out))
+    assert abs(rec - 16 * math.log(2)) < 0.1 and 0 < kl < 0.1, (rec, kl)
+    # "the decoder's slopes the largest (its logits set the pixels directly)"
+    slopes = {name: float(v) for name, v in re.findall(r"(\w+_\w+) ([\d.]+)", _search(
+        r"the largest slope in each parameter: (.+)$", out)[0])}
+    assert min(slopes["W_dec"], slopes["b_dec"]) > max(slopes["W_enc"], slopes["b_enc"]), slopes
+    # "A small step, eta = 0.1, is safely downhill"; along the gradient "the loss falls, then
+    # rises again once the step overshoots": the lowest loss lies inside the sizes 0 to 20
+    before, after, lowest, at = map(float, _search(
+        r"^after one step \(lr 0.1\): loss ([\d.]+) -> ([\d.]+); along the same direction the "
+        r"lowest loss, ([\d.]+), is at a step of ([\d.]+)$", out))
+    assert after < before and lowest < after and 0.1 < at < 20, (before, after, lowest, at)
+
+
+def _lesson_02_claims(out):
+    # "check_op says 'ok' for x, W and b"
+    part_1 = _lines_after("check_op on the dense layer:", out, 3)
+    assert sorted((name, verdict) for name, _, verdict in _verdicts(part_1)) == [
+        ("W", "ok"), ("b", "ok"), ("x", "ok")], part_1
+    # "the gradient between modules ... (5, 3) -> (5, 8) -> (5, 8) -> (5, 4)"
+    shapes = re.findall(r"^ +\((\d)\) \w+ +returns d/d\(its input\): (\(.+\))$", out, re.MULTILINE)
+    assert shapes == [("2", "(5, 8)"), ("1", "(5, 8)"), ("0", "(5, 4)")], shapes
+    # "the figure's bars all sit far below the tolerance" (1e-7)
+    errors = [float(e) for e in re.findall(r"^ +\S+ +worst relative error ([\d.e+-]+)$", out, re.MULTILINE)]
+    assert len(errors) == 4 and max(errors) < 1e-9, errors
+
+
+def _lesson_03_claims(out):
+    import math
+
+    import numpy as np
+
+    # Part 1: "every activation's backward matches its forward ('ok')"
+    part_1 = _lines_after("1. check_op on each activation:", out, 3)
+    assert [verdict for _, _, verdict in _verdicts(part_1)] == ["ok"] * 3, part_1
+    # Part 2, x = -200, -90, 0, 90, 200: the textbook sigmoid is 0 at x = -90; "the textbook
+    # softplus is inf at x = 90 in float32; the lecture's is exactly x"
+    naive_sigmoid = _vector(_search(r"^ +1/\(1\+exp\(-x\)\): +(\[.+\])", out)[0])
+    naive_softplus = _vector(_search(r"^ +log\(1\+exp\(x\)\): +(\[.+\])", out)[0])
+    softplus = _vector(_search(r"^ +softplus_forward: +(\[.+\])", out)[0])
+    assert naive_sigmoid[1] == 0 and np.isinf(naive_softplus[3]) and softplus[3] == 90, out
+    # Part 3: -inf "from l = -150 log 2 ~ -104 down", on a grid of step 0.5
+    first_inf = float(_search(r"log\(sigmoid\(l\)\) is -inf from l = (-[\d.]+) down", out)[0])
+    assert -150 * math.log(2) - 0.5 < first_inf <= -150 * math.log(2), first_inf
+    # Part 4: shifted by the largest log-weight first, "the same average is exact"
+    stable = _search(r"log-sum-exp (-[\d.]+)$", out)[0]
+    assert f"log(mean(exp(log_w + 800))) - 800 = {stable}" in out, out
+
+
+def _lesson_04_claims(out):
+    # "the package, the formula and the measurement agree to about 10 digits"
+    measured = float(_search(r"measured by central difference: (-?[\d.]+)$", out)[0])
+    derived = float(_search(r"derived by hand, \(exp\(log_var_01\) - 1\) / 2: +(-?[\d.]+)$", out)[0])
+    assert abs(measured - derived) < 1e-9, (measured, derived)
+    # The sweet spot near eps_mach^(1/3) = 6e-6; "right of it the error follows the h^2 line,
+    # left of it the 1/h line, ragged because round-off is"
+    smallest, best, at_large, truncation, at_small, round_off = map(float, _search(
+        r"the smallest error, ([\d.e+-]+), is at h = ([\d.e+-]+); at h = 1e-1 it is ([\d.e+-]+) "
+        r"\(truncation predicts ([\d.e+-]+)\), at h = 1e-12 ([\d.e+-]+) \(round-off predicts "
+        r"([\d.e+-]+)\)", out))
+    assert 1e-6 < best < 3e-5 and smallest < 1e-9, (best, smallest)
+    assert abs(at_large / truncation - 1) < 0.02, (at_large, truncation)
+    assert 0.1 < at_small / round_off < 10, (at_small, round_off)
+    # "In 4 the relative errors are around 1e-12 or less: 'ok'"
+    part_4 = _verdicts(_lines_after("4. check_op on the package's KL:", out, 2))
+    assert [(name, verdict) for name, _, verdict in part_4] == [("mu", "ok"), ("log_var", "ok")]
+    assert max(error for _, error, _ in part_4) < 1e-10, part_4
+    # "In 5, mu still passes but log_var FAILS, with relative error exactly 1/3"
+    part_5 = _verdicts(_lines_after("5. check_op on a backward", out, 2))
+    assert [(name, verdict) for name, _, verdict in part_5] == [("mu", "ok"), ("log_var", "FAILED")]
+    assert abs(part_5[1][1] - 1 / 3) < 5e-4, part_5  # printed to 3 digits
+    # "In 6 the check passes on a KL twice too large"
+    part_6 = _verdicts(_lines_after("6. check_op on a KL", out, 2))
+    assert [verdict for _, _, verdict in part_6] == ["ok", "ok"], part_6
+
+
+def _lesson_06_claims(out):
+    # Part 4: "Monte Carlo lands within a few standard errors of the closed form"
+    apart = float(_search(r"; ([\d.]+) standard errors apart$", out)[0])
+    assert apart < 3, apart
+    # the figure: "the closed form stays inside [the band of two standard errors] for most L"
+    share = int(_search(r"the closed form is inside the band for (\d+)% of L from 10 to", out)[0])
+    assert share > 50, share
+
+
+def _lesson_07_claims(out):
+    # "check_op agrees" with the Bernoulli gradient x - p
+    assert [verdict for _, _, verdict in _verdicts(_lines_after("1. log p(x | z)", out, 1))] == ["ok"]
+    # Part 3: log sigma^2 on the always-black pixels "keeps falling, far below the inked pixels'",
+    # by lr / 2 a step (the gradient 1/2 at r = 0), and "the loss goes below zero"
+    steps, black, inked, loss = map(float, _search(
+        r"after (\d+) steps: mean log sigma\^2 on the black pixels (-?[\d.]+), on the inked pixels "
+        r"(-?[\d.]+); the loss is (-?\d+) nats, below zero$", out))
+    assert abs(black + 0.1 / 2 * steps) < 0.01 and black < inked - 5 and loss < 0, (black, inked, loss)
+
+
+def _lesson_08_claims(out):
+    import numpy as np
+
+    # Part 1: the posterior covariance is "not diagonal"
+    covariance = np.array([_vector(row) for row in _search(
+        r"covariance\n(\[\[.+\]\n \[.+\]\])", out)[0].splitlines()])
+    assert abs(covariance[0, 1]) > 0.1 * np.sqrt(covariance[0, 0] * covariance[1, 1]), covariance
+    # Part 2: "every ELBO is below log p(x), and the two right-hand columns agree to ~10 digits";
+    # "the ELBO climbs as q gets closer to the posterior": the best diagonal q, last, still a gap
+    rows = [(float(elbo), float(gap), float(kl)) for elbo, gap, kl in re.findall(
+        r"^   (?:the prior|posterior mean).*? +(-[\d.]+) +([\d.]+) +([\d.]+)$", out, re.MULTILINE)]
+    elbos, gaps, kls = np.array(rows).T
+    assert len(rows) == 4 and (gaps > 0).all() and np.abs(gaps - kls).max() < 1e-9, rows
+    assert (np.diff(elbos) > 0).all() and gaps[-1] > 1e-3, rows
+    # Part 3: "the gap is zero up to rounding (~1e-15)"
+    gap = float(_search(r"q = the posterior: ELBO .+, gap (-?[\d.e+-]+)$", out)[0])
+    assert abs(gap) < 1e-12, gap
+
+
+def _lesson_09_claims(out):
+    import math
+
+    # "At initialisation ... the KL's path is the smaller (the printed norms)"
+    (z_mu, z_log_var), (kl_mu, kl_log_var) = [map(float, _search(
+        rf"path {path} +\|dmu\| = ([\d.]+) +\|dlog_var\| = ([\d.]+)$", out))
+        for path in ("through z", "through the KL")]
+    assert kl_mu < z_mu and kl_log_var < z_log_var, (z_mu, z_log_var, kl_mu, kl_log_var)
+    # "The loss falls from about 11 nats at lesson 1's start (fair coins, 16 log 2) to below 9, far
+    # above the floor"
+    first = float(_search(r"^Lesson 1's start: loss ([\d.]+);", out)[0])
+    last, floor = map(float, _search(r"^\d+ steps: loss [\d.]+ \(first 20\) -> ([\d.]+) "
+                                     r"\(last 20\); no loss can go below log 8 = ([\d.]+)$", out))
+    assert abs(first - 16 * math.log(2)) < 0.5 and 2 * floor < last < 9, (first, last)
+    # "Our hand-written chain and the model's agree to float32 rounding, and the Adam step lowers
+    # the loss"
+    worst = float(_search(r"its backward differs from ours by at most ([\d.e+-]+) ", out)[0])
+    assert worst < 1e-5, worst
+    before, after = map(float, _search(r"loss on the same batch and noise ([\d.]+) -> ([\d.]+)$", out))
+    assert after < before, (before, after)
+
+
+def _lesson_13_claims(out):
+    import math
+
+    import numpy as np
+
+    elbo, elbo_se = map(float, _search(r"^   ELBO \(L\^B, L = 1000\) +(-[\d.]+) \+- ([\d.]+)$", out))
+    rows = {int(k): tuple(map(float, rest)) for k, *rest in re.findall(
+        r"^   L_(\d+) +(-[\d.]+) \+- ([\d.]+) +gain over the ELBO +(-?[\d.]+) \+- ([\d.]+)$",
+        out, re.MULTILINE)}
+    ks = sorted(rows)
+    means, ses, gains, gain_ses = (np.array([rows[k][i] for k in ks]) for i in range(4))
+    # "Two kinds of error bar, and they differ by a factor of ten or more"
+    assert min(elbo_se, ses.min()) > 10 * gain_ses.max(), (elbo_se, ses, gain_ses)
+    # "L_1 ... lands within three paired standard errors of [the ELBO]"; "Every larger k gives a higher bound",
+    # and the gains from k = 10 on are certain (more than two paired standard errors)
+    assert ks[0] == 1 and abs(gains[0]) < 3 * gain_ses[0], rows
+    assert (np.diff(means) > 0).all() and (gains[1:] > 2 * gain_ses[1:]).all(), rows
+    # "the gain grows roughly with log k and flattens": each tenfold k adds less than the last
+    assert (np.diff(np.diff(gains[1:])) < 0).all(), rows
+    # The log-weights (lesson 3): "hundreds of nats below zero", closer to zero than an untrained
+    # model's -784 log 2, and some of them 0 as float32 weights
+    low, high, zero, _ = _search(r"the log-weights of L_1 run from (-[\d.]+) to (-[\d.]+); as weights, "
+                                 r"(\d+) of (\d+) are 0 in float32$", out)
+    assert -784 * math.log(2) < float(low) < float(high) < 0 and int(zero) > 0, (low, high, zero)
+    # "your turn": the spread of one image's L_k over 20 seeds shrinks with k
+    spread_10, spread_100 = map(float, _search(r"right if the spread shrinks with k: ([\d.]+) at k = 10, "
+                                               r"([\d.]+) at k = 100", out))
+    assert spread_100 < spread_10, (spread_10, spread_100)
+
+
+CLAIMS = {"01_tiny_vae.py": _lesson_01_claims, "02_dense_layer_and_the_mlp.py": _lesson_02_claims,
+          "03_activations_and_stability.py": _lesson_03_claims,
+          "04_checking_a_gradient.py": _lesson_04_claims, "06_the_kl_term.py": _lesson_06_claims,
+          "07_likelihoods.py": _lesson_07_claims, "08_elbo_on_an_exact_model.py": _lesson_08_claims,
+          "09_the_whole_chain.py": _lesson_09_claims, "13_evaluating_honestly.py": _lesson_13_claims}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", ["06_the_kl_term.py", "09_the_whole_chain.py", "13_evaluating_honestly.py"])
+def test_lesson_text_holds_in_the_full_run(lesson, tmp_path):
+    """The lessons among these whose full run differs from the quick one (more samples, a larger
+    model, more steps): their text holds there too."""
+    _mnist_or_skip(lesson)
+    run = _run_lesson(TUTORIALS / lesson, tmp_path, quick=False, timeout=3600)
+    assert run.returncode == 0, run.stderr
+    CLAIMS[lesson](run.stdout)
+
+
+def _edited_lesson(lesson, old, new, tmp_path):
+    """A copy of ``lesson`` in ``tmp_path`` with the one line ``old`` changed to ``new``: a "try"."""
+    text = (TUTORIALS / lesson).read_text()
+    assert text.count(old) == 1, f"{old!r} is not one line of {lesson}"
+    script = tmp_path / lesson
+    script.write_text(text.replace(old, new))
+    return script
+
+
+def test_lesson_09_try_a_learning_rate_of_1_overflows(tmp_path):
+    """The lesson's "Try eta = 1.0: ... the loss climbs instead of falling, until
+    exp(log sigma^2 / 2) overflows and the forward stops with a NonFiniteError"."""
+    _mnist_or_skip("09_the_whole_chain.py")
+    script = _edited_lesson("09_the_whole_chain.py", "param -= 0.3 * grad", "param -= 1.0 * grad",
+                            tmp_path)
+    run = _run_lesson(script, tmp_path)
+    assert run.returncode != 0 and "NonFiniteError" in run.stderr.strip().splitlines()[-1], run.stderr

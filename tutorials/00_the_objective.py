@@ -145,7 +145,7 @@ for D_z in (1, 2, 16):
 # formula does the integral for a neural-network decoder. Without $p(x)$ there is no posterior and
 # no likelihood to maximise. What is left is the joint $p(x, z)$, computable at any one $z$.
 
-# %%
+# %% mystnb={"figure": {"caption": "Prior $p(z)$ (grey) and posterior $p(z \\mid x)$ (blue) on the grid, with the likelihood $p(x \\mid z)$ dashed on its own axis: the posterior is the prior times the likelihood, divided by $p(x)$."}, "image": {"alt": "The prior, the likelihood and the posterior of the one-dimensional example, for a clear and an ambiguous image"}}
 fig = Figure(figsize=(9, 3.2), layout="constrained")
 axes = fig.subplots(1, 2, sharey=True)
 for ax, (name, x) in zip(axes, [("clear", clear), ("ambiguous", ambiguous)]):
@@ -239,7 +239,7 @@ for name, x in [("clear", clear), ("ambiguous", ambiguous)]:
           f"log p(x) {log_px:.4f}, gap {log_px - table[i, j]:.4f} nats")
 print(f"   log 2 = {np.log(2):.4f}")
 
-# %%
+# %% mystnb={"figure": {"caption": "Left: the ELBO of $q = \\mathcal{N}(\\mu, e^{\\log\\sigma^2})$ over a grid of $\\mu$ and $\\log\\sigma^2$ for the ambiguous image, the best marked by a star. Middle: the slice at the best $\\log\\sigma^2$; the shaded gap up to $\\log p(x)$ is $\\mathrm{KL}(q \\,\\|\\, p(z \\mid x))$. Right: each image's posterior (solid) and its best Gaussian $q$ (dotted)."}, "image": {"alt": "The ELBO of every Gaussian q for the ambiguous image, a slice through it, and the best q beside each posterior"}}
 fig = Figure(figsize=(10, 3.4), layout="constrained")
 heat, slice_, fit = fig.subplots(1, 3)
 mu_best, log_var_best, table = best["ambiguous"]

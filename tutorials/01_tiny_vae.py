@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Lesson 1: the whole idea in sixty lines
+# # Lesson 1: the whole idea, on eight tiny images
 #
 # **What you will be able to do**
 #
@@ -127,7 +127,7 @@ print(f"d loss / d W_dec[0, 3] = {grads[2][0, 3]:.8f}; "
 # sizes $\eta$ from 0 to 20 along the same direction: the loss falls, then rises again once the
 # step overshoots. A small step, $\eta = 0.1$, is safely downhill.
 
-# %%
+# %% mystnb={"figure": {"caption": "The tiny VAE's loss on one batch after a step of size $\\eta$ against the gradient: it falls, then rises once the step overshoots. The dashed line is the step the lesson takes."}, "image": {"alt": "The loss of one batch against the step size taken along minus the gradient"}}
 sizes = np.linspace(0, 20, 41)
 along = []  # the loss after a step of each size along minus the gradient
 for size in sizes:

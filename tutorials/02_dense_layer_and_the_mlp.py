@@ -173,7 +173,7 @@ print("   parameters with gradients:", {k: g.shape for k, g in model.grads.items
 # are perturbed in place, one element at a time, and restored).
 # `relative_error`, $|a - n| / (|a| + |n|)$ element by element: taken on trust until lesson 4.
 
-# %%
+# %% mystnb={"figure": {"caption": "The worst relative error between each parameter's hand-written gradient and finite differences of the whole network, on a log scale, against the tolerance $10^{-7}$ (dashed)."}, "image": {"alt": "Bars of the worst relative error per parameter of the MLP, all below the tolerance line"}}
 errors = {}
 for name, param in model.params.items():
     measured = numerical_gradient(lambda _: model.forward(x), param, dout=dy)

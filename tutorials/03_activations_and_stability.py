@@ -126,10 +126,11 @@ print("   softplus_forward: ", softplus_forward(big)[0])
 # %% [markdown]
 # ## 3. Why the likelihood takes logits
 # $\log p(x{=}1 \mid z) = \log \operatorname{sigmoid}(l)$. Computed as `log(sigmoid(l))` it becomes
-# $\log 0 = -\infty$ once $\operatorname{sigmoid}(l)$ rounds to 0 (below $l \approx -103$ in float32); computed from
-# the logit, $\log\operatorname{sigmoid}(l) = -\operatorname{softplus}(-l)$, it stays finite.
+# $\log 0 = -\infty$ once $\operatorname{sigmoid}(l) \approx e^{l}$ rounds to 0, which in float32 is
+# below half its smallest positive number $2^{-149}$: from $l = -150 \log 2 \approx -104$ down.
+# Computed from the logit, $\log\operatorname{sigmoid}(l) = -\operatorname{softplus}(-l)$, it stays finite.
 
-# %%
+# %% mystnb={"figure": {"caption": "$\\log p(x{=}1 \\mid z)$ in float32 computed from the logit, $-\\operatorname{softplus}(-l)$, and as $\\log(\\operatorname{sigmoid}(l))$, which becomes $-\\infty$ left of the dotted line where $\\operatorname{sigmoid}(l)$ rounds to 0."}, "image": {"alt": "log sigmoid of a logit computed two ways: one stays finite, the other drops to minus infinity"}}
 logits = np.linspace(-120, 0, 241, dtype=np.float32)
 with np.errstate(divide="ignore"):
     via_probability = np.log(sigmoid_forward(logits)[0])
@@ -152,10 +153,12 @@ show(fig, "log_sigmoid.png", OUT)
 # %% [markdown]
 # ## 4. Log-sum-exp: averaging numbers you only have as logarithms
 # Lesson 13 averages importance weights $w_i$ that exist only as logarithms: on MNIST
-# $\log w_i$ lies between about $-30$ and $-600$
-# ([estimators](../docs/estimators.md#importance-weighted)). In float32, whose smallest
-# positive number is about $e^{-104}$, many such weights are 0; float64 (down to $e^{-745}$) holds
-# them only by a margin that a worse model or a larger image uses up. Below, weights near
+# $\log w_i$ is hundreds of nats below zero, near $-784 \log 2 \approx -543$ for an untrained
+# model whose every pixel is a fair coin, closer to zero once trained
+# ([estimators](../docs/estimators.md#importance-weighted); lesson 13 prints how many of its
+# weights are 0 in float32). In float32, whose smallest positive number is
+# $2^{-149} \approx e^{-103.3}$, such weights are 0; float64 (down to $2^{-1074} \approx e^{-744.4}$)
+# holds them only by a margin that a worse model or a larger image uses up. Below, weights near
 # $e^{-800}$: under even float64's smallest number, so $\log \frac1k \sum_i e^{\log w_i}$ computed
 # as written is $\log 0 = -\infty$. Take out the largest,
 # $\log w^\ast = \max_i \log w_i$ ([estimators (11)](../docs/estimators.md#importance-weighted)):

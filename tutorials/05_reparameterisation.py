@@ -115,7 +115,7 @@ for j in range(3):
 # The same thing as a picture: the histograms of coordinate 0 under the right and the buggy
 # sampler, against the density $q$ should have.
 
-# %%
+# %% mystnb={"figure": {"caption": "Coordinate 0 of $z$ drawn with $z = \\mu + e^{\\log\\sigma^2/2}\\varepsilon$ (right) and with $e^{\\log\\sigma^2}$ (the bug), against the density of $\\mathcal{N}(\\mu, \\sigma^2)$: only the right sampler matches it."}, "image": {"alt": "Histograms of the right and the buggy sampler against the target density"}}
 grid = np.linspace(-6, 7, 400)
 density = np.exp(-0.5 * (grid - mu[0]) ** 2 / np.exp(log_var[0])) / np.sqrt(
     2 * np.pi * np.exp(log_var[0]))

@@ -114,7 +114,7 @@ check("gaussian_log_likelihood", answer)
 # $-\tfrac12(\log 2\pi + \log r_j^2 + 1)$. The smaller the residual, the higher that peak, and a
 # density, unlike a probability, has no ceiling: at $r_j = 0$ there is no peak at all.
 
-# %%
+# %% mystnb={"figure": {"caption": "$\\log p(x_j \\mid z)$ of one pixel as a function of $\\log\\sigma_j^2$, one curve per residual $r = x_j - \\mu_j$: each peaks at $\\log\\sigma^2 = \\log r^2$, and for $r = 0$ it grows without bound as $\\sigma^2 \\to 0$."}, "image": {"alt": "One pixel's Gaussian log-likelihood against its log-variance, for several residuals"}}
 log_vars = np.linspace(-12, 2, 200)  # (200,) candidate log-variances for one pixel
 fig = Figure(figsize=(6.4, 3.6), layout="constrained")
 ax = fig.subplots()
@@ -129,9 +129,10 @@ show(fig, "gaussian_term_against_log_var.png", OUT)
 
 # %% [markdown]
 # ## 3. On MNIST: the variance runs away on always-black pixels
-# About one MNIST pixel in six is 0 in every training image (the border). A decoder learns
-# $\mu_j = 0$ there quickly; then $r_j = 0$, the gradient of the loss on $\log\sigma_j^2$ stays at
-# $+\tfrac12$, and $\log\sigma_j^2$ runs down without end. Watch it without a network: give every
+# Many MNIST pixels, along the border, are 0 in every image (the count is printed below). A
+# decoder learns $\mu_j = 0$ there quickly; then $r_j = 0$, the gradient of the loss on
+# $\log\sigma_j^2$ stays at $+\tfrac12$, and $\log\sigma_j^2$ runs down without end. Watch it
+# without a network: give every
 # image the same decoder output, the mean fixed at each pixel's average grey level (what a
 # decoder learns first) and a log-variance per pixel, and take plain gradient steps on the
 # log-variances, on batches of the grey levels (not binarised), with
@@ -164,7 +165,7 @@ print(f"   after {steps} steps: mean log sigma^2 on the black pixels "
       f"{history[-1, 2]:.2f}, on the inked pixels {history[-1, 3]:.2f}; "
       f"the loss is {history[-1, 1]:.0f} nats, below zero")
 
-# %%
+# %% mystnb={"figure": {"caption": "Training a Gaussian decoder on MNIST: left, the mean $\\log\\sigma^2$ of the always-black pixels falls without bound while the inked pixels' stays put; right, the loss ($-$ELBO) goes below 0 as those pixels' density grows."}, "image": {"alt": "A Gaussian decoder's log-variance on always-black pixels diving while the loss goes negative"}}
 fig = Figure(figsize=(10, 3.6), layout="constrained")
 left, right = fig.subplots(1, 2)
 left.plot(history[:, 0], history[:, 2], label="always-black pixels")
@@ -208,11 +209,11 @@ assert abs(best_log_var - np.log(r**2)) < spacing, (
 #   log-likelihood $-\infty$; from the logits it is a large, finite, honest penalty.
 # * The figure of part 2: each curve peaks at $\log\sigma^2 = \log r^2$, higher as $r$ shrinks; the
 #   $r = 0$ curve climbs forever to the left.
-# * Part 3: $\log\sigma^2$ on the always-black pixels keeps falling while on inked pixels it settles,
-#   and the loss goes below zero: a density can exceed 1. Run more steps (say 2000) and it turns
-#   wild: a pixel inked in a few images only has a tiny variance by the time the ink comes, and
-#   its gradient $-\tfrac12 (r_j^2 / \sigma_j^2 - 1)$ throws it up by hundreds; a decoder's mean,
-#   with gradient $r_j / \sigma_j^2$, jumps the same way.
+# * Part 3: $\log\sigma^2$ on the always-black pixels keeps falling, far below the inked pixels'
+#   (both printed), and the loss goes below zero: a density can exceed 1. Nothing stops the fall:
+#   a pixel inked in a few images only has a tiny variance by the time the ink comes, and then
+#   its gradient $-\tfrac12 (r_j^2 / \sigma_j^2 - 1)$ is of the size of $r_j^2 / \sigma_j^2$, huge;
+#   a decoder's mean, with gradient $r_j / \sigma_j^2$, is thrown the same way.
 # The ELBO is then a statement about how
 #   sure the decoder is of zeros, not about digits. The cures (a floor on the variance, a fixed
 #   variance, or a discrete decoder) are in [likelihoods](../docs/likelihoods.md#gaussian); this

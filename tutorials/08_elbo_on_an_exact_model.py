@@ -91,7 +91,7 @@ for name, (mu, log_var) in candidates.items():
     elbos[name] = elbo
     print(f"   {name:<42}  {elbo:10.6f}  {log_px - elbo:15.10f}  {float(kl):18.10f}")
 
-# %%
+# %% mystnb={"figure": {"caption": "The ELBO of each candidate $q$ on the exactly solvable model, against the exact $\\log p(x)$ (dashed): every ELBO is below it, by $\\mathrm{KL}(q \\,\\|\\, p(z \\mid x))$."}, "image": {"alt": "Bars of the ELBO of several q, all below log p(x)"}}
 fig = Figure(figsize=(7, 3.2), layout="constrained")
 ax = fig.subplots()
 ax.barh(list(elbos), list(elbos.values()), color="tab:blue")
@@ -125,7 +125,9 @@ print(f"   q = the posterior: ELBO {elbo:.10f}, log p(x) {log_px_orth:.10f}, "
 # ## Your turn
 # Find the best diagonal $q$ *numerically*: scan the two log-variances of $q$ (mean fixed at
 # the posterior mean $\mu_{\text{post}}$) over a grid and keep the pair with the highest ELBO. Does
-# it land on $-\log \mathrm{diag}(\Lambda)$, part 2's answer? (The stub scans nothing.)
+# it land on $-\log \mathrm{diag}(\Lambda)$, part 2's answer? (The stub scans nothing.) You got
+# it right when the cell after the answer prints your pair within 0.1 of
+# $-\log \mathrm{diag}(\Lambda)$ (a grid of spacing 0.1 or finer finds it); the stub stops there.
 
 # %%
 best_log_var = np.zeros(D_z)  # replace with your grid search
@@ -139,7 +141,14 @@ scores = np.array([  # lv: a log-variance of q
     for lv1 in grid])
 i, j = np.unravel_index(np.argmax(scores), scores.shape)
 best_log_var = np.array([grid[i], grid[j]])
-print("grid search:", best_log_var, " -log diag(Lambda):", -np.log(np.diag(Lambda)))
+
+# %%
+target = -np.log(np.diag(Lambda))  # part 2's result
+print(f"your best log-variances {best_log_var}; -log diag(Lambda) = {target}: "
+      "right if each is within 0.1")
+assert np.all(np.abs(best_log_var - target) < 0.1), (
+    f"best_log_var {best_log_var} is not within 0.1 of -log diag(Lambda) = {target}: "
+    "scan the ELBO over a grid of log-variances")
 
 # %% [markdown]
 # ## What to look at

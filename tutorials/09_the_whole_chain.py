@@ -148,7 +148,7 @@ check("tiny_vae", answer)
 # $\eta = 1.0$: you got it right when the loss climbs instead of falling, until
 # $\exp(\tfrac12 \log\sigma^2)$ overflows and the forward stops with a `NonFiniteError`.)
 
-# %%
+# %% mystnb={"figure": {"caption": "The tiny VAE's loss per step, trained with its hand-written backward, against $\\log 8$ (dashed), $-\\log p(x)$ of each of lesson 1's eight equally likely images: no loss can go below it."}, "image": {"alt": "The tiny VAE's loss falling towards log 8 over the training steps"}}
 # (4, 16) each: one bar a row
 rows, cols = np.repeat(np.eye(4), 4, axis=1), np.tile(np.eye(4), 4)
 # lesson 1's eight images, in its order
@@ -186,8 +186,9 @@ ax.legend()
 show(fig, "tiny_vae_loss_curve.png", OUT)
 
 # %% [markdown]
-# The loss falls from about 11 nats (fair coins, 16 log 2) to below 9, far above the floor: one
-# dense layer each way cannot draw a bar from a 2-D code. The VAE below has a hidden layer each way.
+# The loss falls from about 11 nats at lesson 1's start (fair coins, 16 log 2) to below 9, far
+# above the floor: one dense layer each way cannot draw a bar from a 2-D code. The VAE below has
+# a hidden layer each way.
 
 # %% [markdown]
 # ## Your turn — task `vae`: the VAE's backward
@@ -220,7 +221,7 @@ print(f"The model's negative_elbo_forward: loss {model_loss:.4f}; "
 # (Drawn after the backward: a forward on other inputs would replace the modules' caches.)
 # Before any training the decoder knows nothing: its reconstructions are a grey blur.
 
-# %%
+# %% mystnb={"figure": {"caption": "Eight test digits (top row) and what the untrained VAE makes of them (bottom row): a grey blur, since the decoder knows nothing yet."}, "image": {"alt": "Test digits above an untrained VAE's reconstructions, a grey blur"}}
 show(plots.plot_reconstructions(model, x, n=8), "reconstructions_untrained.png", OUT)
 
 # %% [markdown]
@@ -281,9 +282,11 @@ assert np.allclose(dstats - dstats_one_path, kl_path, atol=1e-7), (
 # ## What to look at
 # * The shapes: (B, 784) pixels → (B, D_z) twice → (B, D_z) → (B, 784) logits → (B,) per
 #   example → one number. The backward retraces them in reverse.
-# * Both paths reach $\mu$ and $\log\sigma^2$. At initialisation $q$ is close to the prior, so
-#   the KL's path is the smaller; training makes it grow until the two pull against each
-#   other. The gradient is their sum: drop either and the model trains towards something else.
+# * Both paths reach $\mu$ and $\log\sigma^2$. The KL's path is $\mu$ and
+#   $\tfrac12(\sigma^2 - 1)$ per example (lesson 4): zero at the prior, so at initialisation,
+#   with $q$ close to the prior, it is the smaller (the printed norms), and it grows as training
+#   moves $q$ away. The gradient is their sum: drop either and the model trains towards
+#   something else.
 # * Our hand-written chain and the model's agree to float32 rounding, and the Adam step lowers
 #   the loss.
 

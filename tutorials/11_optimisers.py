@@ -168,7 +168,7 @@ for name, (by_hand, package) in runs.items():
     print(f"   {name:<29} loss {curves[name][-1]:9.2e}   theta {theta_text}"
           f"   |hand - package| {difference:.0e}")
 
-# %%
+# %% mystnb={"figure": {"caption": "The loss $(\\vartheta_1^2 + 100\\,\\vartheta_2^2)/2$ against the step for SGD, SGD with momentum, Adagrad and Adam, each at the learning rate in its label, from $(1, 1)$."}, "image": {"alt": "Loss against step on a log scale for four optimisers"}}
 fig = Figure(figsize=(6.4, 3.8), layout="constrained")
 ax = fig.subplots()
 for name, losses in curves.items():

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scratchvae.classroom.selfcheck import check
 from scratchvae.engine import ops as engine_ops
 from scratchvae.lecture.collapse import encode_all
 from scratchvae.lecture.optim import Adam
@@ -32,7 +33,6 @@ from scratchvae.tools.checkpoints import save_model
 from scratchvae.tools.data import load_mnist
 from scratchvae.tools.evaluation import evaluate_elbo, prepare_test_set
 from scratchvae.tools.plots import show
-from scratchvae.tools.train import fit
 
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")  # a subset, 3 epochs
 OUT = Path("12_train_mnist")  # where a script run saves its figures
@@ -54,6 +54,23 @@ if QUICK:
           "with the same picture.")
 
 # %% [markdown]
+# ## Your turn — task `train_step`: the training step
+# Write `train_step` in `studentvae/training.py`, the step lesson 9 took by hand: after the given
+# binarisation, draw $\varepsilon$, forward, backward, update, and stop on a NaN or infinite loss.
+# The docstring above the stub says what it takes, returns and raises;
+# [training: one step](../docs/training.md#one-step) derives it. The cell below checks your code as
+# the marker will: "ok", or the first wrong element and the section to reread. `fit` below then
+# trains on your step.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("train_step")  # the lecture's code for this task
+
+# %%
+check("train_step", answer)
+
+# %% [markdown]
 # ## Train
 # `fit` runs the epochs: each visits the training images once, in a fresh random order, and for
 # each batch calls `train_step(model, optimizer, images, rows, rng)`: binarise the batch, draw
@@ -69,6 +86,10 @@ if QUICK:
 # loaded before its first cell runs: [optim: subnormals](../docs/optim.md#subnormals).)
 
 # %%
+# imported after the check: in the handout, fit's train_step is then
+# the one you just wrote
+from scratchvae.tools.train import fit
+
 mnist = load_mnist()  # grey levels in [0, 1]; fit binarises each batch afresh
 model = VAE(784, hidden=(hidden,), latent_dim=LATENT_DIM, seed=0, ops=engine_ops)
 print(f"Training a 784-{hidden}-{LATENT_DIM} VAE on {n_train} images "
@@ -84,7 +105,7 @@ history = fit(model, mnist.x_train[:n_train], EPOCHS, batch_size=batch_size,
 # ## Look
 # Test digits above what the model makes of them; with a 2-D code they are blurry.
 
-# %%
+# %% mystnb={"figure": {"caption": "Test digits (top) and their reconstructions by the model just trained (bottom): the decoder's mean image for the mean code of each."}, "image": {"alt": "Ten test digits above their reconstructions by the trained model"}}
 # (n_test, 784), 0/1, fixed seed
 x_test = prepare_test_set(mnist.x_test[:n_test], "dynamic")
 y_test = mnist.y_test[:n_test]
@@ -94,7 +115,7 @@ show(plots.plot_reconstructions(model, x_test, n=10), "reconstructions.png", OUT
 # $z \sim \mathcal{N}(0, I)$ decoded: digits, because the KL term kept the codes where the
 # prior puts its mass.
 
-# %%
+# %% mystnb={"figure": {"caption": "64 codes $z \\sim \\mathcal{N}(0, I)$ decoded by the trained model: each tile is the decoder's mean image."}, "image": {"alt": "A grid of 64 digits decoded from codes drawn from the prior"}}
 show(plots.plot_samples(model, np.random.default_rng(0), n=64), "samples.png", OUT)
 
 # %% [markdown]
@@ -104,7 +125,7 @@ show(plots.plot_samples(model, np.random.default_rng(0), n=64), "samples.png", O
 # holds 86.5% of the prior; and how often the nearest of the ten digits' mean codes is the
 # image's own digit (well above chance, 1 in 10).
 
-# %%
+# %% mystnb={"figure": {"caption": "The mean of $q(z \\mid x)$ of each test image, coloured by its label, which the model never saw: the digits fall into regions around 0."}, "image": {"alt": "The test images' codes in the 2-D latent space, one dot per image coloured by its digit"}}
 show(latent_plots.plot_latent_scatter(model, x_test, y_test), "latent_scatter.png", OUT)
 mu, _ = encode_all(model, x_test)  # (n_test, LATENT_DIM): the means of q(z | x)
 # (10, LATENT_DIM)
@@ -120,7 +141,12 @@ if LATENT_DIM == 2:
     inside = np.mean(np.linalg.norm(mu, axis=1) < 2)  # the share of codes with |z| < 2
     print(f"{inside:.1%} of the codes lie inside |z| < 2, "
           f"where the prior puts {1 - np.exp(-2):.1%}.")
+
+# %% mystnb={"figure": {"caption": "The decoder's mean image at each point of a grid equally spaced in probability under $\\mathcal{N}(0, I)$: neighbouring codes decode to similar digits."}, "image": {"alt": "A 15 by 15 grid of digits decoded from an even grid of the 2-D latent space"}}
+if LATENT_DIM == 2:
     show(latent_plots.plot_latent_manifold(model, n=15), "latent_manifold.png", OUT)
+
+# %% mystnb={"figure": {"caption": "Per epoch: the train and test ELBO, the reconstruction term $\\mathbb{E}_q \\log p(x \\mid z)$ and the KL term."}, "image": {"alt": "Training curves: the ELBO, the reconstruction term and the KL per epoch"}}
 show(plots.plot_training_curves(history), "training_curves.png", OUT)
 
 # %% [markdown]

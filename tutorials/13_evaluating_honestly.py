@@ -92,8 +92,9 @@ check("importance_weighted", answer)
 #
 # The average of the $w_i$ is an unbiased estimate of $p(x)$; its log is, by Jensen's inequality,
 # biased low, less so as $k$ grows: $\mathcal{L} = \mathcal{L}_1 \le \mathcal{L}_k \le \mathcal{L}_{k'} \le \log p(x)$
-# for $k \le k'$. The weights are known only as logarithms near $-100$, so the average is a
-# log-sum-exp (lesson 3). `importance_weighted_bound` returns one draw of
+# for $k \le k'$. The weights are known only as logarithms, hundreds of nats below zero (the
+# $\mathcal{L}_1$ row below is one log-weight per image: its range is printed), so the average is
+# a log-sum-exp (lesson 3). `importance_weighted_bound` returns one draw of
 # $\log \frac1k \sum_i w_i$ per image.
 
 # %%
@@ -124,6 +125,11 @@ for k, bound in bounds.items():
     gains[k] = mean_and_se(bound - elbo)
     print(f"   L_{k:<5}                {m:9.2f} +- {se:.2f}    gain over the ELBO "
           f"{gains[k][0]:6.2f} +- {gains[k][1]:.2f}")
+# exp() of a number below -150 log 2 rounds to 0 in float32 (lesson 3)
+zero_in_float32 = int(np.sum(bounds[1] < -150 * np.log(2)))
+print(f"   the log-weights of L_1 run from {bounds[1].min():.1f} to "
+      f"{bounds[1].max():.1f}; as weights, {zero_in_float32} of {n_images} are 0 "
+      "in float32")
 
 # %% [markdown]
 # Two kinds of error bar, and they differ by a factor of ten or more. Across images the
@@ -132,7 +138,7 @@ for k, bound in bounds.items():
 # its standard error is small, and the ordering is certain. Compare models on the same test images,
 # and report the paired differences.
 
-# %%
+# %% mystnb={"figure": {"caption": "The mean gain $\\mathcal{L}_k - \\mathcal{L}$ over the ELBO on the same test images, with two paired standard errors, against the number of importance samples $k$."}, "image": {"alt": "The importance-weighted bound's gain over the ELBO growing with k, with error bars"}}
 ks = np.array(KS)
 means = np.array([gains[k][0] for k in KS])
 errors = np.array([gains[k][1] for k in KS])
@@ -182,8 +188,8 @@ print(f"right if the spread shrinks with k: {spreads[10]:.2f} at k = 10, "
 
 # %% [markdown]
 # ## What to look at
-# * $\mathcal{L}_1$ is one-sample $\mathcal{L}^A$: it matches the ELBO within two standard errors (one
-#   sample per image is noisy). Every larger $k$ gives a higher bound: the
+# * $\mathcal{L}_1$ is one-sample $\mathcal{L}^A$: its expectation is the ELBO, and its mean
+#   lands within three paired standard errors of it (one sample per image is noisy). Every larger $k$ gives a higher bound: the
 #   gain grows roughly with $\log k$ and flattens as $\mathcal{L}_k$ approaches $\log p(x)$.
 # * What to report: $\mathcal{L}_{5000}$ on the test set, the $k$ used, and the standard error; the
 #   ELBO beside it. Their difference is an estimate (from below) of the encoder's gap, the

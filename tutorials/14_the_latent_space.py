@@ -104,7 +104,7 @@ for beta in BETAS:
 # ## The latent spaces side by side
 # The dashed circle is $|z| = 2$, which holds 86% of $\mathcal{N}(0, I)$ in two dimensions.
 
-# %%
+# %% mystnb={"figure": {"caption": "The mean codes of the test images under the three $\\beta$ models, each titled with its KL and reconstruction term; the dashed circle $|z| = 2$ holds 86% of the prior."}, "image": {"alt": "Three 2-D latent spaces side by side, one per beta, dots coloured by digit"}}
 fig = Figure(figsize=(15, 5.2), layout="constrained")
 axes = fig.subplots(1, len(BETAS), sharex=True, sharey=True)
 for ax, (beta, (mu, rec, kl)) in zip(axes, models.items()):
@@ -127,7 +127,7 @@ show(fig, "beta_latents.png", OUT)
 # codes of two test digits, $z(\lambda) = (1 - \lambda)\mu_a + \lambda \mu_b$
 # ([figures (7)](../docs/figures.md#interpolation)).
 
-# %%
+# %% mystnb={"figure": {"caption": "The decoder's mean image over a grid equally spaced in probability under $\\mathcal{N}(0, I)$, for your lesson-12 model when it has a 2-D code, else the $\\beta = 1$ model."}, "image": {"alt": "A grid of digits decoded from an even grid of the 2-D latent space"}}
 walked = load_model(MY_VAE) if MY_VAE.exists() else None
 if walked is None or walked.config["latent_dim"] != 2:
     print(f"No 2-D model from lesson 12 at {MY_VAE}: walking the beta = 1 model above.")
@@ -135,6 +135,8 @@ if walked is None or walked.config["latent_dim"] != 2:
 else:
     print(f"Walking your model from lesson 12, {MY_VAE}.")
 show(plot_latent_manifold(walked, n=12 if QUICK else 20), "manifold.png", OUT)
+
+# %% mystnb={"figure": {"caption": "The decoder's mean image along the straight line between the mean codes of the first test 1 and the first test 7."}, "image": {"alt": "A row of images morphing from a 1 into a 7"}}
 first_one, first_seven = np.flatnonzero(y_test == 1)[0], np.flatnonzero(y_test == 7)[0]
 show(plot_interpolation(walked, x_test[first_one], x_test[first_seven], n=10),
      "interpolation_1_to_7.png", OUT)
@@ -171,7 +173,7 @@ for beta in (1.0, 4.0):
           f"the smallest {per_dimension.min():.2f}; "
           f"{carrying} dimensions carry more than 0.1 nats")
 
-# %%
+# %% mystnb={"figure": {"caption": "The average KL of each of the 16 latent dimensions, sorted, for $\\beta = 1$ and $\\beta = 4$: the dimensions with almost no KL are inactive (posterior collapse)."}, "image": {"alt": "Bars of the average KL of each of 16 latent dimensions, sorted, for beta 1 and beta 4"}}
 fig = Figure(figsize=(10, 3.6), layout="constrained")
 axes = fig.subplots(1, 2, sharey=True)
 for ax, (beta, per_dimension) in zip(axes, wide.items()):

@@ -224,6 +224,70 @@ def directional(task, student, reference, case):
 directional.sections = ("analytic", "directional")
 
 
+# What each value the train_step probe reports is, in a message; the flags (0 or 1) are shown as False or True.
+STEP_VALUES = {("step", "beta"): "the beta given to the forward", ("step", "dout"): "the dloss given to the backward",
+               ("step", "accumulate"): "the backward's accumulate",
+               ("step", "cache"): "the backward given the forward's cache",
+               ("returned", "loss"): "the loss returned", ("returned", "cache"): "the forward's cache returned"}
+FLAGS = ("accumulate", "cache")
+
+
+def _calls(codes):
+    """A training step's calls by name (probes.STEP_CALLS), in order: "binarize, forward, ..."."""
+    return ", ".join(probes.STEP_CALLS[int(code)] for code in codes) or "nothing"
+
+
+def _shown(name, value):
+    """A reported scalar in a message: "none" for NaN (no beta given), a flag as True or False."""
+    if np.size(value) != 1:
+        return f"an array of shape {np.shape(value)}"
+    if np.isnan(value):
+        return "none"
+    return str(bool(value)) if name in FLAGS else f"{float(value):.10g}"
+
+
+def step_values(section):
+    """A check: the values of :data:`STEP_VALUES` in ``section`` agree with the reference's."""
+    def judge(task, student, reference, case):
+        for (s, name), what in STEP_VALUES.items():
+            if s != section:
+                continue
+            if name not in student[s]:
+                raise CheckFailed(f"{what}: missing (was it called?)")
+            expected, got = reference[s][name], student[s][name]
+            if got.shape != expected.shape or not relative_error(got, expected) <= AGREEMENT:  # NaN: wrong
+                raise CheckFailed(f"{what}: expected {_shown(name, expected)}, got {_shown(name, got)}")
+        return "agrees with the reference"
+    judge.sections = (section,)
+    return judge
+
+
+def step_order(task, student, reference, case):
+    """The stand-ins were called once each, in the reference's order."""
+    got, expected = student["step"]["calls"], reference["step"]["calls"]
+    if not np.array_equal(got, expected):
+        raise CheckFailed(f"your step called {_calls(got)}; expected {_calls(expected)}, each once")
+    return _calls(expected)
+
+
+step_order.sections = ("step",)
+
+
+def non_finite(task, student, reference, case):
+    """On a NaN or infinite loss: FloatingPointError, after the forward and before any backward or update."""
+    got, expected, loss = student["non_finite"], reference["non_finite"], float(case.arrays["bad_loss"])
+    if float(got["raised"]) != 1.0:
+        raise CheckFailed(f"the forward returned a loss of {loss}, and your step raised no FloatingPointError: "
+                          f"it called {_calls(got['calls'])}")
+    if not np.array_equal(got["calls"], expected["calls"]):
+        raise CheckFailed(f"the forward returned a loss of {loss}, and your step called {_calls(got['calls'])} "
+                          f"before raising FloatingPointError; expected {_calls(expected['calls'])} only")
+    return f"FloatingPointError on a loss of {loss}, after {_calls(expected['calls'])} only"
+
+
+non_finite.sections = ("non_finite",)
+
+
 def checks_for(task, case):
     """``[(title, judge)]``: the checks of ``task``, one point each, in marking order."""
     if task.probe == "op":
@@ -247,6 +311,11 @@ def checks_for(task, case):
                        ("each module once, last first, accumulate passed on",
                         values("accumulate", "write", outputs=("calls",)))],
         "adam": [("three steps: parameter and averages", values("steps"))],
+        "train_step": [("x, then eps, drawn from rng", values("step", outputs=("x", "eps"))),
+                       ("binarize, forward, backward, update, once each", step_order),
+                       ("the forward's beta; the backward's dloss, accumulate and cache", step_values("step")),
+                       ("returns the loss and the cache", step_values("returned")),
+                       ("a NaN or infinite loss: FloatingPointError, no backward, no update", non_finite)],
         "vae": [("backward, analytic KL", values("analytic")),
                 ("backward, Monte Carlo KL", values("monte_carlo")),
                 ("directional gradient check", directional)],

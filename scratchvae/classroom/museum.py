@@ -123,6 +123,24 @@ def adam_without_bias_correction(self, p, g, m, v):
     p -= self.lr * m / (np.sqrt(v) + self.eps)
 
 
+def train_step_with(eps_first=False, accumulate=False, update_first=False, guarded=True):
+    """A training step (on dynamically binarised pixels) with one classic bug put in: eps drawn before the
+    pixels, gradients accumulated, the update before the backward, or no guard against a non-finite loss."""
+    def train_step(model, optimizer, images, rows, rng, beta=None):
+        shape = (len(rows), model.latent_dim)
+        early = rng.standard_normal(shape, dtype=model.dtype) if eps_first else None
+        x = model.ops.binarize(images, rng, rows)
+        eps = early if eps_first else rng.standard_normal(shape, dtype=model.dtype)
+        loss, cache = model.negative_elbo_forward(x, eps, beta=beta)
+        if guarded and not np.isfinite(loss):
+            raise FloatingPointError(f"the loss is {loss}")
+        steps = [lambda: model.negative_elbo_backward(1.0, cache, accumulate=accumulate), optimizer.step]
+        for run in reversed(steps) if update_first else steps:
+            run()
+        return loss, cache
+    return train_step
+
+
 # --- The museum ---------------------------------------------------------------------------
 
 _FORGOTTEN_PATH = (
@@ -203,6 +221,26 @@ BUGS = [
         "first step comes out (1 - beta1) / sqrt(1 - beta2) ~ 3.2 times too large. Divide m by "
         "1 - beta1^t and v by 1 - beta2^t", "optim.md#adam",
         replace={"optim.Adam.update": adam_without_bias_correction}),
+    Bug("eps drawn before the binarisation", "train_step",
+        "your step draws eps from rng before the pixels are binarised. Each is still drawn from its own "
+        "distribution, but not in the course's order: for the same seed every step's pixels and noise "
+        "differ from the reference's, and a run cannot be compared with the course's number for number. "
+        "Binarise first, then draw eps",
+        "training.md#one-step", replace={"training.train_step": train_step_with(eps_first=True)}),
+    Bug("gradients accumulated across steps (accumulate=True)", "train_step",
+        "your backward adds this step's gradients to those already in model.grads (accumulate=True, the "
+        "default): each update then follows the sum of every gradient so far, not this minibatch's. Call "
+        "it with accumulate=False, which writes them", "training.md#one-step",
+        replace={"training.train_step": train_step_with(accumulate=True)}),
+    Bug("the update before the backward", "train_step",
+        "your step calls optimizer.step() before the backward: the update follows the last step's "
+        "gradients (zeros at the first step), one step behind the loss it just computed",
+        "training.md#one-step", replace={"training.train_step": train_step_with(update_first=True)}),
+    Bug("an update made on a NaN or infinite loss", "train_step",
+        "your step goes on to the backward and the update when the loss is NaN or infinite: the gradients "
+        "are then NaN too, and one update makes every parameter NaN for good. Check np.isfinite(loss) "
+        "after the forward and raise FloatingPointError before anything changes",
+        "training.md#one-step", replace={"training.train_step": train_step_with(guarded=False)}),
 ]
 """Every exhibit, in course order."""
 

@@ -170,6 +170,77 @@ def adam(lookup, case, record):
     record("steps", run)
 
 
+STEP_CALLS = ("binarize", "forward", "backward", "update")  # what a training step calls, in order
+
+
+class _Training:
+    """Stand-ins for a model and an optimizer that note what a training step asks of them.
+
+    ``calls`` holds the :data:`STEP_CALLS` codes in call order; ``seen``, what the forward and the
+    backward were given. The forward returns ``loss`` and :attr:`cache`, which the backward must get.
+    """
+
+    def __init__(self, case, loss):
+        self.calls, self.seen, self.cache, self.loss = [], {}, types.SimpleNamespace(), loss
+        self.dtype = np.dtype(case.options["dtype"])
+        ops = types.SimpleNamespace(binarize=self.binarize)
+        self.model = types.SimpleNamespace(latent_dim=int(case.arrays["latent_dim"]), dtype=self.dtype, beta=1.0,
+                                           ops=ops, negative_elbo_forward=self.forward,
+                                           negative_elbo_backward=self.backward)
+        self.optimizer = types.SimpleNamespace(step=lambda: self.calls.append(STEP_CALLS.index("update")))
+
+    def binarize(self, images, rng, rows):
+        """A real dynamic binarisation of ``images[rows]``, in the model's dtype."""
+        self.calls.append(STEP_CALLS.index("binarize"))
+        return (rng.random((len(rows), images.shape[1])) < images[rows]).astype(self.dtype)
+
+    def forward(self, x, eps, beta=None, kl_estimator="analytic"):
+        self.calls.append(STEP_CALLS.index("forward"))
+        self.seen.update(x=np.array(x), eps=np.array(eps), beta=np.nan if beta is None else beta)
+        return self.loss, self.cache
+
+    def backward(self, dloss, cache, accumulate=True):
+        self.calls.append(STEP_CALLS.index("backward"))
+        self.seen.update(dout=dloss, accumulate=float(accumulate), cache=float(cache is self.cache))
+
+
+def train_step(lookup, case, record):
+    """``train_step`` on stand-ins (:class:`_Training`), the forward's loss finite, then not.
+
+    Sections: ``step`` {x, eps, beta: what the forward got; dout, accumulate, cache (1 if the
+    forward's): what the backward got; calls: the :data:`STEP_CALLS` codes in order}; ``returned``
+    {loss, cache (1 if the forward's)}; ``non_finite``, the forward's loss NaN or infinite
+    {raised (1 for a FloatingPointError), calls}.
+    """
+    def run(stand_ins):
+        rng = np.random.default_rng(int(case.arrays["seed"]))
+        rows = np.asarray(case.arrays["rows"]).astype(np.intp)
+        return lookup("training.train_step")(stand_ins.model, stand_ins.optimizer, case.arrays["images"].copy(),
+                                             rows, rng, float(case.arrays["beta"]))
+
+    def step():
+        stand_ins = _Training(case, float(case.arrays["loss"]))
+        run(stand_ins)
+        return {**stand_ins.seen, "calls": np.array(stand_ins.calls, dtype=np.float64)}
+
+    def returned():
+        stand_ins = _Training(case, float(case.arrays["loss"]))
+        loss, cache = run(stand_ins)
+        return {"loss": loss, "cache": float(cache is stand_ins.cache)}
+
+    def non_finite():
+        stand_ins, raised = _Training(case, float(case.arrays["bad_loss"])), 0.0
+        try:
+            run(stand_ins)
+        except FloatingPointError:
+            raised = 1.0
+        return {"raised": raised, "calls": np.array(stand_ins.calls, dtype=np.float64)}
+
+    record("step", step)
+    record("returned", returned)
+    record("non_finite", non_finite)
+
+
 def _model(lookup, case, shift=0.0):
     """The code under test's VAE, in float64 on its own NumPy ops, with the case's parameters.
 
@@ -232,8 +303,8 @@ def imports(lookup, case, record):
     record("import", run)
 
 
-PROBES = {"op": op, "numerical_gradient": numerical_gradient, "sequential": sequential,
-          "adam": adam, "vae": vae, "importance_weighted": importance_weighted, "imports": imports}
+PROBES = {"op": op, "numerical_gradient": numerical_gradient, "sequential": sequential, "adam": adam,
+          "train_step": train_step, "vae": vae, "importance_weighted": importance_weighted, "imports": imports}
 
 
 def run_probe(kind, lookup, case, student_files=()):

@@ -215,6 +215,18 @@ def _adam(draws):
     return {"p": draws.rng.standard_normal(shape), **{f"g{t}": draws.rng.standard_normal(shape) for t in (1, 2, 3)}}
 
 
+def _training_step(draws):
+    """A training set (N, D) of grey levels, a minibatch of B of its rows, the latent size, the step's
+    generator seed and KL weight, and the losses the stand-in forward returns: a finite one, and a
+    non-finite one (NaN for the public draws; NaN, +inf or -inf for a secret seed)."""
+    rng = draws.rng
+    N, D, B, D_z = draws.size(7, 2, 9), draws.size(6, 2, 8), draws.size(4, 1, 6), draws.size(2, 1, 4)
+    bad = rng.choice([np.nan, np.inf, -np.inf]) if draws.secret else np.nan
+    return {"images": rng.random((N, D)), "rows": rng.integers(0, N, B), "latent_dim": np.array(D_z),
+            "seed": np.array(rng.integers(2**31)), "beta": np.array(rng.uniform(0.1, 1.0)),
+            "loss": np.array(rng.uniform(50.0, 200.0)), "bad_loss": np.array(bad)}
+
+
 TASKS = {task.name: task for task in [
     Task("numerical_gradient", "the gradient by central differences",
          ("gradcheck.five_point_slope", "gradcheck._central_difference", "gradcheck.numerical_gradient"),
@@ -255,6 +267,8 @@ TASKS = {task.name: task for task in [
          lambda draws: _model_arrays(draws, batch=draws.size(4, 2, 6)), {**MODEL, "h": STEP}),
     Task("adam", "an Adam step", ("optim.Adam.update",), "optim.md#adam", "adam", _adam,
          {"hypers": {"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8}}),
+    Task("train_step", "the training step", ("training.train_step",), "training.md#one-step", "train_step",
+         _training_step, {"dtype": "float32"}),  # float32, as training runs: eps must be drawn in it
     Task("importance_weighted", "the importance-weighted bound",
          ("estimators.importance_weighted_bound",), "estimators.md#importance-weighted",
          "importance_weighted", lambda draws: _model_arrays(draws, batch=draws.size(3, 2, 5)),

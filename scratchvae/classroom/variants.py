@@ -1,6 +1,6 @@
 """Variant tasks: ops whose answers the lecture does not contain, for marks that count.
 
-The lecture is public, so its 18 tasks are answered in the package a student
+The lecture is public, so its 19 tasks are answered in the package a student
 installs. A variant is a task like them (a forward/backward pair, the same
 probe and checks) on an op the lecture does not have: the teacher picks some
 (``scratchvae classroom handout DIR --variant elu gelu``; ``mark --variant``).
@@ -129,7 +129,7 @@ def _logistic(draws):
 VARIANTS = {variant.name: variant for variant in [
     _variant("elu", "ELU, the exponential linear unit", ("x", "alpha"), _elu, wrt=("x",)),
     _variant("swish", "Swish, x sigmoid(beta x) (SiLU at beta = 1)", ("x", "beta"), _swish, wrt=("x",)),
-    _variant("gelu", "GELU, in its tanh approximation", ("x",), lambda rng: _activation(rng)),
+    _variant("gelu", "GELU, in its tanh approximation", ("x",), _activation),
     _variant("kl_gaussian_prior", "the KL divergence to a prior N(m, s^2 I)",
              ("mu", "log_var", "prior_mean", "prior_std"), _kl_gaussian_prior, wrt=("mu", "log_var")),
     _variant("softplus_reparameterize", "the reparameterised sample with sigma = softplus(rho)",

@@ -5,7 +5,7 @@
     x = binarize(images, rng, rows)             # 1. fresh 0/1 pixels
     eps = rng.standard_normal((B, D_z))         # 2. the noise of the sampler
     loss, cache = model.negative_elbo_forward(x, eps, beta)   # 3. forward
-    model.negative_elbo_backward(1.0, cache)    # 4. backward
+    model.negative_elbo_backward(1.0, cache, accumulate=False)  # 4. backward
     optimizer.step()                            # 5. update
 
 :func:`scratchvae.tools.train.fit` is the tool around it: epochs, shuffling,
@@ -181,6 +181,20 @@ def learning_rate(epoch, lr, decay):
 def train_step(model, optimizer, images, rows, rng, beta=None, pixels="dynamic"):
     """One step of minibatch gradient descent on the negative ELBO.
 
+    Step 1, the pixels, is given; steps 2 to 5 are the task (docs/training.md#one-step),
+    and marking checks each of them on stand-ins for the model and the optimizer:
+
+    2. eps is drawn from ``rng`` *after* the pixels (so after the binarisation's
+       draws), as ``rng.standard_normal((B, model.latent_dim), dtype=model.dtype)``;
+    3. ``model.negative_elbo_forward(x, eps, beta=beta)``, once; if the loss is
+       NaN or infinite, raise FloatingPointError at once, before any backward or update;
+    4. ``model.negative_elbo_backward(1.0, cache, accumulate=False)``, on the
+       forward's cache: it writes this step's gradients, not adds them to the last
+       step's (no ``zero_grad``);
+    5. ``optimizer.step()``, once, after the backward;
+
+    then return the forward's loss and cache.
+
     Parameters
     ----------
     model : scratchvae.lecture.vae.VAE
@@ -235,14 +249,15 @@ def train_step(model, optimizer, images, rows, rng, beta=None, pixels="dynamic")
         x = images[check_rows(rows, images)]  # (B, D)
     else:
         raise ValueError(f"pixels: expected one of {PIXELS}, got {pixels!r}")
-    # 2. the noise of the reparameterisation, eps ~ N(0, I)
+    # BEGIN SOLUTION
+    # 2. the noise of the reparameterisation, eps ~ N(0, I), drawn after the pixels
     eps = rng.standard_normal((len(x), model.latent_dim), dtype=model.dtype)  # (B, D_z)
     # 3. forward: loss = (1/B) sum_b [-log p(x_b | z_b) + beta KL(q(z | x_b) || p(z))]
     loss, cache = model.negative_elbo_forward(x, eps, beta=beta)
-    if not np.isfinite(loss):
+    if not np.isfinite(loss):  # no gradient of a NaN or infinite loss reaches the parameters
         raise FloatingPointError(f"the loss is {loss}")
-    # 4. backward: d loss / d theta for every parameter, written into model.grads
+    # 4. backward: d loss / d theta for every parameter, written into model.grads (not added)
     model.negative_elbo_backward(1.0, cache, accumulate=False)
-    # 5. update: one optimiser step against the gradients
-    optimizer.step()
+    optimizer.step()  # 5. update: one optimiser step against the gradients
     return loss, cache
+    # END SOLUTION

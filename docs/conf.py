@@ -230,8 +230,9 @@ def _ancestors(node):
 
 # --- Quick mode says so ----------------------------------------------------------------------
 QUICK_BANNER = ('<div class="admonition warning scratchvae-quick"><p class="admonition-title">Built in quick mode</p>'
-                "<p>Built in quick mode: the models are barely trained, so their pictures are noise where the "
-                "text says to look for digits. The full build trains them: see the README's course site.</p></div>")
+                "<p>Built in quick mode: every model on the site is trained for seconds, on a few thousand images, "
+                "so its pictures are noise where the text says to look for digits, and its numbers are not the "
+                "ones the text quotes. The full build trains them: see the README's course site.</p></div>")
 
 
 def _quick_banner(app, pagename, templatename, context, doctree):

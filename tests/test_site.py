@@ -27,6 +27,24 @@ def test_every_lesson_has_a_page_with_a_figure(site):
         assert "<img" in page.read_text(encoding="utf-8"), f"{lesson}: no figure on its page"
 
 
+def test_every_figure_a_lesson_draws_has_an_html_caption_and_alt_text(site):
+    """Each drawn figure sits in a <figure> with a <figcaption> (MyST-NB's cell metadata), not only
+    a caption inside the PNG, and its alt text is written for it, not the file's hash."""
+    for lesson in LESSONS:
+        html = (site / "lessons" / f"{lesson}.html").read_text(encoding="utf-8")
+        drawn = re.findall(r'<img [^>]*src="\.\./_images/[0-9a-f]{64}\.png"[^>]*>', html)
+        assert drawn, f"{lesson}: no drawn figure"
+        captioned = set()
+        for figure in re.findall(r"<figure[^>]*>(.*?)</figure>", html, re.S):
+            caption = re.search(r"<figcaption>(.*?)</figcaption>", figure, re.S)
+            if caption and re.sub(r"<[^>]+>", "", caption[1]).strip():
+                captioned.update(re.findall(r"<img [^>]*>", figure))
+        assert set(drawn) <= captioned, f"{lesson}: a figure without a caption: {set(drawn) - captioned}"
+        for img in drawn:
+            alt = re.search(r'alt="([^"]*)"', img)[1]
+            assert len(alt) > 20 and not alt.startswith("A figure drawn in"), f"{lesson}: alt text {alt!r}"
+
+
 def test_every_lesson_downloads_as_a_notebook(site):
     for lesson in LESSONS:
         assert (site / "_sources" / "lessons" / f"{lesson}.ipynb").is_file(), lesson

@@ -39,20 +39,17 @@ from pathlib import Path
 
 import jupytext
 
-import scratchvae.lecture
 from scratchvae.classroom.handout import PACKAGE, TEACHER_PAGES
 from scratchvae.classroom.tasks import TASKS
+from scratchvae.classroom.toolkit import KIT, RENAMES, TUTORIALS, rewrite
 
 __all__ = ["TUTORIALS", "IMPORTS", "worked_answer", "student_edition", "write_lessons"]
 
-TUTORIALS = Path(scratchvae.__file__).resolve().parents[1] / "tutorials"
 ANSWER = "answer"  # the tag of an answer cell
-IMPORTS = {  # the reference edition's modules -> the handout's, longest first
-    "scratchvae.classroom.selfcheck": "coursetools.selfcheck",
-    "scratchvae.lecture": PACKAGE,
-    "scratchvae.engine": PACKAGE,
-    "scratchvae.tools": "coursetools",
-}
+# The reference edition's modules -> the handout's: the tools' renames, plus the self-check and the
+# engine's ops, which a lesson imports as `from scratchvae.engine import ops` (the handout's are the
+# student's own). Longest first: the engine's two modules with twins come before the engine.
+IMPORTS = {"scratchvae.classroom.selfcheck": f"{KIT}.selfcheck", **RENAMES, "scratchvae.engine": PACKAGE}
 _CHECK = re.compile(r'^check\("(\w+)", answer\)$', re.M)
 _LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]+)\)")
 _KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -101,12 +98,6 @@ def _without_docstring(function):
     return "\n".join(lines)
 
 
-def _rewrite_imports(source):
-    for old, new in IMPORTS.items():
-        source = re.sub(rf"\b{re.escape(old)}\b", new, source)
-    return source
-
-
 def _student_imports(cells):
     """The lesson's ``from studentvae... import ...`` statements, one line each."""
     found = []
@@ -143,7 +134,7 @@ def student_edition(script):
     notebook = jupytext.read(script, fmt="py:percent")
     cells = [cell for cell in notebook.cells if ANSWER not in cell.metadata.get("tags", ())]
     for cell in cells:
-        cell.source = _rewrite_imports(cell.source)
+        cell.source = rewrite(cell.source, IMPORTS)
         if cell.cell_type == "markdown":
             cell.source = _LINK.sub(_rewrite_link, cell.source)
     again = _student_imports(cells)

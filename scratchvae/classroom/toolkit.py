@@ -25,7 +25,7 @@ from pathlib import Path
 import scratchvae
 import scratchvae.tools
 
-__all__ = ["KIT", "RENAMES", "ToolkitError", "closure", "write_toolkit"]
+__all__ = ["KIT", "RENAMES", "TUTORIALS", "ToolkitError", "closure", "rewrite", "write_toolkit"]
 
 KIT = "coursetools"  # the tool kit's package in a handout
 TOOLS = Path(scratchvae.tools.__file__).parent
@@ -110,10 +110,10 @@ def lesson_tools():
     return set().union(*(_tools(_imports(path.read_text())) for path in sorted(TUTORIALS.glob("[0-9]*.py"))))
 
 
-def rewrite(source):
-    """``source`` with the course's imports pointed at the handout's packages (:data:`RENAMES`)."""
-    pattern = "|".join(re.escape(prefix) for prefix in RENAMES)  # longest first: dict order
-    return re.sub(rf"\b({pattern})\b", lambda m: RENAMES[m.group(1)], source)
+def rewrite(source, renames=RENAMES):
+    """``source`` with the course's imports pointed at the handout's packages (``renames``, longest first)."""
+    pattern = "|".join(re.escape(prefix) for prefix in renames)  # longest first: dict order
+    return re.sub(rf"\b({pattern})\b", lambda m: renames[m.group(1)], source)
 
 
 def _refusal(name, source, secret):

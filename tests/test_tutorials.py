@@ -701,10 +701,11 @@ def _lesson_13_claims(out):
     low, high, zero, _ = _search(r"the log-weights of L_1 run from (-[\d.]+) to (-[\d.]+); as weights, "
                                  r"(\d+) of (\d+) are 0 in float32$", out)
     assert -784 * math.log(2) < float(low) < float(high) < 0 and int(zero) > 0, (low, high, zero)
-    # "your turn": the spread of one image's L_k over 20 seeds shrinks with k
-    spread_10, spread_100 = map(float, _search(r"right if the spread shrinks with k: ([\d.]+) at k = 10, "
-                                               r"([\d.]+) at k = 100", out))
-    assert spread_100 < spread_10, (spread_10, spread_100)
+    # "your turn": "The spread falls by much less than sqrt(10)" from k = 10 to k = 100 (quick mode
+    # measured 2.37 times, the full run 0.73, image 0, twenty seeds)
+    ratio, independent = map(float, _search(r"at k = 100, ([\d.]+) times smaller \(an average of "
+                                            r"independent numbers: ([\d.]+)\)", out))
+    assert independent == 3.16 and ratio < 0.8 * independent, ratio
 
 
 CLAIMS = {"01_tiny_vae.py": _lesson_01_claims, "02_dense_layer_and_the_mlp.py": _lesson_02_claims,

@@ -157,16 +157,17 @@ show(fig, "bound_against_k.png", OUT)
 # ## Your turn
 # $\mathcal{L}_k$ is computed from random samples, so the number for one image is itself noisy.
 # Compute $\log \frac1k \sum_i w_i$ for image 0 twenty times (twenty seeds) with $k = 10$ and with
-# $k = 100$. **Predict** first: which has the larger spread? Is the spread at $k = 100$ smaller than
-# the gain from 10 to 100? (The stub has no repeats.) You got it right when the cell after the
-# answer prints both spreads and the gain; it stops while a list holds fewer than twenty values.
+# $k = 100$. **Predict** first: the average of $k$ independent numbers has a spread falling like
+# $1/\sqrt{k}$, by $\sqrt{10} \approx 3.2$ from $k = 10$ to $k = 100$. Does $\mathcal{L}_k$'s? (The
+# stub has no repeats.) You got it right when the cell after the answer prints both spreads, their
+# ratio beside 3.2, and the gain from 10 to 100; it stops while a list holds fewer than twenty
+# values.
 
 # %%
 repeats = {10: [], 100: []}  # fill: k -> twenty values for image 0
 
 # %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
-# One answer. The spread shrinks with k (roughly like 1/sqrt(k) once k is large), and
-# the mean keeps rising: both reasons to use a large k for the reported number.
+# One answer: twenty seeds for each k, the same seeds for both.
 repeats = {}
 for k in (10, 100):
     seeds = [np.random.default_rng(s) for s in range(20)]
@@ -183,8 +184,19 @@ for k, values in repeats.items():
           f"std over 20 seeds {values.std(ddof=1):.2f}")
 spreads = {k: np.std(values, ddof=1) for k, values in repeats.items()}
 gain = np.mean(repeats[100]) - np.mean(repeats[10])
-print(f"right if the spread shrinks with k: {spreads[10]:.2f} at k = 10, "
-      f"{spreads[100]:.2f} at k = 100; the gain from 10 to 100 is {gain:.2f}")
+print(f"the spread: {spreads[10]:.2f} at k = 10, {spreads[100]:.2f} at k = 100, "
+      f"{spreads[10] / spreads[100]:.2f} times smaller (an average of independent "
+      f"numbers: {np.sqrt(10):.2f}); the gain from 10 to 100 is {gain:.2f}")
+
+# %% [markdown]
+# The spread falls by less than $\sqrt{10}$, and for a well-trained model it may not fall at
+# all. $\mathcal{L}_k$ is the log of an average of weights $w_i = p(x, z_i) / q(z_i \mid x)$
+# whose distribution is heavy-tailed: most $z_i$ from $q$ land where $p(x, z)$ is small, and a rare
+# one, in a part of the posterior that $q$ covers thinly, brings a large weight. Those few large
+# weights decide the average, and more samples make meeting them likelier; the $1/\sqrt{k}$ of
+# independent averages sets in only once $k$ is large enough to sample them routinely. So one
+# image's $\mathcal{L}_k$ is noisy at any $k$ you can afford, and the rising mean is the other
+# reason to report a large $k$.
 
 # %% [markdown]
 # ## What to look at

@@ -272,7 +272,7 @@ def _write_explorers(app, exception):
                 started = time.monotonic()
                 resume = (run / "checkpoint.npz").is_file()
                 args = ["train", *(["--resume"] if resume else [*flags, *EXPLORER_TRAINING]), "--out", str(run)]
-                logger.info(f"explorer {name}: scratchvae {' '.join(args)}" + ("" if QUICK else " (minutes)"))
+                logger.info(f"explorer {name}: scratchvae {' '.join(args)}" + ("" if QUICK else " (a minute or two)"))
                 _scratchvae(*args)
                 logger.info(f"explorer {name}: trained in {time.monotonic() - started:.0f} s")
             logger.info(_scratchvae("explore", str(run), "--out", str(Path(app.outdir) / "explorer" / name)).strip())

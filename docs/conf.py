@@ -62,6 +62,10 @@ html_js_files = ["enlarge.js", "search-snippets.js"]
 
 # --- Notebooks: the lessons -------------------------------------------------------------
 QUICK = os.environ.get("SCRATCHVAE_QUICK", "0") not in ("", "0")
+# Each lesson figure's caption is HTML on its page (the cell's mystnb metadata): the kernels that
+# execute the lessons inherit this, and scratchvae.tools.plots.show (its HTML_CAPTIONS) then
+# leaves out the small grey caption the tools draw into the PNG, which would say it twice.
+os.environ["SCRATCHVAE_HTML_CAPTIONS"] = "1"
 ANSWER = "answer"  # the tag of a lesson's answer cells (scratchvae.classroom.edition); they carry hide-cell
 nb_code_prompt_show = "Show the answer"  # the button over a collapsed (hide-cell) cell: only answers are
 nb_code_prompt_hide = "Hide the answer"
@@ -73,6 +77,7 @@ nb_execution_timeout = 1800
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_execution_in_temp = True
+nb_merge_streams = True  # a cell's printed lines in one box (fit prints one line per epoch), not a box per line
 
 # --- API pages --------------------------------------------------------------------------
 napoleon_google_docstring = False

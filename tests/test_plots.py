@@ -376,6 +376,29 @@ def test_show_saves_from_a_script_and_draws_inline_under_a_kernel(tmp_path, monk
     assert not (tmp_path / "inline").exists(), "a notebook shows its figures, saves none"
 
 
+@pytest.mark.parametrize("site", [False, True], ids=["jupyter", "site build"])
+def test_under_the_sites_build_the_drawn_caption_is_left_to_the_page(site, tmp_path, monkeypatch):
+    """The site's build (docs/conf.py sets $SCRATCHVAE_HTML_CAPTIONS) captions each lesson figure in
+    HTML: show() then leaves out the caption drawn into the PNG (and the layout gives its room back
+    to the images). In a student's Jupyter the PNG keeps it."""
+    from scratchvae.tools import plots
+    from scratchvae.tools.mosaic import CAPTION_GID
+
+    display = pytest.importorskip("IPython.display")
+    shown = []
+    monkeypatch.setitem(sys.modules, "ipykernel", object())
+    monkeypatch.setattr(display, "display", shown.append)
+    if site:
+        monkeypatch.setenv(plots.HTML_CAPTIONS, "1")
+    else:
+        monkeypatch.delenv(plots.HTML_CAPTIONS, raising=False)
+    fig = plots.plot_samples(FakeModel(latent_dim=5), np.random.default_rng(0), n=4)
+    plots.show(fig, "samples.png", tmp_path)
+    caption = next(text for text in fig.texts if text.get_gid() == CAPTION_GID)
+    assert "Look for digits" in caption.get_text() and len(shown) == 1
+    assert caption.get_visible() is not site and caption.get_in_layout() is not site
+
+
 def test_kl_per_dimension_figure_sorts_the_bars_and_counts_the_active_units(rng):
     from scratchvae.lecture.vae import VAE
     from scratchvae.tools.latent_plots import plot_kl_per_dimension

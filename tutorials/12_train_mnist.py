@@ -105,17 +105,17 @@ history = fit(model, mnist.x_train[:n_train], EPOCHS, batch_size=batch_size,
 # ## Look
 # Test digits above what the model makes of them; with a 2-D code they are blurry.
 
-# %% mystnb={"figure": {"caption": "Test digits (top) and their reconstructions by the model just trained (bottom): the decoder's mean image for the mean code of each."}, "image": {"alt": "Ten test digits above their reconstructions by the trained model"}}
+# %% mystnb={"figure": {"caption": "Test digits (top) and their reconstructions by the model just trained (bottom): the decoder's mean image for the mean code of each. The inputs are 0/1 draws from the grey images, hence the speckle. Look for the right strokes with soft edges; a wrong digit means the code mixes two classes up."}, "image": {"alt": "Eight test digits above their reconstructions by the trained model"}}
 # (n_test, 784), 0/1, fixed seed
 x_test = prepare_test_set(mnist.x_test[:n_test], "dynamic")
 y_test = mnist.y_test[:n_test]
-show(plots.plot_reconstructions(model, x_test, n=10), "reconstructions.png", OUT)
+show(plots.plot_reconstructions(model, x_test, n=8), "reconstructions.png", OUT)
 
 # %% [markdown]
 # $z \sim \mathcal{N}(0, I)$ decoded: digits, because the KL term kept the codes where the
 # prior puts its mass.
 
-# %% mystnb={"figure": {"caption": "64 codes $z \\sim \\mathcal{N}(0, I)$ decoded by the trained model: each tile is the decoder's mean image."}, "image": {"alt": "A grid of 64 digits decoded from codes drawn from the prior"}}
+# %% mystnb={"figure": {"caption": "64 codes $z \\sim \\mathcal{N}(0, I)$ decoded by the trained model: each tile is the decoder's mean image (grey is a probability of ink). Look for digits; blends that are no digit show where the codes of real images leave holes in the prior."}, "image": {"alt": "A grid of 64 digits decoded from codes drawn from the prior"}}
 show(plots.plot_samples(model, np.random.default_rng(0), n=64), "samples.png", OUT)
 
 # %% [markdown]
@@ -125,7 +125,7 @@ show(plots.plot_samples(model, np.random.default_rng(0), n=64), "samples.png", O
 # holds 86.5% of the prior; and how often the nearest of the ten digits' mean codes is the
 # image's own digit (well above chance, 1 in 10).
 
-# %% mystnb={"figure": {"caption": "The mean of $q(z \\mid x)$ of each test image, coloured by its label, which the model never saw: the digits fall into regions around 0."}, "image": {"alt": "The test images' codes in the 2-D latent space, one dot per image coloured by its digit"}}
+# %% mystnb={"figure": {"caption": "The mean of $q(z \\mid x)$ of each test image, coloured by its label, which the model never saw. Look for one region per digit, around 0 with a spread of about 1, like the prior; look-alike digits (4 and 9, 3 and 5) share borders."}, "image": {"alt": "The test images' codes in the 2-D latent space, one dot per image coloured by its digit"}}
 show(latent_plots.plot_latent_scatter(model, x_test, y_test), "latent_scatter.png", OUT)
 mu, _ = encode_all(model, x_test)  # (n_test, LATENT_DIM): the means of q(z | x)
 # (10, LATENT_DIM)
@@ -142,11 +142,11 @@ if LATENT_DIM == 2:
     print(f"{inside:.1%} of the codes lie inside |z| < 2, "
           f"where the prior puts {1 - np.exp(-2):.1%}.")
 
-# %% mystnb={"figure": {"caption": "The decoder's mean image at each point of a grid equally spaced in probability under $\\mathcal{N}(0, I)$: neighbouring codes decode to similar digits."}, "image": {"alt": "A 15 by 15 grid of digits decoded from an even grid of the 2-D latent space"}}
+# %% mystnb={"figure": {"caption": "The decoder's mean image at each point of a grid equally spaced in probability under $\\mathcal{N}(0, I)$, so that every tile stands for the same share of the prior. Look for digits that morph smoothly into their neighbours: the whole 2-D latent space at a glance."}, "image": {"alt": "A 15 by 15 grid of digits decoded from an even grid of the 2-D latent space"}}
 if LATENT_DIM == 2:
     show(latent_plots.plot_latent_manifold(model, n=15), "latent_manifold.png", OUT)
 
-# %% mystnb={"figure": {"caption": "Per epoch: the train and test ELBO, the reconstruction term $\\mathbb{E}_q \\log p(x \\mid z)$ and the KL term."}, "image": {"alt": "Training curves: the ELBO, the reconstruction term and the KL per epoch"}}
+# %% mystnb={"figure": {"caption": "Per epoch: the train and test ELBO, the reconstruction term $\\mathbb{E}_q \\log p(x \\mid z)$ and the KL term. Look for the ELBO rising, then flattening, with the test ELBO close to the train ELBO (a widening gap is over-fitting)."}, "image": {"alt": "Training curves: the ELBO, the reconstruction term and the KL per epoch"}}
 show(plots.plot_training_curves(history), "training_curves.png", OUT)
 
 # %% [markdown]

@@ -127,7 +127,7 @@ show(fig, "beta_latents.png", OUT)
 # codes of two test digits, $z(\lambda) = (1 - \lambda)\mu_a + \lambda \mu_b$
 # ([figures (7)](../docs/figures.md#interpolation)).
 
-# %% mystnb={"figure": {"caption": "The decoder's mean image over a grid equally spaced in probability under $\\mathcal{N}(0, I)$, for your lesson-12 model when it has a 2-D code, else the $\\beta = 1$ model."}, "image": {"alt": "A grid of digits decoded from an even grid of the 2-D latent space"}}
+# %% mystnb={"figure": {"caption": "The decoder's mean image over a grid equally spaced in probability under $\\mathcal{N}(0, I)$, for your lesson-12 model when it has a 2-D code, else the $\\beta = 1$ model. Look for digits that morph smoothly into their neighbours."}, "image": {"alt": "A grid of digits decoded from an even grid of the 2-D latent space"}}
 walked = load_model(MY_VAE) if MY_VAE.exists() else None
 if walked is None or walked.config["latent_dim"] != 2:
     print(f"No 2-D model from lesson 12 at {MY_VAE}: walking the beta = 1 model above.")
@@ -136,7 +136,7 @@ else:
     print(f"Walking your model from lesson 12, {MY_VAE}.")
 show(plot_latent_manifold(walked, n=12 if QUICK else 20), "manifold.png", OUT)
 
-# %% mystnb={"figure": {"caption": "The decoder's mean image along the straight line between the mean codes of the first test 1 and the first test 7."}, "image": {"alt": "A row of images morphing from a 1 into a 7"}}
+# %% mystnb={"figure": {"caption": "The decoder's mean image along the straight line between the mean codes of the first test 1 and the first test 7. Look for a gradual change; a sudden jump marks a border between two digits' regions of the latent space."}, "image": {"alt": "A row of images morphing from a 1 into a 7"}}
 first_one, first_seven = np.flatnonzero(y_test == 1)[0], np.flatnonzero(y_test == 7)[0]
 show(plot_interpolation(walked, x_test[first_one], x_test[first_seven], n=10),
      "interpolation_1_to_7.png", OUT)

@@ -32,6 +32,9 @@ SEPARATOR = 0.5
 MAX_GRID_ASPECT = 3
 # Caption characters per inch of figure width, at the caption's font size.
 CAPTION_CHARS_PER_INCH = 15
+# Marks the caption add_caption draws, so that plots.show can leave it out where the page
+# around the figure carries the caption in HTML (the course site).
+CAPTION_GID = "scratchvae-caption"
 
 
 # --- checks ----------------------------------------------------------------
@@ -135,6 +138,6 @@ def grid_shape(n):
 
 
 def add_caption(fig, text):
-    """Write ``text``, what to look at, under the figure, wrapped to its width."""
+    """Write ``text``, what to look at, under the figure, wrapped to its width (gid :data:`CAPTION_GID`)."""
     width = max(int(fig.get_figwidth() * CAPTION_CHARS_PER_INCH), 30)
-    fig.supxlabel(textwrap.fill(text, width), fontsize="small", color="0.3")
+    fig.supxlabel(textwrap.fill(text, width), fontsize="small", color="0.3", gid=CAPTION_GID)

@@ -33,6 +33,7 @@ Examples
 1
 """
 
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,6 +44,7 @@ from matplotlib.ticker import MaxNLocator
 
 from scratchvae.lecture.validate import check_int, check_rng
 from scratchvae.tools.mosaic import (
+    CAPTION_GID,
     DPI,
     IMAGE_SHAPE,
     add_caption,
@@ -66,6 +68,9 @@ __all__ = [
 ]
 
 HISTORY_KEYS = ("epoch", "train_elbo", "train_reconstruction", "train_kl")
+# Set (to 1) by the course site's build (docs/conf.py): the lessons' figure cells carry their
+# captions as HTML, so show() leaves out the one drawn into the PNG.
+HTML_CAPTIONS = "SCRATCHVAE_HTML_CAPTIONS"
 
 
 # --- figures of images -----------------------------------------------------
@@ -370,7 +375,9 @@ def show(fig, name, folder):
 
     The lessons in ``tutorials/`` run both ways with the same code. Under a
     Jupyter kernel (``ipykernel`` imported) the figure is drawn inline as a
-    PNG and nothing is written; otherwise it is saved with :func:`save_figure`
+    PNG and nothing is written (without the caption drawn into it when
+    ``$SCRATCHVAE_HTML_CAPTIONS`` is set, as the site's build sets it: the
+    page carries the caption); otherwise it is saved with :func:`save_figure`
     and the path is printed.
 
     Parameters
@@ -402,6 +409,12 @@ def show(fig, name, folder):
 
         from IPython.display import Image, display
 
+        if os.environ.get(HTML_CAPTIONS, "0") not in ("", "0"):
+            # the site's build: the page captions the figure in HTML, readable at any width;
+            # the small grey caption drawn into the PNG would say it twice
+            for caption in (text for text in fig.texts if text.get_gid() == CAPTION_GID):
+                caption.set_visible(False)
+                caption.set_in_layout(False)
         buffer = BytesIO()
         fig.savefig(buffer, format="png", dpi=100)
         display(Image(buffer.getvalue()))

@@ -183,8 +183,8 @@ def plot_interpolation(model, x_a, x_b, n=10, image_shape=IMAGE_SHAPE):
     r"""Decode the straight line between the latent means of two images.
 
     With :math:`\mu_a, \mu_b` the means of q(z|x_a) and q(z|x_b), decode
-    :math:`z(t) = (1 - t)\,\mu_a + t\,\mu_b` at ``n`` evenly spaced
-    :math:`t \in [0, 1]`; the two originals frame the strip.
+    :math:`z(\lambda) = (1 - \lambda)\,\mu_a + \lambda\,\mu_b` at ``n`` evenly spaced
+    :math:`\lambda \in [0, 1]` (docs/figures.md, (7)); the two originals frame the strip.
 
     Parameters
     ----------
@@ -219,9 +219,9 @@ def plot_interpolation(model, x_a, x_b, n=10, image_shape=IMAGE_SHAPE):
     )  # (2, H W)
     n = check_int("n", n, minimum=2)
     mu = encode_checked(model, ends)[0]  # (2, D_z)
-    t = np.linspace(0.0, 1.0, n)[:, None]  # (n, 1)
-    # z(t) = (1 - t) mu_a + t mu_b
-    z = (1.0 - t) * mu[0] + t * mu[1]  # (n, D_z)
+    lam = np.linspace(0.0, 1.0, n)[:, None]  # (n, 1) the lambda of figures (7)
+    # z(lambda) = (1 - lambda) mu_a + lambda mu_b
+    z = (1.0 - lam) * mu[0] + lam * mu[1]  # (n, D_z)
     decoded = as_images("model.decode(z)", model.decode(z), pixels, count=n)  # (n, H W)
     strip = np.concatenate([ends[:1], decoded, ends[1:]])  # (n + 2, H W)
     fig = mosaic_figure(1, n + 2, extra_height=0.7)
@@ -229,10 +229,10 @@ def plot_interpolation(model, x_a, x_b, n=10, image_shape=IMAGE_SHAPE):
     draw_mosaic(ax, tile(strip, n + 2, image_shape))
     ax.set_xticks(
         tile_centres(np.arange(n + 2), image_shape[1]),
-        ["$x_a$", *(f"{v:.2g}" for v in t[:, 0]), "$x_b$"],
+        ["$x_a$", *(f"{v:.2g}" for v in lam[:, 0]), "$x_b$"],
         fontsize="small",
     )
-    ax.set_xlabel(r"$t$ in $z = (1 - t)\,\mu_a + t\,\mu_b$")
+    ax.set_xlabel(r"$\lambda$ in $z = (1 - \lambda)\,\mu_a + \lambda\,\mu_b$")
     add_caption(fig, "Two test images at the ends, and the decoder along the straight line "
              "between their codes. Look for a gradual change; a sudden jump marks a border "
              "between two digits' regions of the latent space.")

@@ -50,8 +50,8 @@ def test_every_marked_region_belongs_to_a_task_and_every_task_has_one():
 
 def test_the_handout_holds_no_solution(tmp_path):
     folder = write_handout(tmp_path / "class")
-    handed_out = {line.strip() for path in folder.rglob("*") if path.is_file() and path.suffix != ".npz"
-                  for line in path.read_text().splitlines()}  # the .npz files: tests/test_handout.py
+    handed_out = {line.strip() for path in folder.rglob("*") if path.is_file() and path.suffix not in (".npz", ".png")
+                  for line in path.read_text().splitlines()}  # .npz: tests/test_handout.py; .png: the docs' figures
     secret = solution_lines(set(TASKS))
     assert len(secret) > 100
     assert not secret & handed_out, sorted(secret & handed_out)[:5]
@@ -346,6 +346,9 @@ def test_no_sandbox_marks_and_says_so_in_the_summary_and_the_csv(tmp_path, capsy
 
 # Each exhibit as a student writes it: edits of a finished handout, (file, what was right, the bug).
 EXHIBITS = {
+    "the two-point central difference": [
+        ("gradcheck.py", "return (8 * (values[1] - values[-1]) - (values[2] - values[-2])) / (12 * h)",
+         "return (values[1] - values[-1]) / (2 * h)")],
     "the variance used as the standard deviation": [
         ("gaussian.py", "sigma = np.exp(0.5 * log_var)  # (B, D_z)", "sigma = np.exp(log_var)"),
         ("gaussian.py", "dlog_var = dz * eps * sigma / 2", "dlog_var = dz * eps * sigma")],
@@ -394,17 +397,27 @@ EXHIBITS = {
         ("tiny_vae.py", "np.full(B, dloss * beta / B)", "np.full(B, dloss * beta)"),
         ("vae.py", "np.full(B, -dloss / B, dtype=dtype)", "np.full(B, -dloss, dtype=dtype)"),
         ("vae.py", "np.full(B, dloss * cache.beta / B, dtype=dtype)", "np.full(B, dloss * cache.beta, dtype=dtype)")],
+    "the bound without log-sum-exp": [
+        ("estimators.py", "return log_w_max + np.log(np.sum(np.exp(log_w - log_w_max[:, None]), axis=1)) - math.log(k)",
+         "return np.log(np.mean(np.exp(log_w), axis=1))")],
 }
+# Other ways of writing an exhibit's bug, each named too.
+SPELLINGS = [
+    ("Adam without bias correction", [  # eps inside the square root
+        ("optim.py", "m_hat = m / (1 - beta1**self.t)", "m_hat = m"),
+        ("optim.py", "v_hat = v / (1 - beta2**self.t)", "v_hat = v"),
+        ("optim.py", "m_hat / (np.sqrt(v_hat) + self.eps)", "m_hat / np.sqrt(v_hat + self.eps)")]),
+]
 
 
 def test_every_exhibit_has_a_test():
     assert set(EXHIBITS) == {bug.name for bug in museum.BUGS}
 
 
-@pytest.mark.parametrize("name", EXHIBITS)
-def test_the_museum_names_each_classic_bug(name, solved, tmp_path):
+@pytest.mark.parametrize("name, edits", [*EXHIBITS.items(), *SPELLINGS])
+def test_the_museum_names_each_classic_bug(name, edits, solved, tmp_path):
     student = shutil.copytree(solved / "studentvae", tmp_path / "student" / "studentvae").parent
-    for file, right, wrong in EXHIBITS[name]:
+    for file, right, wrong in edits:
         source = (student / "studentvae" / file).read_text()
         assert right in source, (file, right)
         (student / "studentvae" / file).write_text(source.replace(right, wrong))

@@ -79,13 +79,19 @@ def _difference(what, expected, got, tolerance=AGREEMENT):
     message = f"{what}, element {i}: expected {expected[i]:.10g}, got {got[i]:.10g}"
     if wrong.size > 1:
         message += f" ({wrong.sum()} of {wrong.size} elements wrong)"
-    return message + _pattern(expected, got)
+    return message + _pattern(expected, got, wrong)
 
 
-def _pattern(expected, got):
-    """What a wrong array has in common throughout: all zeros, the opposite sign, a constant factor."""
+def _pattern(expected, got, wrong):
+    """What a wrong array has in common throughout: all zeros, the opposite sign, a constant factor.
+
+    A factor is named only when every ``wrong`` element's expected value is above FLOOR: a wrong
+    element expected to be zero is no multiple of it, and would be left out of the ratios.
+    """
     if got.size > 1 and not np.any(got):
         return "; every element is zero"
+    if np.any(np.abs(expected[wrong]) <= FLOOR):
+        return ""
     shown = np.abs(expected) > FLOOR
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = got[shown] / expected[shown]
@@ -209,6 +215,21 @@ def restored(task, student, reference, case):
 restored.sections = ("gradient",)
 
 
+def restored_after_raising(task, student, reference, case):
+    """numerical_gradient lets f's exception through, and puts x back first."""
+    if float(student["raising"]["raised"]) != 1.0:
+        raise CheckFailed("f raised an exception on its second call, and your numerical_gradient returned "
+                          "instead of letting it through")
+    difference = _difference("x after f raised", case.arrays["x"], student["raising"]["x_after"], 0)
+    if difference:
+        raise CheckFailed(f"f raised an exception on its second call, and x was left moved: {difference}; "
+                          "put x[i] back in a finally: block")
+    return "x is as it was, and f's exception went through"
+
+
+restored_after_raising.sections = ("raising",)
+
+
 def directional(task, student, reference, case):
     """<u, grad> from the student's backward against the slope of the student's loss along u."""
     grads = student["analytic"]
@@ -301,12 +322,16 @@ def checks_for(task, case):
                                           else "Monte Carlo"),
                            moments if "maths/eps" in case.arrays else monte_carlo))
         if "extreme/dout" in case.arrays:
-            checks.append(("extreme inputs", values("extreme_forward", "extreme_backward")))
+            overflow = ("no_overflow",) if task.options.get("no_overflow") else ()
+            checks.append(("extreme inputs", values("extreme_forward", "extreme_backward", *overflow)))
         return checks + [("backward: values", values("backward")),
                          ("gradient check", gradient_check)]
     return {
         "numerical_gradient": [("values", values("gradient", tolerance=1e-5)),
-                               ("x restored", restored)],
+                               ("x restored", restored),
+                               ("sin(10 x): the five-point stencil's accuracy", values("stencil")),
+                               ("x restored when f raises", restored_after_raising),
+                               ("f returning x itself: its outputs copied", values("aliased"))],
         "sequential": [("backward: dx", values("accumulate", "write", outputs=("dx",))),
                        ("each module once, last first, accumulate passed on",
                         values("accumulate", "write", outputs=("calls",)))],
@@ -320,11 +345,17 @@ def checks_for(task, case):
                 ("backward, Monte Carlo KL", values("monte_carlo")),
                 ("directional gradient check", directional)],
         "importance_weighted": [("all examples at once", values("at_once")),
-                                ("one example at a time", values("one_at_a_time"))],
+                                ("one example at a time", values("one_at_a_time")),
+                                ("log-weights near -800: no underflow", values("underflow"))],
     }[task.probe]
 
 
 # --- Judging a task ---------------------------------------------------------------
+
+
+# What an exception raised in a section means, where the probe provokes it (probes.op's no_overflow).
+RAISED = {"no_overflow": (": the extreme inputs are run again with np.errstate(over=\"raise\"), and a stable form "
+                          "never overflows. Exponentiate only -|x| <= 0 (np.where computes both its branches)")}
 
 
 def _unfinished(task, sections, student, ending):
@@ -348,13 +379,14 @@ def _unfinished(task, sections, student, ending):
                 stub = owner.isidentifier() and what.partition(": ")[2].startswith(f"{owner}: see docs/")
                 waits = f"waits for task {owner}: " if stub and owner != task.name else ""
                 return NOT_ATTEMPTED, waits + what
-            return FAIL, f"raised {what}"
+            return FAIL, f"raised {what}" + RAISED.get(s, "")
     return None
 
 
 # A check that counts only when another check of its task passed: a gradient check of a wrong
 # forward, the extremes of a wrong forward, an x put back by a wrong gradient earn nothing.
-NEEDS = {"gradient check": "forward: values", "extreme inputs": "forward: values", "x restored": "values"}
+NEEDS = {"gradient check": "forward: values", "extreme inputs": "forward: values", "x restored": "values",
+         "x restored when f raises": "values"}
 
 
 def _counted(outcomes):
@@ -419,9 +451,11 @@ def shows_bug(student, reference, exhibit, sections=(), tolerance=AGREEMENT):
     It does when the student got something wrong, everything the student got
     wrong (in ``sections``; default all) is exactly what the exhibit gets
     wrong, and the student's forward is wrong wherever the exhibit's is: a
-    bug of the forward is named only when the forward shows it.
+    bug of the forward is named only when the forward shows it. A section in
+    which the student's code raised is left out: what it raised is no value.
     """
-    sections = [s for s in (sections or student) if s in student and s in reference]
+    sections = [s for s in (sections or student)
+                if s in student and s in reference and probes.ERROR not in student[s]]
     wrong = _wrong(student, reference, tolerance, sections)
     if not wrong:
         return False

@@ -23,6 +23,8 @@ import numpy as np
 from scratchvae.classroom.judge import shows_bug
 from scratchvae.lecture import gaussian
 from scratchvae.lecture.activations import SigmoidCache
+from scratchvae.lecture.estimators import importance_weighted_bound
+from scratchvae.lecture.gradcheck import STEP
 from scratchvae.lecture.likelihoods import BernoulliCache
 
 __all__ = ["BUGS", "Bug", "exhibit_sections", "recognise"]
@@ -115,12 +117,39 @@ def bias_not_summed_gradients(dout, cache, input_grad=True):
     return dout @ W.T, x.T @ dout, dout
 
 
-def adam_without_bias_correction(self, p, g, m, v):
-    """p -= lr m / (sqrt(v) + eps), with m and v as they are, biased towards their start at 0."""
-    beta1, beta2 = self.betas
-    m[...] = beta1 * m + (1 - beta1) * g
-    v[...] = beta2 * v + (1 - beta2) * g**2
-    p -= self.lr * m / (np.sqrt(v) + self.eps)
+def two_point_gradient(f, x, dout=1.0, h=STEP):
+    """numerical_gradient by the two-point central difference (f(x + h) - f(x - h)) / 2h: off by h^2 f'''/6."""
+    grad = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):
+        original, values = x[i], {}
+        try:
+            for k in (-1, 1):
+                x[i] = original + k * h
+                values[k] = np.array(f(x), dtype=np.float64)
+        finally:
+            x[i] = original
+        grad[i] = np.sum(dout * (values[1] - values[-1])) / (2 * h)
+    return grad
+
+
+def adam_without_bias_correction(eps_in_sqrt=False):
+    """Adam's update with m and v used as they are, biased towards their start at 0:
+    p -= lr m / (sqrt(v) + eps), or p -= lr m / sqrt(v + eps) (``eps_in_sqrt``)."""
+    def update(self, p, g, m, v):
+        beta1, beta2 = self.betas
+        m[...] = beta1 * m + (1 - beta1) * g
+        v[...] = beta2 * v + (1 - beta2) * g**2
+        p -= self.lr * m / (np.sqrt(v + self.eps) if eps_in_sqrt else np.sqrt(v) + self.eps)
+    return update
+
+
+def bound_without_log_sum_exp(model, x, k, rng):
+    """L_k as written, log((1/k) sum_i exp(log w_i)): exp(log w_i) underflows to 0 for log w_i < -745.
+
+    Each log w_i is the bound with one sample, for the examples repeated k times (the same noise:
+    it is drawn example-major)."""
+    log_w = importance_weighted_bound(model, np.repeat(x, k, axis=0), 1, rng).reshape(len(x), k)
+    return np.log(np.mean(np.exp(log_w), axis=1))
 
 
 def train_step_with(eps_first=False, accumulate=False, update_first=False, guarded=True):
@@ -155,7 +184,18 @@ _COLLAPSE = (
     "over the latent dimensions: the reconstruction then weighs 784 times too little against the "
     "KL, and the encoder learns to copy the prior (posterior collapse: blurry, identical samples)")
 
+_NO_BIAS_CORRECTION = (
+    "your step divides m by sqrt(v) as they are. Both averages start at 0 and stay biased "
+    "towards it for the first steps, v far longer than m (beta2 = 0.999 against 0.9): the "
+    "first step comes out (1 - beta1) / sqrt(1 - beta2) ~ 3.2 times too large. Divide m by "
+    "1 - beta1^t and v by 1 - beta2^t")
+
 BUGS = [
+    Bug("the two-point central difference", "numerical_gradient",
+        "your numerical gradient takes (f(x + h) - f(x - h)) / 2h, whose error is h^2 f''' / 6: "
+        "1.7e-5 of the slope for sin(10 x) at h = 1e-3, where the check allows 1e-6. "
+        "The five-point stencil (8 (f_1 - f_-1) - (f_2 - f_-2)) / 12h cancels the h^2 term",
+        "gradcheck.md#central-differences", replace={"gradcheck.numerical_gradient": two_point_gradient}),
     Bug("the variance used as the standard deviation", "reparameterize",
         "your sampler computes z = mu + exp(log_var) * eps: the noise scaled by the variance, not "
         "by the standard deviation exp(log_var / 2). Differentiated faithfully it passes the "
@@ -215,12 +255,9 @@ BUGS = [
     Bug("a missing 1/B", "tiny_vae", _MISSING_MEAN, "vae.md#backward", times_batch=("backward",)),
     Bug("a missing 1/B", "vae", _MISSING_MEAN, "vae.md#backward",
         times_batch=("analytic", "monte_carlo")),
-    Bug("Adam without bias correction", "adam",
-        "your step divides m by sqrt(v) as they are. Both averages start at 0 and stay biased "
-        "towards it for the first steps, v far longer than m (beta2 = 0.999 against 0.9): the "
-        "first step comes out (1 - beta1) / sqrt(1 - beta2) ~ 3.2 times too large. Divide m by "
-        "1 - beta1^t and v by 1 - beta2^t", "optim.md#adam",
-        replace={"optim.Adam.update": adam_without_bias_correction}),
+    *[Bug("Adam without bias correction", "adam", _NO_BIAS_CORRECTION, "optim.md#adam",
+          replace={"optim.Adam.update": adam_without_bias_correction(eps_in_sqrt)})
+      for eps_in_sqrt in (False, True)],  # eps added to sqrt(v), or inside it: both are met
     Bug("eps drawn before the binarisation", "train_step",
         "your step draws eps from rng before the pixels are binarised. Each is still drawn from its own "
         "distribution, but not in the course's order: for the same seed every step's pixels and noise "
@@ -241,6 +278,12 @@ BUGS = [
         "are then NaN too, and one update makes every parameter NaN for good. Check np.isfinite(loss) "
         "after the forward and raise FloatingPointError before anything changes",
         "training.md#one-step", replace={"training.train_step": train_step_with(guarded=False)}),
+    Bug("the bound without log-sum-exp", "importance_weighted",
+        "your bound computes log(mean(exp(log_w))) as written: exp(log w) underflows to 0 once log w is "
+        "below about -745, and log 0 = -inf, where the bound is finite (MNIST's log-weights reach -600). "
+        "Shift by the largest log-weight first: L_k = log w* + log sum_i exp(log w_i - log w*) - log k",
+        "estimators.md#importance-weighted",
+        replace={"estimators.importance_weighted_bound": bound_without_log_sum_exp}),
 ]
 """Every exhibit, in course order."""
 

@@ -77,7 +77,10 @@ def op(lookup, case, record):
     array per input in ``wrt``, shape (4, its size, *out.shape): the forward's
     output at each element moved by -2h, -h, h, 2h}; and, when the case has
     them, ``extreme_forward``, ``extreme_backward`` (the same at extreme
-    inputs) and ``maths`` (the forward on the inputs of a property test).
+    inputs), ``no_overflow`` (the forward at the extreme inputs again, under
+    ``np.errstate(over="raise")``, when the options ask for it: an overflow
+    there is a FloatingPointError) and ``maths`` (the forward on the inputs of
+    a property test).
     """
     forward, backward = case.options["forward"], case.options["backward"]
     names, h = case.options["inputs"], case.options["h"]
@@ -88,6 +91,10 @@ def op(lookup, case, record):
     def gradients(prefix=""):
         cache = lookup(forward)(*_arrays(case, prefix))[1]
         return _gradients(lookup(backward)(np.array(case.arrays[prefix + "dout"]), cache))
+
+    def without_overflow(prefix):
+        with np.errstate(over="raise"):
+            return values(prefix)
 
     def perturbed():
         result = {}
@@ -108,6 +115,8 @@ def op(lookup, case, record):
     if "extreme/dout" in case.arrays:
         record("extreme_forward", lambda: values("extreme/"))
         record("extreme_backward", lambda: gradients("extreme/"))
+        if case.options.get("no_overflow"):
+            record("no_overflow", lambda: without_overflow("extreme/"))
     if "maths/" + names[0] in case.arrays:
         record("maths", lambda: values("maths/"))
 
@@ -117,14 +126,53 @@ def smooth(x):
     return np.sin(x) * np.sum(x**2)
 
 
+def fast_sine(x):
+    """sin(10 x), element-wise: its third derivative is -100 times its first, so a two-point central
+    difference is off by h^2 f'''/6, 1.7e-5 of the slope at h = 1e-3, and the five-point one by 3e-10."""
+    return np.sin(10 * x)
+
+
+def itself(x):
+    """x itself, no copy: a numerical gradient that keeps f's output without copying it sees it move with x."""
+    return x
+
+
+class Raised(Exception):
+    """What ``f`` raises on its second call in the numerical_gradient probe's ``raising`` section."""
+
+
 def numerical_gradient(lookup, case, record):
-    """``numerical_gradient(smooth, x, dout)``: section ``gradient`` {grad, x_after}."""
-    def run():
+    """``numerical_gradient(f, x, dout)`` for several f.
+
+    Sections: ``gradient`` {grad, x_after} for f = :func:`smooth`; ``stencil``
+    {grad} for :func:`fast_sine`; ``aliased`` {grad} for :func:`itself`;
+    ``raising`` {x_after, raised (1 if f's exception came through)} for an f
+    that raises :class:`Raised` on its second call.
+    """
+    def run(f):
         x = case.arrays["x"].copy()
-        grad = lookup("gradcheck.numerical_gradient")(smooth, x, case.arrays["dout"].copy())
+        grad = lookup("gradcheck.numerical_gradient")(f, x, case.arrays["dout"].copy())
         return {"grad": grad, "x_after": x}
 
-    record("gradient", run)
+    def raising():
+        x, calls = case.arrays["x"].copy(), []
+
+        def f(v):
+            calls.append(len(calls))
+            if len(calls) == 2:
+                raise Raised("f raised on its second call")
+            return smooth(v)
+
+        try:
+            lookup("gradcheck.numerical_gradient")(f, x, case.arrays["dout"].copy())
+        except Raised:
+            return {"x_after": x, "raised": 1.0}
+        return {"x_after": x, "raised": 0.0}
+
+    record("gradient", lambda: run(smooth))
+    record("stencil", lambda: {"grad": run(fast_sine)["grad"]})
+    record("aliased", lambda: {"grad": run(itself)["grad"]})
+    record("raising", raising)
 
 
 class _Linear:
@@ -241,16 +289,17 @@ def train_step(lookup, case, record):
     record("non_finite", non_finite)
 
 
-def _model(lookup, case, shift=0.0):
+def _model(lookup, case, shift=0.0, prefix=""):
     """The code under test's VAE, in float64 on its own NumPy ops, with the case's parameters.
 
-    ``shift`` moves every parameter along the case's ``direction/`` arrays.
+    ``shift`` moves every parameter along the case's ``direction/`` arrays; ``prefix`` picks
+    another set of parameters (``underflow/``).
     """
     o = case.options
     model = lookup("vae.VAE")(o["input_dim"], hidden=tuple(o["hidden"]), latent_dim=o["latent_dim"],
                               dtype=np.float64)
     for name, param in model.params.items():
-        param[...] = case.arrays["param/" + name] + shift * case.arrays.get("direction/" + name, 0)
+        param[...] = case.arrays[prefix + "param/" + name] + shift * case.arrays.get("direction/" + name, 0)
     return model
 
 
@@ -282,15 +331,18 @@ def vae(lookup, case, record):
 def importance_weighted(lookup, case, record):
     """``importance_weighted_bound`` on all the examples at once, and on one example at a time
     with the same generator (the noise is drawn example-major, so the bounds agree):
-    sections ``at_once``, ``one_at_a_time`` {bound}."""
-    def run(split):
-        bound, model = lookup("estimators.importance_weighted_bound"), _model(lookup, case)
-        x, k, rng = case.arrays["x"], case.options["k"], np.random.default_rng(case.options["seed"])
+    sections ``at_once``, ``one_at_a_time`` {bound}; and ``underflow`` {bound}, all at once on
+    the case's ``underflow/`` parameters and examples, whose log-weights are so negative that
+    their exponentials underflow to 0."""
+    def run(split, prefix=""):
+        bound, model = lookup("estimators.importance_weighted_bound"), _model(lookup, case, prefix=prefix)
+        x, k, rng = case.arrays[prefix + "x"], case.options["k"], np.random.default_rng(case.options["seed"])
         pieces = [x[b:b + 1] for b in range(len(x))] if split else [x]
         return {"bound": np.concatenate([np.ravel(bound(model, piece, k, rng)) for piece in pieces])}
 
     record("at_once", lambda: run(split=False))
     record("one_at_a_time", lambda: run(split=True))
+    record("underflow", lambda: run(split=False, prefix="underflow/"))
 
 
 def imports(lookup, case, record):

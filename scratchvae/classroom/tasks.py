@@ -72,13 +72,14 @@ class Task(NamedTuple):
         return tuple(dict.fromkeys(f.split(".")[0] for f in self.functions))
 
 
-def _op(name, title, module, inputs, arrays, doc, wrt=None, forward=None, **extra):
-    """A task on the forward/backward pair ``<name>_forward``, ``<name>_backward`` of ``module``."""
+def _op(name, title, module, inputs, arrays, doc, wrt=None, forward=None, no_overflow=False, **extra):
+    """A task on the forward/backward pair ``<name>_forward``, ``<name>_backward`` of ``module``;
+    ``no_overflow``: its forward must not overflow at the extreme inputs (probes.op)."""
     forward = forward or f"{module}.{name}_forward"
     backward = f"{module}.{name}_backward"
     functions = (backward,) if extra.get("given_forward") else (forward, backward)
     options = {"forward": forward, "backward": backward, "inputs": list(inputs),
-               "wrt": list(wrt or inputs), "h": STEP}
+               "wrt": list(wrt or inputs), "h": STEP, **({"no_overflow": True} if no_overflow else {})}
     return Task(name, title, functions, doc, "op", arrays, options, **extra)
 
 
@@ -193,6 +194,18 @@ def _model_arrays(draws, batch=4):
             "eps": rng.standard_normal((batch, MODEL["latent_dim"])), "beta": np.array(0.7)}
 
 
+UNDERFLOW = -135.0  # the decoder's output bias moved by this: log-weights near -800, where exp(log w) is 0
+
+
+def _bound_arrays(draws):
+    """:func:`_model_arrays`, and under ``underflow/`` the same model with every logit about -135 lower,
+    on two examples of all ones: log p(x | z) near 6 * -135, and every w_i = exp(log w_i) underflows to 0."""
+    arrays = _model_arrays(draws, batch=draws.size(3, 2, 5))
+    low = {f"underflow/{name}": p for name, p in arrays.items() if name.startswith("param/")}
+    low["underflow/param/decoder_head.b"] = low["underflow/param/decoder_head.b"] + UNDERFLOW
+    return {**arrays, **low, "underflow/x": np.ones((2, MODEL["input_dim"]))}
+
+
 def _matrices(draws, shape=(3, 4)):
     """A matrix's shape: ``shape`` for the public draws, else drawn."""
     return draws.size(shape[0], 1, 5), draws.size(shape[1], 1, 5)
@@ -240,7 +253,7 @@ TASKS = {task.name: task for task in [
     _op("tanh", "tanh", "activations", ("x",), lambda draws: _elementwise(draws, 1.0, extreme=True),
         "layers.md#tanh"),
     _op("sigmoid", "the stable sigmoid", "activations", ("x",),
-        lambda draws: _elementwise(draws, extreme=True), "layers.md#sigmoid"),
+        lambda draws: _elementwise(draws, extreme=True), "layers.md#sigmoid", no_overflow=True),
     _op("softplus", "the stable softplus", "activations", ("x",),
         lambda draws: _elementwise(draws, extreme=True), "layers.md#softplus"),
     _op("reparameterize", "the reparameterised sample z = mu + sigma * eps", "gaussian",
@@ -271,7 +284,7 @@ TASKS = {task.name: task for task in [
          _training_step, {"dtype": "float32"}),  # float32, as training runs: eps must be drawn in it
     Task("importance_weighted", "the importance-weighted bound",
          ("estimators.importance_weighted_bound",), "estimators.md#importance-weighted",
-         "importance_weighted", lambda draws: _model_arrays(draws, batch=draws.size(3, 2, 5)),
+         "importance_weighted", _bound_arrays,
          {**MODEL, "k": 7, "seed": 0}),
 ]}
 """Every task, in course order."""

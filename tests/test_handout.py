@@ -5,17 +5,25 @@ and site-packages: no ``.pth`` file is read, so the editable scratchvae is not
 importable (a test checks that it is not).
 """
 
+import ast
+import configparser
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
+from pathlib import Path
 
 import numpy as np
 import pytest
+from test_docs import FENCE, MD_LINK, anchors
 
-from scratchvae.classroom import judge, toolkit
+import scratchvae
+from scratchvae.classroom import commands, judge, toolkit
+from scratchvae.classroom import handout as handout_module
+from scratchvae.classroom.edition import taught
 from scratchvae.classroom.handout import LECTURE, PACKAGE, cut, solution_lines, update_handout, write_handout
 from scratchvae.classroom.mark import find_submissions, mark_submission
 from scratchvae.classroom.sandbox import MB, Limits
@@ -53,7 +61,7 @@ def test_no_solution_line_is_anywhere_in_the_handout(handout):
         if path.suffix == ".npz":  # the stored reference values: their text (messages) too
             with np.load(path) as npz:
                 text = str(npz["__record__"])
-        elif path.is_file():
+        elif path.is_file() and path.suffix != ".png":  # the docs' figures are images
             text = path.read_text()
         else:
             continue
@@ -117,6 +125,138 @@ def test_update_refreshes_the_course_and_keeps_every_student_file(handout, tmp_p
         write_handout(student)
     with pytest.raises(FileNotFoundError):
         update_handout(tmp_path / "nothing")
+
+
+# --- The handout as a student receives it (issue 21) ----------------------------------------------
+
+ROOT = Path(scratchvae.__file__).resolve().parents[1]
+
+
+def _third_party(paths):
+    """The top-level modules outside the standard library and scratchvae that ``paths`` import."""
+    found = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names) - {"scratchvae"}
+
+
+def test_a_plain_install_brings_what_the_classroom_imports():
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    required = {re.match(r"[\w-]+", line)[0] for line in setup["options"]["install_requires"].split()}
+    needed = _third_party((ROOT / "scratchvae" / "classroom").glob("*.py"))
+    assert "jupytext" in needed and needed <= required, sorted(needed - required)
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_failure_late_in_writing_leaves_the_folder_as_it_was(tmp_path, monkeypatch, existing):
+    folder = tmp_path / "course"
+    if existing:
+        folder.mkdir()
+    written = []
+
+    def fail(order):  # the README comes last: by then the package, tools, docs and lessons are written
+        written.extend(tmp_path.glob(f".course.partial-*/{PACKAGE}/*.py"))
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(handout_module, "_readme", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_handout(folder)
+    assert written
+    assert [p.name for p in tmp_path.iterdir()] == (["course"] if existing else [])
+    assert not existing or not any(folder.iterdir())
+
+
+def test_without_jupytext_the_command_says_so_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "jupytext", None)  # import jupytext now fails
+    monkeypatch.delitem(sys.modules, "scratchvae.classroom.edition")
+    assert commands.main(["handout", str(tmp_path / "course")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("scratchvae classroom handout: error: the handout writes the lessons as notebooks "
+                            "with jupytext, which is not installed") and "Traceback" not in error
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_readme_says_to_install_the_test_extra_before_pytest(handout):
+    readme = (handout / "README.md").read_text()
+    assert 'pip install -e ".[test]"' in readme and "pytest -m dense" in readme
+    assert "pip install -e . " not in readme
+    assert '"pytest"' in (handout / "pyproject.toml").read_text().partition("[project.optional-dependencies]")[2]
+
+
+def test_the_readme_lists_the_tasks_in_the_order_the_lessons_set_them(handout):
+    rows = re.findall(r"^\| (\d+) \| \[(\d+)\]\(lessons/(\w+)\.ipynb\) \| `(\w+)` \|",
+                      (handout / "README.md").read_text(), re.M)
+    checked = [(lesson.stem, task) for lesson in sorted((handout / "lessons").glob("*.py"))
+               for task in re.findall(r'^check\("(\w+)"\)', lesson.read_text(), re.M)]
+    assert [(stem, task) for _, _, stem, task in rows] == checked
+    assert [int(k) for k, *_ in rows] == list(range(1, len(TASKS) + 1))
+    assert all(int(number) == int(stem[:2]) for _, number, stem, _ in rows)
+    assert [task for *_, task in rows] == list(taught())
+
+
+def _links(project):
+    """``(file, folder it is relative to, target)`` of each relative link a student can follow in a handout:
+    the README's, the docs', the lessons' markdown cells' and the ``docs/...`` references in ``studentvae/``."""
+    found = [(project / "README.md", project, t) for t in MD_LINK.findall(FENCE.sub("", (project / "README.md")
+                                                                                     .read_text()))]
+    for page in sorted((project / "docs").glob("*.md")):
+        found += [(page, page.parent, t) for t in MD_LINK.findall(FENCE.sub("", page.read_text()))]
+    for notebook in sorted((project / "lessons").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        text = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown")
+        found += [(notebook, notebook.parent, t) for t in MD_LINK.findall(text)]
+    for module in sorted((project / PACKAGE).glob("*.py")):
+        found += [(module, project, t) for t in re.findall(r"\bdocs/[\w-]+\.md(?:#[\w-]+)?", module.read_text())]
+    return [(where, base, target) for where, base, target in found if not re.match(r"\w+:", target)]
+
+
+def test_every_link_in_the_handout_resolves_inside_it(handout):
+    links = _links(handout)
+    assert len(links) > 300
+    assert "](performance.md" in (ROOT / "docs" / "README.md").read_text()  # a page the handout leaves out
+    broken = []
+    for where, base, target in links:
+        path, _, anchor = target.partition("#")
+        file = (base / path).resolve() if path else where
+        if not file.is_relative_to(handout.resolve()) or not file.is_file():
+            broken.append(f"{where.relative_to(handout)}: {target} is not in the handout")
+        elif anchor and file.suffix == ".md" and anchor not in anchors(file):
+            broken.append(f"{where.relative_to(handout)}: {target}: no such anchor")
+    assert not broken, "\n".join(broken)
+
+
+RESOLVE = """
+import importlib, sys
+for name in sys.argv[1:]:  # the module part, then attributes
+    module, *attributes = name.split(".")
+    obj = importlib.import_module(module)
+    for part in attributes:
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            obj = importlib.import_module(f"{obj.__name__}.{part}")
+"""
+
+
+def test_the_docs_name_the_handouts_code_and_checks(handout):
+    implemented, checked = [], []
+    for page in sorted((handout / "docs").glob("*.md")):
+        for line in page.read_text().splitlines():
+            if line.startswith("Implemented by:"):
+                implemented += re.findall(r"`([\w.]+)`", line)
+            elif line.startswith("Checked by:"):
+                checked += re.findall(r"`([^`]+)`", line)
+    assert implemented and all(name.startswith((f"{PACKAGE}.", f"{toolkit.KIT}.")) for name in implemented)
+    assert {"dense", "reparameterize", "adam", "train_step"} <= {c.rpartition(" ")[2] for c in checked} <= set(TASKS)
+    assert all(c.startswith(f"python -m {toolkit.KIT}.check ") for c in checked)
+    assert "Checked by: `python -m coursetools.check reparameterize`" in (handout / "docs" / "gaussian.md").read_text()
+    result = run(handout, RESOLVE, *sorted(set(implemented)))
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("source, why", [

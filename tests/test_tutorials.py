@@ -515,7 +515,7 @@ def test_lesson_00_check_fails_the_stub_and_wrong_answers(answer, message, tmp_p
     assert last.startswith("AssertionError: ") and message in last, run.stderr
 
 
-# --- lessons 1-4, 6-9 and 13: every comparison their text makes, on their printed output ----
+# --- lessons 1-9 and 13: every comparison their text makes, on their printed output ----
 # Each function below reads one lesson's printed output and asserts what the lesson's text says
 # about it. test_lesson_runs_as_a_script and test_lesson_runs_as_a_notebook call it on the quick
 # run they make anyway; test_lesson_text_holds_in_the_full_run on the full run (marked slow).
@@ -616,6 +616,12 @@ def _lesson_04_claims(out):
     assert [verdict for _, _, verdict in part_6] == ["ok", "ok"], part_6
 
 
+def _lesson_05_claims(out):
+    # Part 3: "the closed form lies within a few standard errors of the Monte Carlo estimate"
+    apart = float(_search(r"^3\. KL\(q \|\| N\(0, I\)\): .*; ([\d.]+) standard errors apart$", out)[0])
+    assert apart < 3, apart
+
+
 def _lesson_06_claims(out):
     # Part 4: "Monte Carlo lands within a few standard errors of the closed form"
     apart = float(_search(r"; ([\d.]+) standard errors apart$", out)[0])
@@ -690,10 +696,13 @@ def _lesson_13_claims(out):
     means, ses, gains, gain_ses = (np.array([rows[k][i] for k in ks]) for i in range(4))
     # "Two kinds of error bar, and they differ by a factor of ten or more"
     assert min(elbo_se, ses.min()) > 10 * gain_ses.max(), (elbo_se, ses, gain_ses)
-    # "L_1 ... lands within three paired standard errors of [the ELBO]"; "Every larger k gives a higher bound",
-    # and the gains from k = 10 on are certain (more than two paired standard errors)
+    # "L_1 ... lands within three paired standard errors of [the ELBO]"; "A larger k gives a higher
+    # bound in expectation ... two neighbouring k can come out in either order [when] their gains
+    # differ by less than a paired standard error"; the gains from k = 10 on are certain (more
+    # than two paired standard errors)
     assert ks[0] == 1 and abs(gains[0]) < 3 * gain_ses[0], rows
-    assert (np.diff(means) > 0).all() and (gains[1:] > 2 * gain_ses[1:]).all(), rows
+    assert (np.diff(gains) > -np.maximum(gain_ses[1:], gain_ses[:-1])).all(), rows
+    assert (gains[1:] > 2 * gain_ses[1:]).all(), rows
     # "the gain grows roughly with log k and flattens": each tenfold k adds less than the last
     assert (np.diff(np.diff(gains[1:])) < 0).all(), rows
     # The log-weights (lesson 3): "hundreds of nats below zero", closer to zero than an untrained
@@ -710,7 +719,8 @@ def _lesson_13_claims(out):
 
 CLAIMS = {"01_tiny_vae.py": _lesson_01_claims, "02_dense_layer_and_the_mlp.py": _lesson_02_claims,
           "03_activations_and_stability.py": _lesson_03_claims,
-          "04_checking_a_gradient.py": _lesson_04_claims, "06_the_kl_term.py": _lesson_06_claims,
+          "04_checking_a_gradient.py": _lesson_04_claims, "05_reparameterisation.py": _lesson_05_claims,
+          "06_the_kl_term.py": _lesson_06_claims,
           "07_likelihoods.py": _lesson_07_claims, "08_elbo_on_an_exact_model.py": _lesson_08_claims,
           "09_the_whole_chain.py": _lesson_09_claims, "13_evaluating_honestly.py": _lesson_13_claims}
 
@@ -736,8 +746,8 @@ def _edited_lesson(lesson, old, new, tmp_path):
 
 
 def test_lesson_09_try_a_learning_rate_of_1_overflows(tmp_path):
-    """The lesson's "Try eta = 1.0: ... the loss climbs instead of falling, until
-    exp(log sigma^2 / 2) overflows and the forward stops with a NonFiniteError"."""
+    """The lesson's "Try eta = 1.0: ... until the numbers overflow and a forward stops with a
+    NonFiniteError naming the array that did"."""
     _mnist_or_skip("09_the_whole_chain.py")
     script = _edited_lesson("09_the_whole_chain.py", "param -= 0.3 * grad", "param -= 1.0 * grad",
                             tmp_path)

@@ -9,14 +9,13 @@
 #   go down.
 #
 # Derivations used: [the forward](../docs/vae.md#forward), [the backward](../docs/vae.md#backward),
-# [reparameterisation](../docs/gaussian.md#reparameterisation),
-# [the KL to the standard normal](../docs/gaussian.md#kl-standard-normal) and
-# [the tiny VAE exercise](../docs/exercises.md#tiny-vae).
+# [reparameterisation](../docs/gaussian.md#reparameterisation) and
+# [the KL to the standard normal](../docs/gaussian.md#kl-standard-normal).
 #
 # The smallest VAE there is: one dense layer from the pixels to the encoder's outputs, one
 # dense layer from the code back to the pixels. Every later lesson takes one of its steps and
-# looks at it closely. Run it as a script (`python tutorials/01_tiny_vae.py`, figures saved to
-# `01_tiny_vae/`) or as a notebook.
+# looks at it closely. Run it as a notebook, or from its folder as a script
+# (`python 01_tiny_vae.py`, figures saved to `01_tiny_vae/`).
 
 # %%
 from pathlib import Path
@@ -169,6 +168,9 @@ zero_loss = negative_elbo(x, eps, *zeros)[0]
 # %%
 print(f"your loss at zero parameters: {zero_loss}; "
       f"right if it is 16 log 2 = {16 * np.log(2):.4f}")
+assert zero_loss is not None and abs(zero_loss - 16 * np.log(2)) < 1e-9, (
+    f"zero_loss is {zero_loss}, not 16 log 2: "
+    "compute negative_elbo at four arrays of zeros")
 
 # %% [markdown]
 # ## What to look at

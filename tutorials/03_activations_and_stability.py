@@ -5,7 +5,7 @@
 #
 # * check the backward of tanh, sigmoid and softplus with `check_op`;
 # * see where the textbook formulas $1/(1 + e^{-x})$ and $\log(1 + e^{x})$ overflow in float32,
-#   and how the lecture's versions avoid it;
+#   and how the stable versions (the ones you write) avoid it;
 # * explain why the decoder's log-likelihood is computed from logits, never from
 #   probabilities;
 # * average numbers you only have as logarithms, with the log-sum-exp trick.
@@ -214,7 +214,7 @@ assert np.allclose(stable_log_sigmoid(moderate), unstable), (
 # %% [markdown]
 # ## What to look at
 # * Part 1: every activation's backward matches its forward ("ok").
-# * Part 2: the textbook softplus is `inf` at $x = 90$ in float32; the lecture's is exactly $x$.
+# * Part 2: the textbook softplus is `inf` at $x = 90$ in float32; the stable `softplus_forward` is exactly $x$.
 # * Part 3 and the figure: a log-probability through a probability dies at $-\infty$ (and its
 #   gradient with it); from the logit it is a straight line, $l$ itself.
 # * Part 4: the average of a thousand weights near $e^{-800}$ is 0 in float64, its log $-\infty$;

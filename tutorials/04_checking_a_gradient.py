@@ -23,8 +23,8 @@
 # Every op in scratchvae is a pair of functions: the forward computes the value and a cache;
 # the backward takes dL/d(value) and returns dL/d(each input).
 #
-# Run it as a script (`python tutorials/04_checking_a_gradient.py`, figures saved to
-# `04_checking_a_gradient/`) or as a notebook (`jupytext --to ipynb tutorials/*.py`).
+# Run it as a notebook, or from its folder as a script (`python 04_checking_a_gradient.py`,
+# figures saved to `04_checking_a_gradient/`).
 
 # %%
 import os

@@ -59,15 +59,98 @@ def shape(name, array):
 # ## The batch and the model
 # `binarize` draws each pixel 0 or 1, with its grey level as the probability of a 1, afresh at
 # every call ([training: dynamic binarisation](../docs/training.md#dynamic-binarisation)).
-# `VAE(784, ...)` runs on the lecture's own ops (`scratchvae.lecture.ops`), the plain-NumPy
+# `VAE(784, ...)` runs on the plain-NumPy ops of lessons 2-7 (`scratchvae.lecture.ops`), the
 # functions this lesson calls by name below, so every step here is a step the model takes.
 
 # %%
 mnist = load_mnist()  # x_train: (60000, 784) grey levels in [0, 1]
 x = binarize(mnist.x_train[:B], rng)  # (B, 784): each pixel a fresh 0/1 draw
-model = VAE(784, hidden=hidden, latent_dim=D_z, seed=0)  # float32, on the lecture's ops
+# float32, on the ops of lessons 2-7
+model = VAE(784, hidden=hidden, latent_dim=D_z, seed=0)
 eps = rng.standard_normal((B, D_z), dtype=np.float32)  # (B, D_z): the noise, drawn once
 print(f"A {784}-{hidden[0]}-{D_z} VAE, a batch of B = {B} binarised MNIST digits.")
+
+# %% [markdown]
+# ## Your turn — task `tiny_vae`: the tiny VAE's backward
+# Write `tiny_vae_backward` in `studentvae/tiny_vae.py`: the docstring above each stub says what
+# it takes and returns; [vae: backward](../docs/vae.md#backward) derives it. The cell below checks
+# your code as the marker will: "ok", or the first wrong element and the section to reread.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("tiny_vae")  # the lecture's code for this task
+
+# %%
+check("tiny_vae", answer)
+
+# %% [markdown]
+# ## Lesson 1's bars, trained with the tiny VAE's backward
+# `tiny_vae_forward` is lesson 1's eight lines on the ops of lessons 2-7; `tiny_vae_backward`
+# gets all 116 slopes that lesson 1 measured with 232 forwards, in one pass. From lesson 1's
+# start (the same draws) its slope for `W_dec[0, 3]` should be the one lesson 1 measured,
+# 0.12644147. Then repeat: a fresh batch, fresh noise, forward, backward, step (a larger learning
+# rate, $\eta = 0.3$, to go faster). Nothing else is needed: that is training. (Try
+# $\eta = 1.0$: you got it right when the loss climbs instead of falling, until the numbers
+# overflow and a forward stops with a `NonFiniteError` naming the array that did.)
+
+# %% mystnb={"figure": {"caption": "The tiny VAE's loss per step, trained with its hand-written backward, against $\\log 8$ (dashed), $-\\log p(x)$ of each of lesson 1's eight equally likely images: no loss can go below it."}, "image": {"alt": "The tiny VAE's loss falling towards log 8 over the training steps"}}
+# (4, 16) each: one bar a row
+rows, cols = np.repeat(np.eye(4), 4, axis=1), np.tile(np.eye(4), 4)
+# lesson 1's eight images, in its order
+bars = np.stack([rows, cols], axis=1).reshape(8, 16)
+bar_rng = np.random.default_rng(0)  # lesson 1's draws, in lesson 1's order
+x_bars = bars[bar_rng.integers(0, 8, size=32)]  # (32, 16)
+tiny = [0.1 * bar_rng.standard_normal((16, 4)), np.zeros(4),
+        0.1 * bar_rng.standard_normal((2, 16)), np.zeros(16)]
+eps_bars = bar_rng.standard_normal((32, 2))
+tiny_loss, tiny_cache = tiny_vae_forward(x_bars, eps_bars, *tiny)
+print(f"Lesson 1's start: loss {tiny_loss:.6f}; "
+      "d loss / d W_dec[0, 3] from tiny_vae_backward "
+      f"{tiny_vae_backward(1.0, tiny_cache)[2][0, 3]:.8f}")
+steps = 1000 if QUICK else 5000
+losses = []
+for step in range(steps):
+    x_step = bars[bar_rng.integers(0, 8, size=32)]
+    eps_step = bar_rng.standard_normal((32, 2))
+    loss_step, cache_step = tiny_vae_forward(x_step, eps_step, *tiny)
+    for param, grad in zip(tiny, tiny_vae_backward(1.0, cache_step)):
+        param -= 0.3 * grad  # in place
+    losses.append(loss_step)
+print(f"{steps} steps: loss {np.mean(losses[:20]):.2f} (first 20) -> "
+      f"{np.mean(losses[-20:]):.2f} (last 20); "
+      f"no loss can go below log 8 = {np.log(8):.2f}")
+
+fig = Figure(figsize=(6, 3.4), layout="constrained")
+ax = fig.subplots()
+ax.plot(losses, lw=0.7)
+ax.axhline(np.log(8), color="k", ls="--",
+           label="log 8 = -log p(x): no loss can go below")
+ax.set_xlabel("step")
+ax.set_ylabel("loss (nats per image)")
+ax.legend()
+show(fig, "tiny_vae_loss_curve.png", OUT)
+
+# %% [markdown]
+# The loss falls from about 11 nats at lesson 1's start (fair coins, 16 log 2) to below 9, far
+# above the floor: one dense layer each way cannot draw a bar from a 2-D code. The VAE below has
+# a hidden layer each way.
+
+# %% [markdown]
+# ## Your turn — task `vae`: the VAE's backward
+# Write `VAE.negative_elbo_backward` in `studentvae/vae.py`: the docstring above each stub says
+# what it takes and returns; [vae: backward](../docs/vae.md#backward) derives it. The cell below
+# checks your code as the marker will: "ok", or the first wrong element and the section to reread.
+# After it, the lesson runs the same chain one op at a time, on a real batch, and compares the
+# result with the model's backward.
+
+# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
+from scratchvae.classroom.edition import worked_answer
+
+answer = worked_answer("vae")  # the lecture's code for this task
+
+# %%
+check("vae", answer)
 
 # %% [markdown]
 # ## Forward: five steps
@@ -125,86 +208,6 @@ for name, grad in by_hand.items():
     shape(f"   d{name}", grad)
 
 # %% [markdown]
-# ## Your turn — task `tiny_vae`: the tiny VAE's backward
-# Write `tiny_vae_backward` in `studentvae/tiny_vae.py`: the docstring above each stub says what
-# it takes and returns; [vae: backward](../docs/vae.md#backward) derives it. The cell below checks
-# your code as the marker will: "ok", or the first wrong element and the section to reread.
-
-# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
-from scratchvae.classroom.edition import worked_answer
-
-answer = worked_answer("tiny_vae")  # the lecture's code for this task
-
-# %%
-check("tiny_vae", answer)
-
-# %% [markdown]
-# ## Lesson 1's bars, trained with the tiny VAE's backward
-# `tiny_vae_forward` is lesson 1's eight lines on the ops of lessons 2-7; `tiny_vae_backward`
-# gets all 116 slopes that lesson 1 measured with 232 forwards, in one pass. From lesson 1's
-# start (the same draws) its slope for `W_dec[0, 3]` should be the one lesson 1 measured,
-# 0.12644147. Then repeat: a fresh batch, fresh noise, forward, backward, step (a larger learning
-# rate, $\eta = 0.3$, to go faster). Nothing else is needed: that is training. (Try
-# $\eta = 1.0$: you got it right when the loss climbs instead of falling, until
-# $\exp(\tfrac12 \log\sigma^2)$ overflows and the forward stops with a `NonFiniteError`.)
-
-# %% mystnb={"figure": {"caption": "The tiny VAE's loss per step, trained with its hand-written backward, against $\\log 8$ (dashed), $-\\log p(x)$ of each of lesson 1's eight equally likely images: no loss can go below it."}, "image": {"alt": "The tiny VAE's loss falling towards log 8 over the training steps"}}
-# (4, 16) each: one bar a row
-rows, cols = np.repeat(np.eye(4), 4, axis=1), np.tile(np.eye(4), 4)
-# lesson 1's eight images, in its order
-bars = np.stack([rows, cols], axis=1).reshape(8, 16)
-bar_rng = np.random.default_rng(0)  # lesson 1's draws, in lesson 1's order
-x_bars = bars[bar_rng.integers(0, 8, size=32)]  # (32, 16)
-tiny = [0.1 * bar_rng.standard_normal((16, 4)), np.zeros(4),
-        0.1 * bar_rng.standard_normal((2, 16)), np.zeros(16)]
-eps_bars = bar_rng.standard_normal((32, 2))
-tiny_loss, tiny_cache = tiny_vae_forward(x_bars, eps_bars, *tiny)
-print(f"Lesson 1's start: loss {tiny_loss:.6f}; "
-      "d loss / d W_dec[0, 3] from tiny_vae_backward "
-      f"{tiny_vae_backward(1.0, tiny_cache)[2][0, 3]:.8f}")
-steps = 1000 if QUICK else 5000
-losses = []
-for step in range(steps):
-    x_step = bars[bar_rng.integers(0, 8, size=32)]
-    eps_step = bar_rng.standard_normal((32, 2))
-    loss_step, cache_step = tiny_vae_forward(x_step, eps_step, *tiny)
-    for param, grad in zip(tiny, tiny_vae_backward(1.0, cache_step)):
-        param -= 0.3 * grad  # in place
-    losses.append(loss_step)
-print(f"{steps} steps: loss {np.mean(losses[:20]):.2f} (first 20) -> "
-      f"{np.mean(losses[-20:]):.2f} (last 20); "
-      f"no loss can go below log 8 = {np.log(8):.2f}")
-
-fig = Figure(figsize=(6, 3.4), layout="constrained")
-ax = fig.subplots()
-ax.plot(losses, lw=0.7)
-ax.axhline(np.log(8), color="k", ls="--",
-           label="log 8 = -log p(x): no loss can go below")
-ax.set_xlabel("step")
-ax.set_ylabel("loss (nats per image)")
-ax.legend()
-show(fig, "tiny_vae_loss_curve.png", OUT)
-
-# %% [markdown]
-# The loss falls from about 11 nats at lesson 1's start (fair coins, 16 log 2) to below 9, far
-# above the floor: one dense layer each way cannot draw a bar from a 2-D code. The VAE below has
-# a hidden layer each way.
-
-# %% [markdown]
-# ## Your turn — task `vae`: the VAE's backward
-# Write `VAE.negative_elbo_backward` in `studentvae/vae.py`: the docstring above each stub says
-# what it takes and returns; [vae: backward](../docs/vae.md#backward) derives it. The cell below
-# checks your code as the marker will: "ok", or the first wrong element and the section to reread.
-
-# %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
-from scratchvae.classroom.edition import worked_answer
-
-answer = worked_answer("vae")  # the lecture's code for this task
-
-# %%
-check("vae", answer)
-
-# %% [markdown]
 # ## The model does the same
 
 # %%
@@ -241,8 +244,10 @@ check("adam", answer)
 
 # %% [markdown]
 # ## One Adam step
-# `Adam`: taken on trust until lesson 11, which writes it out. Here it is one step that moves
-# every parameter against its gradient, as lesson 1 did by hand.
+# `Adam` holds the model's parameters and gradients, and its `step()` applies the update you just
+# wrote to each: one step that moves every parameter against its gradient, as lesson 1 did by
+# hand, each coordinate scaled by its own running averages. Lesson 11 sets it beside plain
+# gradient descent, momentum and Adagrad.
 
 # %%
 # holds model.params and model.grads, updates them in place

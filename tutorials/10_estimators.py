@@ -49,8 +49,8 @@ rng = np.random.default_rng(0)
 # \mathcal{L}^B = -\mathrm{KL}(q \,\Vert\, p) + \frac1L \sum_i \log p(x \mid z_i).$$
 #
 # Both have the ELBO as their mean. $\mathcal{L}^B$ computes the KL part exactly, so one would
-# expect it to be the less noisy. Measure it: on a small VAE (on the lecture's plain-NumPy ops, as in
-# lesson 9), draw $R = 500$ independent one-sample estimates ($L = 1$) of each of twenty test
+# expect it to be the less noisy. Measure it: on a small VAE (on the plain-NumPy ops of lessons 2-7, as
+# in lesson 9), draw $R = 500$ independent one-sample estimates ($L = 1$) of each of twenty test
 # images' ELBO with each estimator, and compare their variances.
 
 # %%
@@ -93,7 +93,7 @@ report("untrained   ", la0, lb0)
 
 # %%
 steps = 150 if QUICK else 3000
-optimizer = Adam(model, lr=1e-3)  # `Adam`: taken on trust until lesson 11
+optimizer = Adam(model, lr=1e-3)  # your Adam of lesson 9
 for step in range(steps):
     # one step, as lesson 9 took it (lesson 12 makes it a function):
     # fresh 0/1 pixels, the noise, forward, backward, update

@@ -12,9 +12,10 @@
 # Derivations used: [SGD and momentum](../docs/optim.md#sgd), [Adagrad](../docs/optim.md#adagrad)
 # and [Adam](../docs/optim.md#adam).
 #
-# Lesson 1 stepped against the gradient with one learning rate $\eta$ for everything; lesson 9
-# took an Adam step without saying what Adam does. Here three optimisers run on one small
-# problem where the difference is easy to see.
+# Lesson 1 stepped against the gradient with one learning rate $\eta$ for everything; in lesson 9
+# you wrote Adam's update and took one step with it. Here three optimisers run on one small
+# problem where the difference is easy to see, and you see what Adam's per-coordinate scaling
+# buys, and when it buys nothing.
 
 # %%
 import os
@@ -159,14 +160,18 @@ runs = {  # name: (by hand, the package's class), each with the learning rate us
     "Adagrad, lr 0.5": (lambda: adagrad(0.5), lambda p: Adagrad(p, lr=0.5)),
     "Adam, lr 0.1": (lambda: adam(0.1), lambda p: Adam(p, lr=0.1)),
 }
-curves = {}
+curves, differences = {}, {}
 print(f"4. after {T} steps from (1, 1):")
 for name, (by_hand, package) in runs.items():
     theta, curves[name] = by_hand()
-    difference = np.max(np.abs(theta - with_the_package(package)))
+    differences[name] = np.max(np.abs(theta - with_the_package(package)))
     theta_text = np.array2string(theta, precision=4)
     print(f"   {name:<29} loss {curves[name][-1]:9.2e}   theta {theta_text}"
-          f"   |hand - package| {difference:.0e}")
+          f"   |hand - package| {differences[name]:.0e}")
+assert differences["Adam, lr 0.1"] < 1e-12, (
+    f"your adam loop and the Adam class take different steps (|hand - package| "
+    f"{differences['Adam, lr 0.1']:.1e}): write m, v (5), their corrections (7) and "
+    "the step (8) in the loop of section 3")
 
 # %% mystnb={"figure": {"caption": "The loss $(\\vartheta_1^2 + 100\\,\\vartheta_2^2)/2$ against the step for SGD, SGD with momentum, Adagrad and Adam, each at the learning rate in its label, from $(1, 1)$."}, "image": {"alt": "Loss against step on a log scale for four optimisers"}}
 fig = Figure(figsize=(6.4, 3.8), layout="constrained")
@@ -183,7 +188,7 @@ show(fig, "loss_curves.png", OUT)
 # %% [markdown]
 # ## Your turn
 # Adagrad and Adam scale each **coordinate** separately. Rotate the problem by 45 degrees:
-# replace `grad` and `loss` with those of $\tfrac12 \vartheta^\top H \vartheta$,
+# in the cell below, replace `H`, `loss` and `grad` with those of $\tfrac12 \vartheta^\top H \vartheta$,
 # $H = R\, \mathrm{diag}(a)\, R^\top$ with $R = \tfrac{1}{\sqrt2}\begin{pmatrix}1 & -1\\ 1 & 1\end{pmatrix}$.
 # The columns of $R$ are the eigenvectors of $H$: the shallow direction (curvature 1) is
 # $(1, 1)/\sqrt2$, the steep one (curvature 100) is $(-1, 1)/\sqrt2$, and neither coordinate alone
@@ -196,6 +201,15 @@ show(fig, "loss_curves.png", OUT)
 # %%
 H = np.diag(a)  # replace with the rotated matrix
 start = np.array([1.0, 0.0])  # on neither eigenvector of the rotated H
+
+
+def loss(theta):  # replace: the rotated problem's loss, theta' H theta / 2
+    return 0.5 * np.sum(a * theta**2)
+
+
+def grad(theta):  # replace: its gradient
+    return a * theta
+
 
 # %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}
 # One answer. The per-coordinate scaling no longer lines up with the curvature: Adam

@@ -14,7 +14,7 @@
 #
 # Lesson 9 took one step by hand; `fit` repeats it over epochs. The full run trains on all 60 000
 # images for 5 epochs (2345 steps of 128 images); `SCRATCHVAE_QUICK=1` on 20 000 for 3 epochs in
-# steps of 64 at twice the learning rate (939 steps, seconds with the engine): digits and
+# steps of 64 at twice the learning rate (939 steps, under a minute): digits and
 # clusters, 5 nats short of the full run's ELBO. Change `EPOCHS` and `LATENT_DIM` below.
 
 # %%
@@ -76,10 +76,11 @@ check("train_step", answer)
 # each batch calls `train_step(model, optimizer, images, rows, rng)`: binarise the batch, draw
 # $\varepsilon$, forward, backward, one optimiser step ([training: one step](../docs/training.md#one-step)),
 # the step lesson 9 took by hand. After each epoch it measures the test ELBO.
-# `ops=engine_ops` hands the model the Numba engine's ops (`scratchvae.engine.ops`): the same
-# names and the same numbers as the lecture's NumPy, to float32 rounding, about 2.4 times faster
-# ([performance](../docs/performance.md#the-lecture-and-the-engine)). In the handout's edition of
-# this lesson `engine_ops` is your own package's `ops` module: the model trains on your code.
+# `ops=engine_ops` hands the model a module of ops. In the course's reference edition it is the
+# Numba engine's: the same names and the same numbers as the plain-NumPy ops of lessons 2-7, to
+# float32 rounding, about 2.4 times faster
+# ([performance](../docs/performance.md#the-lecture-and-the-engine)). In the handout's edition it
+# is your own package's `ops` module: the model trains on the code you wrote.
 # One line per epoch; the ELBO is in nats per image, higher is better. (Long runs belong to the
 # `scratchvae train` command, which also sets the processor to flush subnormal numbers to zero
 # before NumPy loads, so that late epochs do not slow down; a notebook cannot, because NumPy is
@@ -168,8 +169,9 @@ print(f"Saved to {MY_VAE}: lessons 13 and 14 evaluate and explore it.")
 # on the first `n_eval` *training* images, binarised once as the test images are
 # (`prepare_test_set`), and compare it with the test ELBO. Predict first: higher or lower, and
 # by how much? You got it right when the cell after the answer prints a number within a few
-# nats of the test ELBO (the spread of the mean over 200 images): after a few epochs this model
-# has not memorised its training images. (The stub leaves it None.)
+# nats of the test ELBO (a mean over `n_eval` images, each ELBO spread over tens of nats, moves
+# by a few nats from one set of images to another): after a few epochs this model has not
+# memorised its training images. (The stub leaves it None, and the check stops there.)
 
 # %%
 # replace: evaluate_elbo on the first n_eval training images, binarised once
@@ -182,6 +184,9 @@ train_elbo = evaluate_elbo(model, prepare_test_set(mnist.x_train[:n_eval], "dyna
 # %%
 print(f"ELBO on {n_eval} training images: {train_elbo}; "
       f"on {n_eval} test images: {elbo:.2f} nats")
+assert train_elbo is not None and abs(train_elbo - elbo) < 10, (
+    f"train_elbo is {train_elbo}, not within 10 nats of the test ELBO {elbo:.2f}: "
+    "evaluate_elbo on the first n_eval training images, binarised by prepare_test_set")
 
 # %% [markdown]
 # ## What to look at

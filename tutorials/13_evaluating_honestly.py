@@ -41,8 +41,8 @@ rng = np.random.default_rng(0)
 # %% [markdown]
 # ## A model to evaluate
 # Yours: the model lesson 12 trained and saved in `runs/my_vae.npz`, when it is there. Otherwise
-# (lesson 12 not run in this folder) a small VAE trained here briefly on the lecture's plain-NumPy
-# ops (`SCRATCHVAE_QUICK=1`: a few seconds), and the lesson says so. The test images are binarised
+# (lesson 12 not run in this folder) a small VAE trained here briefly on the plain-NumPy ops of
+# lessons 2-7 (`SCRATCHVAE_QUICK=1`: a few seconds), and the lesson says so. The test images are binarised
 # once, with a fixed seed, so that every number below is about the same 0/1 images.
 
 # %%
@@ -59,7 +59,7 @@ else:
     model = VAE(D, hidden=(64,) if QUICK else (200,), latent_dim=D_z, seed=0)
     optimizer = Adam(model, lr=1e-3)
     for step in range(steps):
-        # the lecture's step: binarise, draw eps, forward, backward, update
+        # one training step: binarise, draw eps, forward, backward, update
         train_step(model, optimizer, train, rng.integers(0, len(train), B), rng)
     print(f"No model from lesson 12 at {MY_VAE}: trained one here for {steps} steps.",
           end=" ")
@@ -100,7 +100,8 @@ check("importance_weighted", answer)
 # %%
 # (n_images,) the ELBO, L = 1000
 elbo = elbo_lb(model, x_test, 1000, np.random.default_rng(2))[0]
-# One image at a time: the lecture's bound holds all k samples of its images at once
+# One image at a time: importance_weighted_bound holds all k samples of its
+# images at once
 # (k = 5000 samples of 784 pixels is 31 MB per image); one generator per k, so the
 # numbers are those of one call.
 bounds = {}  # k -> (n_images,)
@@ -201,8 +202,11 @@ print(f"the spread: {spreads[10]:.2f} at k = 10, {spreads[100]:.2f} at k = 100, 
 # %% [markdown]
 # ## What to look at
 # * $\mathcal{L}_1$ is one-sample $\mathcal{L}^A$: its expectation is the ELBO, and its mean
-#   lands within three paired standard errors of it (one sample per image is noisy). Every larger $k$ gives a higher bound: the
-#   gain grows roughly with $\log k$ and flattens as $\mathcal{L}_k$ approaches $\log p(x)$.
+#   lands within three paired standard errors of it (one sample per image is noisy). A larger
+#   $k$ gives a higher bound in expectation: the gain grows roughly with $\log k$ and flattens as
+#   $\mathcal{L}_k$ approaches $\log p(x)$. Once it has flattened, two neighbouring $k$ can come
+#   out in either order on a few images (their gains then differ by less than a paired standard
+#   error).
 # * What to report: $\mathcal{L}_{5000}$ on the test set, the $k$ used, and the standard error; the
 #   ELBO beside it. Their difference is an estimate (from below) of the encoder's gap, the
 #   average $\mathrm{KL}(q \,\Vert\, p(z \mid x))$.

@@ -25,7 +25,7 @@
 #
 # Three models, 2-D latent space, $\beta$ = 0.2, 1 and 4, trained on the same 15 000 images for
 # 8 epochs. `SCRATCHVAE_QUICK=1` trains each on 10 000 images for 3 epochs, in steps of 64 at
-# twice the learning rate (seconds with the engine): the same differences, column by column.
+# twice the learning rate (about a minute): the same differences, column by column.
 
 # %%
 import os

@@ -279,6 +279,6 @@ def main(argv=None, prog="scratchvae classroom"):
     args = build_parser(prog).parse_args(argv)
     try:
         return args.func(args)
-    except (FileExistsError, FileNotFoundError, SandboxUnavailable, ValueError) as err:
+    except (FileExistsError, FileNotFoundError, ModuleNotFoundError, SandboxUnavailable, ValueError) as err:
         print(f"{prog} {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -25,7 +25,10 @@ turns each lesson into the student's edition by four rewrites, nothing by hand:
    at ``studentvae`` (the student's ops are the only ops), ``scratchvae.tools``
    at ``coursetools``, ``scratchvae.classroom.selfcheck`` at ``coursetools.selfcheck``;
 4. links stay only where the handout has their target: ``../docs/<page>.md#<anchor>``
-   (the handout's ``docs/``, but not the teachers' pages) and the other lessons.
+   (the handout's ``docs/``, but not the teachers' pages) and the other lessons; the
+   others become plain text (:func:`scratchvae.classroom.pages.unshipped_link`).
+
+:func:`taught` reads which lesson sets each task: the one whose check cell names it.
 
 Guide: docs/exercises.md#for-teachers
 """
@@ -39,11 +42,12 @@ from pathlib import Path
 
 import jupytext
 
-from scratchvae.classroom.handout import PACKAGE, TEACHER_PAGES
+from scratchvae.classroom.handout import PACKAGE
+from scratchvae.classroom.pages import shipped, unshipped_link
 from scratchvae.classroom.tasks import TASKS
 from scratchvae.classroom.toolkit import KIT, RENAMES, TUTORIALS, rewrite
 
-__all__ = ["TUTORIALS", "IMPORTS", "worked_answer", "student_edition", "write_lessons"]
+__all__ = ["TUTORIALS", "IMPORTS", "worked_answer", "taught", "student_edition", "write_lessons"]
 
 ANSWER = "answer"  # the tag of an answer cell
 # The reference edition's modules -> the handout's: the tools' renames, plus the self-check and the
@@ -87,6 +91,30 @@ def worked_answer(task):
     return functions
 
 
+def taught(tutorials=TUTORIALS):
+    """Which lesson sets each task: ``{task: "NN_name.py"}``, in the order the lessons set them.
+
+    A lesson sets a task where its check cell says ``check("TASK", answer)``.
+
+    Raises
+    ------
+    ValueError
+        If a task is set by no lesson or by two, or a check cell names no task.
+    """
+    found = {}
+    for script in sorted(Path(tutorials).glob("[0-9][0-9]_*.py")):
+        for task in _CHECK.findall(script.read_text()):
+            if task in found or task not in TASKS:
+                raise ValueError(f"{script.name}: check(\"{task}\", answer) names " + (
+                    f"a task that {found[task]} checks already" if task in found else "no task"))
+            found[task] = script.name
+    missing = [task for task in TASKS if task not in found]
+    if missing:
+        raise ValueError(f"no lesson sets the tasks {', '.join(missing)} (no check(\"TASK\", answer) cell "
+                         f"in {tutorials})")
+    return found
+
+
 def _without_docstring(function):
     """``function``'s source, dedented, without its docstring."""
     source = textwrap.dedent(inspect.getsource(function))
@@ -114,12 +142,12 @@ def _rewrite_link(match):
     if target.startswith(("http://", "https://", "#")):
         return match.group(0)
     page = re.fullmatch(r"\.\./docs/([\w-]+\.md)(#[\w-]+)?", target)
-    if page and page.group(1) not in TEACHER_PAGES:
+    if page and shipped(page.group(1)):
         return match.group(0)
     lesson = re.fullmatch(r"(\d\d_\w+)\.py", target)
     if lesson:
         return f"[{text}]({lesson.group(1)}.ipynb)"
-    return text  # a repository path the handout does not have
+    return unshipped_link(text, target)  # a teachers' page, or a repository path the handout does not have
 
 
 def student_edition(script):

@@ -13,17 +13,22 @@ the student may run (one pytest marker per task), the derivation pages, a
 README and a ``pyproject.toml`` that does not name scratchvae. Training uses
 the tool kit and the student's package: ``python -m studentvae.train``.
 :func:`update_handout` brings all but ``studentvae/`` to the current course.
+A handout is written whole or not at all: into a folder beside ``DIR``, renamed
+to ``DIR`` at the end, after checking that the lessons' writer (jupytext) imports.
 Guide: docs/exercises.md#for-teachers
 """
 
 import ast
+import importlib
 import keyword
+import os
 import re
 import shutil
 import textwrap
 from pathlib import Path
 
 import scratchvae.lecture
+from scratchvae.classroom.pages import student_reference, write_pages
 from scratchvae.classroom.tasks import TASKS
 from scratchvae.classroom.toolkit import KIT, write_toolkit
 from scratchvae.classroom.variants import MODULE, VARIANTS, handed_out, stub_module
@@ -32,9 +37,7 @@ __all__ = ["PACKAGE", "regions", "cut", "solution_lines", "write_handout", "upda
 
 PACKAGE = "studentvae"  # the package a handout project holds, and marking looks for
 LECTURE = Path(scratchvae.lecture.__file__).parent
-DOCS = Path(scratchvae.__file__).resolve().parents[1] / "docs"
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
-TEACHER_PAGES = ("exercises.md", "performance.md", "variants.md")  # not for the handout
 OWNER = {function: task.name for task in (*TASKS.values(), *VARIANTS.values()) for function in task.functions}
 
 
@@ -112,9 +115,25 @@ def solution_lines(stubbed):
     return inside - outside
 
 
+def _edition():
+    """The lessons' writer, :mod:`scratchvae.classroom.edition` (it imports this module, so it is
+    imported here), or a ModuleNotFoundError that says what to install."""
+    try:
+        return importlib.import_module("scratchvae.classroom.edition")
+    except ModuleNotFoundError as err:
+        if err.name != "jupytext":
+            raise
+        raise ModuleNotFoundError("the handout writes the lessons as notebooks with jupytext, which is not "
+                                  "installed: pip install jupytext (or reinstall scratchvae, which "
+                                  "requires it)", name=err.name) from None
+
+
 def write_handout(folder, variants=()):
     """Write a student project to ``folder``: every task a stub, the tools, lessons, docs and tests;
     and the ``variants`` named (:mod:`scratchvae.classroom.variants`) as stubs in ``studentvae/variants.py``.
+
+    The project is written into a folder beside ``folder`` and renamed at the end: a failure
+    leaves ``folder`` as it was.
 
     Returns
     -------
@@ -125,19 +144,32 @@ def write_handout(folder, variants=()):
     ------
     FileExistsError
         If ``folder`` exists and is not empty: a student's work is never overwritten.
+    ModuleNotFoundError
+        If jupytext, which writes the lessons, is not installed.
     """
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"{folder} exists and is not empty; choose a new folder "
                               "(or --update it, which keeps studentvae/)")
-    package = folder / PACKAGE
-    package.mkdir(parents=True)
-    for path in sorted(LECTURE.glob("*.py")):
-        (package / path.name).write_text(cut(path.stem, path.read_text(), TASKS))
-    (package / "train.py").write_text(TRAIN)
-    if variants:
-        (package / f"{MODULE}.py").write_text(stub_module(variants, PACKAGE))
-    return update_handout(folder)
+    _edition()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    draft = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    try:
+        package = draft / PACKAGE
+        package.mkdir(parents=True)
+        for path in sorted(LECTURE.glob("*.py")):
+            (package / path.name).write_text(student_reference(cut(path.stem, path.read_text(), TASKS)))
+        (package / "train.py").write_text(TRAIN)
+        if variants:
+            (package / f"{MODULE}.py").write_text(stub_module(variants, PACKAGE))
+        update_handout(draft)
+        if folder.exists():
+            folder.rmdir()  # empty, as checked above
+        draft.rename(folder)
+    finally:
+        if draft.exists():
+            shutil.rmtree(draft)
+    return folder
 
 
 def update_handout(folder):
@@ -147,26 +179,25 @@ def update_handout(folder):
     ------
     FileNotFoundError
         If ``folder`` holds no ``studentvae/``: it is not a handout.
+    ModuleNotFoundError
+        If jupytext, which writes the lessons, is not installed.
     """
     folder = Path(folder)
     if not (folder / PACKAGE).is_dir():
         raise FileNotFoundError(f"{folder}: not a handout (no {PACKAGE}/ in it)")
+    edition = _edition()
+    order = edition.taught()
     variants = handed_out(folder / PACKAGE)  # those whose stubs studentvae/variants.py holds
-    write_toolkit(folder, solution_lines(set(TASKS)), variants)
+    tools = write_toolkit(folder, solution_lines(set(TASKS)), variants)
     for name in ("tests", "docs", "lessons"):
         if (folder / name).exists():
             shutil.rmtree(folder / name)
     (folder / "tests").mkdir()
     (folder / "tests" / "test_tasks.py").write_text(_tests(variants))
-    (folder / "docs").mkdir()
-    for page in sorted(DOCS.glob("*.md")):
-        if page.name not in TEACHER_PAGES:
-            shutil.copyfile(page, folder / "docs" / page.name)
-    from scratchvae.classroom.edition import write_lessons  # here: it imports this module
-
-    write_lessons(folder)
+    write_pages(folder, tools)
+    edition.write_lessons(folder)
     (folder / "pyproject.toml").write_text(_pyproject())
-    (folder / "README.md").write_text(_readme())
+    (folder / "README.md").write_text(_readme(order))
     return folder
 
 
@@ -224,11 +255,26 @@ markers = [
 '''
 
 
-def _readme():
-    rows = "".join(f"| {k} | `{name}` | {task.title} | "
-                   f"{', '.join(f'`{f}`' for f in task.functions)} | "
-                   f"[docs/{task.doc}](docs/{task.doc}) |\n"
-                   for k, (name, task) in enumerate(TASKS.items(), start=1))
+COMMANDS = (  # the README's commands, each with what it does
+    ('pip install -e ".[test]"', "once, in a fresh virtual environment (the [test] extra: pytest)"),
+    ("jupyter lab lessons/00_*.ipynb", "start here; lesson by lesson, task by task"),
+    (f"python -m {KIT}.check", f"every task's checks (python -m {KIT}.check dense: one)"),
+    ("pytest -m dense", "the same checks as tests (pytest: all of them)"),
+    (f"python -m {PACKAGE}.train --epochs 10", "the payoff: your ops train the VAE on MNIST"),
+)
+
+
+def _commands():
+    width = max(len(command) for command, _ in COMMANDS) + 2
+    return "\n".join(f"{command:<{width}}# {what}" for command, what in COMMANDS)
+
+
+def _readme(order):
+    """The handout's README; ``order``: ``{task: "NN_name.py"}``, the lesson that sets each task, in lesson order."""
+    rows = "".join(f"| {k} | [{int(lesson[:2])}](lessons/{Path(lesson).stem}.ipynb) | `{name}` | "
+                   f"{TASKS[name].title} | {', '.join(f'`{f}`' for f in TASKS[name].functions)} | "
+                   f"[docs/{TASKS[name].doc}](docs/{TASKS[name].doc}) |\n"
+                   for k, (name, lesson) in enumerate(order.items(), start=1))
     return f"""# A VAE from scratch: your handout
 
 This is the course, to take in order: the lessons in `lessons/` teach the maths, and at each
@@ -241,18 +287,14 @@ section to reread. Then move on. Nothing here needs scratchvae: `{KIT}/` holds t
 handout was made.
 
 ```bash
-pip install -e .                        # once, in a fresh virtual environment
-jupyter lab lessons/00_*.ipynb          # start here; lesson by lesson, task by task
-python -m {KIT}.check                   # every task's checks (python -m {KIT}.check dense: one)
-pytest -m dense                         # the same checks as tests (pytest: all of them)
-python -m {PACKAGE}.train --epochs 10     # the payoff: your ops train the VAE on MNIST
+{_commands()}
 ```
 
 Later tasks run on your earlier code: the tiny VAE's backward calls your dense layer's, the
-VAE's calls everything. Do the tasks in order.
+VAE's calls everything. Do the tasks in order: the order the lessons set them.
 
-| # | task | what | you write | read |
-|---|---|---|---|---|
+| # | lesson | task | what | you write | read |
+|---|---|---|---|---|---|
 {rows}
 When every check passes, `python -m {PACKAGE}.train --epochs 10` trains the standard VAE
 (784-400-20, Adam, batches of 128, dynamically binarised MNIST) with your own ops, modules and

@@ -73,7 +73,7 @@ print(f"A {784}-{hidden[0]}-{D_z} VAE, a batch of B = {B} binarised MNIST digits
 # %% [markdown]
 # ## Your turn — task `tiny_vae`: the tiny VAE's backward
 # Write `tiny_vae_backward` in `studentvae/tiny_vae.py`: the docstring above each stub says what
-# it takes and returns; [vae: backward](../docs/vae.md#backward) derives it. The cell below checks
+# it takes and returns; [vae: the tiny VAE](../docs/vae.md#tiny-vae) derives it. The cell below checks
 # your code as the marker will: "ok", or the first wrong element and the section to reread.
 
 # %% tags=["answer", "hide-cell"] jupyter={"source_hidden": true}

@@ -274,7 +274,7 @@ TASKS = {task.name: task for task in [
     Task("sequential", "the MLP's backward: chaining modules", ("modules.Sequential.backward",),
          "layers.md#modules", "sequential", _chain, {}),
     _op("tiny_vae", "the tiny VAE's backward", "tiny_vae",
-        ("x", "eps", "W_enc", "b_enc", "W_dec", "b_dec", "beta"), _tiny_vae, "vae.md#backward",
+        ("x", "eps", "W_enc", "b_enc", "W_dec", "b_dec", "beta"), _tiny_vae, "vae.md#tiny-vae",
         wrt=("W_enc", "b_enc", "W_dec", "b_dec"), given_forward=True),
     Task("vae", "the VAE's backward", ("vae.VAE.negative_elbo_backward",), "vae.md#backward", "vae",
          lambda draws: _model_arrays(draws, batch=draws.size(4, 2, 6)), {**MODEL, "h": STEP}),

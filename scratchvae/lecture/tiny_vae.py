@@ -98,7 +98,7 @@ def tiny_vae_backward(dloss, cache):
     >>> [d.shape for d in tiny_vae_backward(1.0, tiny_vae_forward(np.eye(4), np.ones((4, 1)), *zeros)[1])]
     [(4, 2), (2,), (1, 4), (4,)]
 
-    Derivation: docs/exercises.md#tiny-vae
+    Derivation: docs/vae.md#tiny-vae
     """
     # BEGIN SOLUTION
     B, beta = cache.batch, cache.beta

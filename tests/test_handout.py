@@ -118,13 +118,32 @@ def test_update_refreshes_the_course_and_keeps_every_student_file(handout, tmp_p
     before = {p: p.read_bytes() for p in (student / PACKAGE).rglob("*") if p.is_file()}
     (student / toolkit.KIT / "judge.py").unlink()
     (student / "README.md").write_text("stale")
-    update_handout(student)
+    lesson = next((student / "lessons").glob("01_*.ipynb"))
+    lesson.write_text(lesson.read_text().replace("zero_loss = None", "zero_loss = 11.09  # mine"))
+    (student / "lessons" / "runs").mkdir()
+    (student / "lessons" / "runs" / "my_vae.npz").write_bytes(b"my model")
+    kept = update_handout(student)
     assert {p: p.read_bytes() for p in (student / PACKAGE).rglob("*") if p.is_file()} == before
+    # the student's lessons are kept whole beside the new ones, and the trained model moves over
+    assert kept.parent == student and kept.name.startswith("lessons-before-update-")
+    assert "zero_loss = 11.09  # mine" in (kept / lesson.name).read_text()
+    assert "# mine" not in (student / "lessons" / lesson.name).read_text()
+    assert (student / "lessons" / "runs" / "my_vae.npz").read_bytes() == b"my model"
     assert (student / toolkit.KIT / "judge.py").is_file() and "your handout" in (student / "README.md").read_text()
     with pytest.raises(FileExistsError):
         write_handout(student)
     with pytest.raises(FileNotFoundError):
         update_handout(tmp_path / "nothing")
+
+
+def test_the_update_command_says_where_the_old_lessons_are(handout, tmp_path, capsys):
+    from scratchvae.classroom import commands
+
+    student = shutil.copytree(handout, tmp_path / "student")
+    assert commands.main(["handout", "--update", str(student)]) == 0
+    printed = capsys.readouterr().out
+    kept = re.search(r"your lessons as they were are in (\S+),", printed)[1]
+    assert Path(kept).is_dir() and (student / "lessons").is_dir(), printed
 
 
 # --- The handout as a student receives it (issue 21) ----------------------------------------------

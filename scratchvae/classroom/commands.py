@@ -46,9 +46,11 @@ SANDBOXED = "each submission in bubblewrap's sandbox"
 
 def handout(args):
     if args.update:
-        folder = update_handout(args.folder)
-        print(f"updated {folder}: coursetools/, lessons/, docs/, tests/, README.md, pyproject.toml "
-              "to the current course; studentvae/ untouched")
+        kept = update_handout(args.folder)
+        print(f"updated {args.folder}: coursetools/, lessons/, docs/, tests/, README.md, pyproject.toml "
+              "to the current course; studentvae/ untouched"
+              + (f"; your lessons as they were are in {kept}, and their runs/ moved to the new lessons/"
+                 if kept else ""))
         return 0
     variants = args.variant or ()
     folder = write_handout(args.folder, variants)

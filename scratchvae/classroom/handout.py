@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import textwrap
+import time
 from pathlib import Path
 
 import scratchvae.lecture
@@ -175,6 +176,15 @@ def write_handout(folder, variants=()):
 def update_handout(folder):
     """Bring a handout's tools, lessons, docs, tests and README to the current course; keep ``studentvae/``.
 
+    The student's lessons hold their own work too (the your-turn cells, outputs, and in
+    ``lessons/runs/`` the model lesson 12 trained): the old ``lessons/`` is kept whole, renamed
+    ``lessons-before-update-<date>-<time>/``, and its ``runs/`` moves into the new ``lessons/``.
+
+    Returns
+    -------
+    pathlib.Path or None
+        Where the old lessons are kept, or None if the handout had none.
+
     Raises
     ------
     FileNotFoundError
@@ -189,16 +199,22 @@ def update_handout(folder):
     order = edition.taught()
     variants = handed_out(folder / PACKAGE)  # those whose stubs studentvae/variants.py holds
     tools = write_toolkit(folder, solution_lines(set(TASKS)), variants)
-    for name in ("tests", "docs", "lessons"):
+    for name in ("tests", "docs"):
         if (folder / name).exists():
             shutil.rmtree(folder / name)
+    kept = None
+    if (folder / "lessons").exists():
+        kept = folder / f"lessons-before-update-{time.strftime('%Y%m%d-%H%M%S')}"
+        (folder / "lessons").rename(kept)
     (folder / "tests").mkdir()
     (folder / "tests" / "test_tasks.py").write_text(_tests(variants))
     write_pages(folder, tools)
     edition.write_lessons(folder)
+    if kept is not None and (kept / "runs").is_dir():
+        (kept / "runs").rename(folder / "lessons" / "runs")  # the model lesson 12 saved, for lessons 13 and 14
     (folder / "pyproject.toml").write_text(_pyproject())
     (folder / "README.md").write_text(_readme(order))
-    return folder
+    return kept
 
 
 def _tests(variants):

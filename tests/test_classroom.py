@@ -376,6 +376,8 @@ EXHIBITS = {
     "Adam without bias correction": [
         ("optim.py", "m_hat = m / (1 - beta1**self.t)", "m_hat = m"),
         ("optim.py", "v_hat = v / (1 - beta2**self.t)", "v_hat = v")],
+    "Adam with only m bias-corrected": [("optim.py", "v_hat = v / (1 - beta2**self.t)", "v_hat = v")],
+    "Adam with only v bias-corrected": [("optim.py", "m_hat = m / (1 - beta1**self.t)", "m_hat = m")],
     "eps drawn before the binarisation": [
         ("training.py", '    if pixels == "dynamic":\n',
          '    early = rng.standard_normal((len(rows), model.latent_dim), dtype=model.dtype)\n'

@@ -132,14 +132,17 @@ def two_point_gradient(f, x, dout=1.0, h=STEP):
     return grad
 
 
-def adam_without_bias_correction(eps_in_sqrt=False):
-    """Adam's update with m and v used as they are, biased towards their start at 0:
-    p -= lr m / (sqrt(v) + eps), or p -= lr m / sqrt(v + eps) (``eps_in_sqrt``)."""
+def adam_corrected(m_hat=False, v_hat=False, eps_in_sqrt=False):
+    """Adam's update with each average bias-corrected only if asked (``m_hat``, ``v_hat``), the
+    others used as they are, biased towards their start at 0: p -= lr m / (sqrt(v) + eps), or
+    p -= lr m / sqrt(v + eps) (``eps_in_sqrt``)."""
     def update(self, p, g, m, v):
         beta1, beta2 = self.betas
         m[...] = beta1 * m + (1 - beta1) * g
         v[...] = beta2 * v + (1 - beta2) * g**2
-        p -= self.lr * m / (np.sqrt(v + self.eps) if eps_in_sqrt else np.sqrt(v) + self.eps)
+        top = m / (1 - beta1**self.t) if m_hat else m
+        square = v / (1 - beta2**self.t) if v_hat else v
+        p -= self.lr * top / (np.sqrt(square + self.eps) if eps_in_sqrt else np.sqrt(square) + self.eps)
     return update
 
 
@@ -256,8 +259,16 @@ BUGS = [
     Bug("a missing 1/B", "vae", _MISSING_MEAN, "vae.md#backward",
         times_batch=("analytic", "monte_carlo")),
     *[Bug("Adam without bias correction", "adam", _NO_BIAS_CORRECTION, "optim.md#adam",
-          replace={"optim.Adam.update": adam_without_bias_correction(eps_in_sqrt)})
+          replace={"optim.Adam.update": adam_corrected(eps_in_sqrt=eps_in_sqrt)})
       for eps_in_sqrt in (False, True)],  # eps added to sqrt(v), or inside it: both are met
+    Bug("Adam with only m bias-corrected", "adam",
+        "your step corrects m by 1 - beta1^t but uses v as it is, still near its start at 0: the first "
+        "step divides by sqrt(1 - beta2) ~ 0.032 times |g| and comes out ~32 times too large. Divide "
+        "v by 1 - beta2^t too", "optim.md#adam", replace={"optim.Adam.update": adam_corrected(m_hat=True)}),
+    Bug("Adam with only v bias-corrected", "adam",
+        "your step corrects v by 1 - beta2^t but uses m as it is, still near its start at 0: the first "
+        "step is 1 - beta1 = 0.1 of what it should be, 10 times too small. Divide m by 1 - beta1^t too",
+        "optim.md#adam", replace={"optim.Adam.update": adam_corrected(v_hat=True)}),
     Bug("eps drawn before the binarisation", "train_step",
         "your step draws eps from rng before the pixels are binarised. Each is still drawn from its own "
         "distribution, but not in the course's order: for the same seed every step's pixels and noise "

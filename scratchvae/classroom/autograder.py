@@ -44,8 +44,8 @@ import zipfile
 from pathlib import Path
 
 import scratchvae
-from scratchvae.classroom.judge import PASS, checks_for
-from scratchvae.classroom.mark import find_submissions, mark_submission
+from scratchvae.classroom.judge import PASS, checks_for, exhibit_text
+from scratchvae.classroom.mark import NOT_COPIED, find_submissions, mark_submission
 from scratchvae.classroom.sandbox import AsUser, Limits, sandbox_problem
 from scratchvae.classroom.tasks import select
 
@@ -191,8 +191,7 @@ def _task_output(report, task):
         lines.append(f"{outcome.check}: {outcome.points}/1 {outcome.status}"
                      + (f": {outcome.message}" if outcome.status != PASS else ""))
     for bug in (b for b in report.bugs if b.task == task.name):
-        lines.append(f"Museum of classic bugs: this is {bug.name.upper()}. {bug.message[0].upper()}"
-                     f"{bug.message[1:]}. Reread docs/{bug.reread}.")
+        lines.append(f"Museum of classic bugs: {exhibit_text(bug)}")
     return "\n".join(lines) + f"\nDerivation: docs/{task.doc}"
 
 
@@ -205,7 +204,7 @@ def results_json(report, tasks, visibility, header):
                       "max_score": out_of, "status": "passed" if score == out_of else "failed",
                       "output": _task_output(report, task), "visibility": visibility})
     notes = "".join(f"\n- {note}" for note in report.notes)
-    output = header + ("\nNot marked: only regular .py files are copied, and no link is followed:" + notes
+    output = header + ("\n" + NOT_COPIED + notes
                        if notes else "")
     return {"score": report.score, "output": output, "stdout_visibility": "hidden", "tests": tests}
 

@@ -21,7 +21,7 @@ import numpy as np
 from . import probes
 
 __all__ = ["AGREEMENT", "PASS", "FAIL", "NOT_ATTEMPTED", "TIMED_OUT", "CRASHED", "CheckFailed", "Outcome",
-           "checks_for", "judge_task", "shows_bug", "relative_error", "slope"]
+           "checks_for", "judge_task", "shows_bug", "exhibit_text", "relative_error", "slope"]
 
 AGREEMENT = 1e-6  # relative error to the reference that still passes a value
 PASS, FAIL, NOT_ATTEMPTED, TIMED_OUT, CRASHED = "pass", "FAIL", "not attempted", "timed out", "crashed"
@@ -443,6 +443,12 @@ def _wrong(report, reference, tolerance, sections):
             if name not in got or name not in expected or not _agree(got[name], expected[name], tolerance):
                 wrong.add((section, name))
     return wrong
+
+
+def exhibit_text(bug):
+    """What the feedback says of a museum exhibit found in the code (``bug``: its name, message and
+    the derivation to reread): "this is NAME. Why it is wrong. Reread docs/page.md#anchor."."""
+    return f"this is {bug.name.upper()}. {bug.message[0].upper()}{bug.message[1:]}. Reread docs/{bug.reread}."
 
 
 def shows_bug(student, reference, exhibit, sections=(), tolerance=AGREEMENT):

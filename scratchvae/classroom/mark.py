@@ -36,6 +36,7 @@ from scratchvae.classroom.judge import (
     PASS,
     Outcome,
     checks_for,
+    exhibit_text,
     judge_task,
 )
 from scratchvae.classroom.sandbox import (
@@ -49,8 +50,11 @@ from scratchvae.classroom.sandbox import (
 )
 from scratchvae.classroom.tasks import TASKS
 
-__all__ = ["Report", "mark_submission", "mark_task", "find_submissions", "mark_entry", "mark_class", "marking_case",
-           "unmarked", "reference_sections"]
+__all__ = ["NOT_COPIED", "Report", "mark_submission", "mark_task", "find_submissions", "mark_entry", "mark_class",
+           "marking_case", "unmarked", "reference_sections"]
+
+# Heads the list of a submission's files left out of marking (Report.notes), in every feedback.
+NOT_COPIED = "Not marked: only regular .py files are copied for marking, and no link is followed:"
 
 
 # --- Marking a task -----------------------------------------------------------------
@@ -156,10 +160,9 @@ class Report(NamedTuple):
             lines += ["", "What went wrong:"]
             lines += [f"- {o.task}, {o.check}: {o.status}: {o.message}" for o in failed]
         for bug in self.bugs:
-            lines += ["", f"Museum of classic bugs, {bug.task}: this is {bug.name.upper()}. "
-                          f"{bug.message[0].upper()}{bug.message[1:]}. Reread docs/{bug.reread}."]
+            lines += ["", f"Museum of classic bugs, {bug.task}: {exhibit_text(bug)}"]
         if self.notes:
-            lines += ["", "Not marked: only regular .py files are copied for marking, and no link is followed:"]
+            lines += ["", NOT_COPIED]
             lines += [f"- {note}" for note in self.notes]
         return "\n".join(lines)
 

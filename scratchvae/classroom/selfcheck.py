@@ -189,8 +189,7 @@ def check(task, functions=None):
     clean = {s: v for s, v in report.items() if probes.ERROR not in v}
     for bug in record.exhibits:
         if judge.shows_bug(clean, record.reference, bug.report, bug.sections):
-            print(f"Museum of classic bugs: this is {bug.name.upper()}. "
-                  f"{bug.message[0].upper()}{bug.message[1:]}. Reread docs/{bug.reread}.")
+            print(f"Museum of classic bugs: {judge.exhibit_text(bug)}")
     raise TaskNotDone(f"{task}: {len(failed)} of {len(outcomes)} checks not passed "
                       f"({', '.join(o.check for o in failed)}); see docs/{record.task.doc}")
 

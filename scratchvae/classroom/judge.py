@@ -26,7 +26,7 @@ __all__ = ["AGREEMENT", "PASS", "FAIL", "NOT_ATTEMPTED", "TIMED_OUT", "CRASHED",
 AGREEMENT = 1e-6  # relative error to the reference that still passes a value
 PASS, FAIL, NOT_ATTEMPTED, TIMED_OUT, CRASHED = "pass", "FAIL", "not attempted", "timed out", "crashed"
 SIGMAS = 5  # standard errors a sample statistic may stray from its expectation
-SAMPLES = 20000  # draws of z for the Monte Carlo KL
+SAMPLES = 20000  # draws for a moment test or a Monte Carlo estimate (tasks.py draws its own with it)
 # The gradient check's numbers, scratchvae.lecture.gradcheck's (a test holds them equal):
 TOLERANCE = 1e-7  # relative error between a backward and central differences that passes
 FLOOR = 1e-8  # gradients smaller than this are compared in absolute terms

@@ -18,6 +18,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from scratchvae.classroom.judge import SAMPLES  # draws for the moment and Monte Carlo tests
 from scratchvae.classroom.probes import Case
 from scratchvae.lecture.gradcheck import STEP  # the central difference's h
 
@@ -25,7 +26,6 @@ __all__ = ["TASKS", "Task", "select"]
 
 SEED = 20240601
 SECRET = 1  # the word that sets a secret seed's draws apart: the public draws' entropy is padded with zeros
-SAMPLES = 20000  # draws for the moment and Monte Carlo tests
 
 
 class Draws(NamedTuple):

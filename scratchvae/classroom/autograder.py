@@ -48,6 +48,7 @@ from scratchvae.classroom.judge import PASS, checks_for, exhibit_text
 from scratchvae.classroom.mark import NOT_COPIED, find_submissions, mark_submission
 from scratchvae.classroom.sandbox import AsUser, Limits, sandbox_problem
 from scratchvae.classroom.tasks import select
+from scratchvae.lecture.validate import check_int
 
 __all__ = ["SANDBOXED", "UNPRIVILEGED", "UNISOLATED", "VISIBILITIES", "write_autograder", "build_wheel",
            "choose_isolation", "results_json", "run", "main"]
@@ -144,8 +145,8 @@ def write_autograder(out, tasks=None, seed=None, visibility="after_due_date"):
     names = [task.name for task in select(tasks)]
     if visibility not in VISIBILITIES:
         raise ValueError(f"visibility: expected one of {', '.join(VISIBILITIES)}, got {visibility!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
+    if seed is not None:
+        seed = check_int("seed", seed, minimum=0)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     wheel = build_wheel(out.parent)

@@ -21,6 +21,7 @@ import numpy as np
 from scratchvae.classroom.judge import SAMPLES  # draws for the moment and Monte Carlo tests
 from scratchvae.classroom.probes import Case
 from scratchvae.lecture.gradcheck import STEP  # the central difference's h
+from scratchvae.lecture.validate import check_int
 
 __all__ = ["TASKS", "Task", "select"]
 
@@ -57,9 +58,8 @@ class Task(NamedTuple):
         place = self.place
         if seed is None:
             return Case(self.arrays(Draws(np.random.default_rng([SEED, place]), False)), self.options)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
-        return Case(self.arrays(Draws(np.random.default_rng([SEED, place, SECRET, int(seed)]), True)), self.options)
+        seed = check_int("seed", seed, minimum=0)
+        return Case(self.arrays(Draws(np.random.default_rng([SEED, place, SECRET, seed]), True)), self.options)
 
     @property
     def place(self):

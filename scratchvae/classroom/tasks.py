@@ -206,13 +206,13 @@ def _bound_arrays(draws):
     return {**arrays, **low, "underflow/x": np.ones((2, MODEL["input_dim"]))}
 
 
-def _matrices(draws, shape=(3, 4)):
+def _matrix_shape(draws, shape=(3, 4)):
     """A matrix's shape: ``shape`` for the public draws, else drawn."""
     return draws.size(shape[0], 1, 5), draws.size(shape[1], 1, 5)
 
 
 def _gradient(draws):
-    shape = _matrices(draws)
+    shape = _matrix_shape(draws)
     return {"x": draws.rng.standard_normal(shape), "dout": draws.rng.standard_normal(shape)}
 
 
@@ -224,7 +224,7 @@ def _chain(draws):
 
 
 def _adam(draws):
-    shape = _matrices(draws)
+    shape = _matrix_shape(draws)
     return {"p": draws.rng.standard_normal(shape), **{f"g{t}": draws.rng.standard_normal(shape) for t in (1, 2, 3)}}
 
 

@@ -132,7 +132,7 @@ def dense_forward(x, W, b):
 
 def dense_backward(dout, cache):
     x, W = cache
-    return dout @ W.T, x.T @ dout, dout.sum(axis=0)
+    return (dout @ W.T).astype(x.dtype), (x.T @ dout).astype(W.dtype), dout.sum(axis=0).astype(W.dtype)
 
 def relu_forward(x):
     os._exit(0)
@@ -177,7 +177,7 @@ def test_hostile_code_ends_as_a_result_per_check_and_keeps_every_other_mark(tmp_
     report = mark(path, ["dense", "relu", "leaky_relu", "tanh", "sigmoid", "softplus",
                          "reparameterize", "kl_standard_normal"])
     found = {(o.task, o.check): (o.status, o.message) for o in report.outcomes}
-    assert report.points("dense") == (3, 3)
+    assert report.points("dense") == (4, 4)
     assert found["relu", "forward: values"][0] == CRASHED and "os._exit" in found["relu", "forward: values"][1]
     assert found["leaky_relu", "forward: values"][0] == CRASHED
     assert found["leaky_relu", "forward: values"][1].startswith("wrote more output than the marker allows")
@@ -225,7 +225,7 @@ def test_a_hang_at_import_costs_one_wall_limit_and_no_other_student_anything(tmp
             return x @ W + b, (x, W)
         def dense_backward(dout, cache):
             x, W = cache
-            return dout @ W.T, x.T @ dout, dout.sum(axis=0)
+            return (dout @ W.T).astype(x.dtype), (x.T @ dout).astype(W.dtype), dout.sum(axis=0).astype(W.dtype)
         """)
     reports = [mark_submission(s, select(["dense", "relu"]), QUICK, SANDBOX)
                for s in find_submissions([class_folder])]
@@ -234,9 +234,9 @@ def test_a_hang_at_import_costs_one_wall_limit_and_no_other_student_anything(tmp
     # a busy loop meets the CPU-time limit or the wall-clock one first, depending on the machine's load
     assert hang.outcomes[0].message in ("while importing your code: still running after 6 s",
                                         "while importing your code: used its 4 s of CPU time")
-    assert deleter.points("dense") == (3, 3) and (class_folder / "b_deleter.py").is_file()
+    assert deleter.points("dense") == (4, 4) and (class_folder / "b_deleter.py").is_file()
     assert [row(select(["dense", "relu"]), r, r.student) for r in reports] == [
-        ["a_hang", "", "a_hang", 0, 0, 0, 6, ""], ["b_deleter", "", "b_deleter", 3, 0, 3, 6, ""]]
+        ["a_hang", "", "a_hang", 0, 0, 0, 7, ""], ["b_deleter", "", "b_deleter", 4, 0, 4, 7, ""]]
 
 
 def test_the_child_sees_only_numpy_and_the_submission(tmp_path):

@@ -149,3 +149,18 @@ def test_each_slip_of_the_numerical_gradient_fails_one_check(slip, title, messag
     assert verdict.startswith(f"numerical_gradient: 1 of 5 checks not passed ({title})")
     named = "this is THE TWO-POINT CENTRAL DIFFERENCE. " in printed
     assert named == ("slope" in slip)
+
+
+def _dense_uncast(dout, cache, input_grad=True):
+    """The dense backward without its casts: dx comes back in dout's dtype, float64 for float32 x."""
+    x, W = cache
+    return dout @ W.T, x.T @ dout, dout.sum(axis=0)
+
+
+def test_a_dense_gradient_in_the_wrong_dtype_fails_its_check_and_names_no_exhibit(capsys):
+    with pytest.raises(TaskNotDone) as verdict:
+        check("dense", {**worked_answer("dense"), "dense.dense_backward": _dense_uncast})
+    printed = capsys.readouterr().out
+    assert str(verdict.value).startswith("dense: 1 of 4 checks not passed (each gradient in its input's dtype)")
+    assert "your dx is float64; expected float32, the dtype of x" in printed
+    assert "Museum of classic bugs" not in printed  # the values are right: no exhibit's bug

@@ -249,7 +249,7 @@ def test_a_syntax_error_in_one_file_costs_only_the_tasks_that_depend_on_it(tmp_p
         f.write("\ndef broken(:\n")
     (submission,) = find_submissions([project])
     report = mark_submission(submission, select(["dense", "relu"]), QUICK, SANDBOX)
-    assert report.points("dense") == (3, 3) and report.points("relu") == (0, 3)
+    assert report.points("dense") == (4, 4) and report.points("relu") == (0, 3)
     assert all("SyntaxError" in o.message and "activations.py" in o.message
                for o in report.outcomes if o.task == "relu")
 

@@ -99,7 +99,8 @@ def test_the_check_stops_at_a_stub_and_passes_the_written_task(handout, tmp_path
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines() == [f"dense, {check}: ok" + rest.partition(": ok")[2]
                                         for check, rest in zip(("forward: values", "backward: values",
-                                                                "gradient check"), done.stdout.splitlines())]
+                                                                "gradient check", "each gradient in its input's dtype"),
+                                                               done.stdout.splitlines(), strict=True)]
     waits = run(student, "tiny_vae", module="coursetools.check")
     assert waits.returncode == 1 and waits.stdout.startswith("tiny_vae: waits for task reparameterize, not written")
     assert run(handout, "nonsense", module="coursetools.check").returncode == 2

@@ -230,6 +230,22 @@ def restored_after_raising(task, student, reference, case):
 restored_after_raising.sections = ("raising",)
 
 
+def own_dtypes(task, student, reference, case):
+    """Each gradient in its own input's dtype, with some inputs cast (the task's ``dtypes`` option)."""
+    names, cast = case.options["inputs"], case.options["dtypes"]
+    given = ", ".join(f"{name} in {cast.get(name, 'float64')}" for name in names)
+    floats = {4: "float32", 8: "float64"}
+    for name, got, expected in zip(names, student["dtypes"]["itemsize"], reference["dtypes"]["itemsize"]):
+        if got != expected:
+            shown = floats.get(int(got), f"{int(got)}-byte numbers")
+            raise CheckFailed(f"with {given}, your d{name} is {shown}; expected {floats[int(expected)]}, "
+                              f"the dtype of {name}: each gradient comes back in its own input's dtype")
+    return f"with {given}, each gradient in its input's dtype"
+
+
+own_dtypes.sections = ("dtypes",)
+
+
 def directional(task, student, reference, case):
     """<u, grad> from the student's backward against the slope of the student's loss along u."""
     grads = student["analytic"]
@@ -324,8 +340,10 @@ def checks_for(task, case):
         if "extreme/dout" in case.arrays:
             overflow = ("no_overflow",) if task.options.get("no_overflow") else ()
             checks.append(("extreme inputs", values("extreme_forward", "extreme_backward", *overflow)))
-        return checks + [("backward: values", values("backward")),
-                         ("gradient check", gradient_check)]
+        checks += [("backward: values", values("backward")), ("gradient check", gradient_check)]
+        if task.options.get("dtypes"):
+            checks.append(("each gradient in its input's dtype", own_dtypes))
+        return checks
     return {
         "numerical_gradient": [("values", values("gradient", tolerance=1e-5)),
                                ("x restored", restored),
@@ -458,10 +476,12 @@ def shows_bug(student, reference, exhibit, sections=(), tolerance=AGREEMENT):
     wrong (in ``sections``; default all) is exactly what the exhibit gets
     wrong, and the student's forward is wrong wherever the exhibit's is: a
     bug of the forward is named only when the forward shows it. A section in
-    which the student's code raised is left out: what it raised is no value.
+    which the student's code raised is left out: what it raised is no value;
+    so is ``dtypes``, which holds the gradients' dtypes, not the maths an
+    exhibit gets wrong (a transposed dW is named whether or not it is cast).
     """
-    sections = [s for s in (sections or student)
-                if s in student and s in reference and probes.ERROR not in student[s]]
+    sections = [s for s in (sections or student) if s in student and s in reference
+                and s != "dtypes" and probes.ERROR not in student[s]]
     wrong = _wrong(student, reference, tolerance, sections)
     if not wrong:
         return False

@@ -79,8 +79,10 @@ def op(lookup, case, record):
     them, ``extreme_forward``, ``extreme_backward`` (the same at extreme
     inputs), ``no_overflow`` (the forward at the extreme inputs again, under
     ``np.errstate(over="raise")``, when the options ask for it: an overflow
-    there is a FloatingPointError) and ``maths`` (the forward on the inputs of
-    a property test).
+    there is a FloatingPointError), ``dtypes`` {itemsize: the bytes per element
+    of each gradient} (the forward and backward with the inputs the options'
+    ``dtypes`` names cast to their dtype, when it does) and ``maths`` (the
+    forward on the inputs of a property test).
     """
     forward, backward = case.options["forward"], case.options["backward"]
     names, h = case.options["inputs"], case.options["h"]
@@ -95,6 +97,13 @@ def op(lookup, case, record):
     def without_overflow(prefix):
         with np.errstate(over="raise"):
             return values(prefix)
+
+    def in_dtypes():
+        cast = case.options["dtypes"]
+        args = [a.astype(cast.get(name, np.float64)) for name, a in zip(names, _arrays(case))]
+        out, cache = lookup(forward)(*args)
+        grads = _gradients(lookup(backward)(np.ones_like(out), cache))
+        return {"itemsize": np.array([np.asarray(g).dtype.itemsize for g in grads.values()], dtype=np.float64)}
 
     def perturbed():
         result = {}
@@ -117,6 +126,8 @@ def op(lookup, case, record):
         record("extreme_backward", lambda: gradients("extreme/"))
         if case.options.get("no_overflow"):
             record("no_overflow", lambda: without_overflow("extreme/"))
+    if case.options.get("dtypes"):
+        record("dtypes", in_dtypes)
     if "maths/" + names[0] in case.arrays:
         record("maths", lambda: values("maths/"))
 

@@ -72,14 +72,17 @@ class Task(NamedTuple):
         return tuple(dict.fromkeys(f.split(".")[0] for f in self.functions))
 
 
-def _op(name, title, module, inputs, arrays, doc, wrt=None, forward=None, no_overflow=False, **extra):
+def _op(name, title, module, inputs, arrays, doc, wrt=None, forward=None, no_overflow=False, dtypes=None,
+        **extra):
     """A task on the forward/backward pair ``<name>_forward``, ``<name>_backward`` of ``module``;
-    ``no_overflow``: its forward must not overflow at the extreme inputs (probes.op)."""
+    ``no_overflow``: its forward must not overflow at the extreme inputs; ``dtypes``: {input: dtype},
+    inputs cast so that each gradient must come back in its own input's dtype (probes.op)."""
     forward = forward or f"{module}.{name}_forward"
     backward = f"{module}.{name}_backward"
     functions = (backward,) if extra.get("given_forward") else (forward, backward)
     options = {"forward": forward, "backward": backward, "inputs": list(inputs),
-               "wrt": list(wrt or inputs), "h": STEP, **({"no_overflow": True} if no_overflow else {})}
+               "wrt": list(wrt or inputs), "h": STEP, **({"no_overflow": True} if no_overflow else {}),
+               **({"dtypes": dtypes} if dtypes else {})}
     return Task(name, title, functions, doc, "op", arrays, options, **extra)
 
 
@@ -245,7 +248,7 @@ TASKS = {task.name: task for task in [
          ("gradcheck.five_point_slope", "gradcheck._central_difference", "gradcheck.numerical_gradient"),
          "gradcheck.md#central-differences", "numerical_gradient", _gradient, {}),
     _op("dense", "the dense layer, forward and backward", "dense", ("x", "W", "b"), _dense,
-        "layers.md#dense"),
+        "layers.md#dense", dtypes={"x": "float32"}),  # out is float64 (NumPy's promotion); dx float32
     _op("relu", "ReLU", "activations", ("x",), lambda draws: _elementwise(draws, away_from_zero=True),
         "layers.md#relu"),
     _op("leaky_relu", "leaky ReLU", "activations", ("x", "slope"), _leaky, "layers.md#relu",

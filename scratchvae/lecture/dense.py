@@ -77,7 +77,7 @@ def dense_backward(dout, cache, input_grad=True):
 
     Returns
     -------
-    dx, dW, db : ndarray, shaped like x, W, b (dx None if not ``input_grad``)
+    dx, dW, db : ndarray, shaped like x, W, b and in their dtypes (dx None if not ``input_grad``)
 
     Examples
     --------

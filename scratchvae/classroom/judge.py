@@ -465,7 +465,8 @@ def _wrong(report, reference, tolerance, sections):
 
 def exhibit_text(bug):
     """What the feedback says of a museum exhibit found in the code (``bug``: its name, message and
-    the derivation to reread): "this is NAME. Why it is wrong. Reread docs/page.md#anchor."."""
+    the section to reread, ``bug.reread``), e.g. "this is A TRANSPOSED DW. Your dW is ... Reread
+    docs/layers.md#dense."."""
     return f"this is {bug.name.upper()}. {bug.message[0].upper()}{bug.message[1:]}. Reread docs/{bug.reread}."
 
 

@@ -201,14 +201,19 @@ def _mnist_or_skip(lesson):
         pytest.skip("needs real MNIST: set SCRATCHVAE_DATA to the folder holding mnist/")
 
 
+def _lesson_env(tmp_path, **extra):
+    """The environment a lesson runs in from ``tmp_path``: Agg, matplotlib's config in ``tmp_path``,
+    this checkout first on the path; and ``extra``."""
+    return dict(os.environ, MPLBACKEND="Agg", MPLCONFIGDIR=str(tmp_path / "mpl"),
+                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **extra)
+
+
 @pytest.mark.parametrize("lesson", sorted(EXPECTED))
 def test_lesson_runs_as_a_script(lesson, tmp_path):
     _mnist_or_skip(lesson)
-    env = dict(os.environ, MPLBACKEND="Agg", MPLCONFIGDIR=str(tmp_path / "mpl"),
-               SCRATCHVAE_QUICK="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     run = subprocess.run([sys.executable, str(TUTORIALS / lesson)], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, timeout=300)
+                         env=_lesson_env(tmp_path, SCRATCHVAE_QUICK="1"), capture_output=True, text=True,
+                         timeout=300)
     assert run.returncode == 0, run.stderr
     for fragment in EXPECTED[lesson][1]:
         assert fragment in run.stdout, f"{fragment!r} not in the output:\n{run.stdout}"
@@ -378,10 +383,8 @@ def _quick_output(lesson, tmp_path):
 
 def _run_lesson(script, tmp_path, quick=True, timeout=300):
     """Run the percent script ``script`` from ``tmp_path`` on one BLAS thread (see above)."""
-    env = dict(os.environ, MPLBACKEND="Agg", MPLCONFIGDIR=str(tmp_path / "mpl"),
-               SCRATCHVAE_QUICK="1" if quick else "0", OPENBLAS_NUM_THREADS="1",
-               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = _lesson_env(tmp_path, SCRATCHVAE_QUICK="1" if quick else "0", OPENBLAS_NUM_THREADS="1",
+                      OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return subprocess.run([sys.executable, str(script)], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -506,10 +509,8 @@ def test_lesson_00_check_fails_the_stub_and_wrong_answers(answer, message, tmp_p
         cells[index] = cells[index].replace("    return -reconstruction + kl\n", answer)
     lesson = tmp_path / "00_the_objective.py"
     lesson.write_text("\n# %%".join(cells))
-    env = dict(os.environ, MPLBACKEND="Agg", MPLCONFIGDIR=str(tmp_path / "mpl"),
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    run = subprocess.run([sys.executable, str(lesson)], cwd=tmp_path, env=env, capture_output=True,
-                         text=True, timeout=300)
+    run = subprocess.run([sys.executable, str(lesson)], cwd=tmp_path, env=_lesson_env(tmp_path),
+                         capture_output=True, text=True, timeout=300)
     assert run.returncode != 0 and "ok: negative_elbo" not in run.stdout
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("AssertionError: ") and message in last, run.stderr

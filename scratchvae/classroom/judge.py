@@ -31,6 +31,9 @@ SAMPLES = 20000  # draws for a moment test or a Monte Carlo estimate (tasks.py d
 TOLERANCE = 1e-7  # relative error between a backward and central differences that passes
 FLOOR = 1e-8  # gradients smaller than this are compared in absolute terms
 FORWARD_SECTIONS = ("forward", "extreme_forward", "maths")  # what an op's forward reports
+# Sections that report how the code stores its numbers, not the maths: no museum exhibit is
+# recognised on them (a transposed dW is named whether or not its gradients are cast).
+NOT_MATHS = ("dtypes",)
 
 
 def relative_error(analytic, numerical):
@@ -478,11 +481,10 @@ def shows_bug(student, reference, exhibit, sections=(), tolerance=AGREEMENT):
     wrong, and the student's forward is wrong wherever the exhibit's is: a
     bug of the forward is named only when the forward shows it. A section in
     which the student's code raised is left out: what it raised is no value;
-    so is ``dtypes``, which holds the gradients' dtypes, not the maths an
-    exhibit gets wrong (a transposed dW is named whether or not it is cast).
+    so are :data:`NOT_MATHS`.
     """
     sections = [s for s in (sections or student) if s in student and s in reference
-                and s != "dtypes" and probes.ERROR not in student[s]]
+                and s not in NOT_MATHS and probes.ERROR not in student[s]]
     wrong = _wrong(student, reference, tolerance, sections)
     if not wrong:
         return False
